@@ -1,0 +1,8 @@
+#include "core/ops/ops.h"
+
+namespace bnserve {
+
+// TODO(owner of this file): register the ops of this family.
+void RegisterActivationOps(OpRegistry* registry) {}
+
+}  // namespace bnserve
