@@ -15,7 +15,13 @@ namespace bnserve {
 struct LayerStats {
   std::vector<double> mean;      // running mean, per channel
   std::vector<double> var;       // running variance (PyTorch convention: unbiased batch variances)
+  // PyTorch's counter: batches averaged so far (drives the cumulative mode).
   int64_t num_batches_tracked = 0;
+  // Samples per channel pooled into these statistics by recalibrations that
+  // track it (0 when unknown, e.g. for statistics that came in the ONNX file).
+  // With it, (sample_count, mean, var * (sample_count - 1)) is an exact Chan
+  // state, so the "exact" mode can continue pooling across streams.
+  int64_t sample_count = 0;
 };
 
 struct StatsSnapshot {
