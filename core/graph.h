@@ -31,6 +31,10 @@ struct ConstantTensor {
   Shape shape;
   std::vector<float> floats;   // dtype == kFloat
   std::vector<int64_t> ints;   // dtype == kInt64
+  // Optional float64 values behind `floats`, set by graph rewrites that
+  // compute parameters in float64 (BN scale/shift) so that a later rewrite
+  // (folding into a Conv) can round once instead of twice.
+  std::vector<double> exact;
 
   Tensor AsTensor() const { return Tensor(shape, floats); }
 };

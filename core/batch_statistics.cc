@@ -1,0 +1,135 @@
+#include "core/batch_statistics.h"
+
+#include <cmath>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "core/graph_rewrites.h"
+
+namespace bnserve {
+namespace {
+
+// A BatchNormalization node in a statistics pass: records the moments of its
+// input into the sink, then normalizes with the batch's own statistics
+// (train) or with the frozen ones (eval) so that downstream layers see what
+// they would see in that PyTorch mode.
+class BatchStatsOp : public Op {
+ public:
+  BatchStatsOp(int layer, const BnLayerInfo& info, const LayerStats& frozen, ForwardMode mode)
+      : layer_(layer), info_(info), mode_(mode) {
+    frozen_scale_.resize(info.channels);
+    frozen_shift_.resize(info.channels);
+    for (int64_t c = 0; c < info.channels; ++c) {
+      const double scale = info.gamma[c] / std::sqrt(frozen.var[c] + info.epsilon);
+      frozen_scale_[c] = static_cast<float>(scale);
+      frozen_shift_[c] = static_cast<float>(info.beta[c] - frozen.mean[c] * scale);
+    }
+  }
+
+  absl::Status Run(const OpContext& ctx) const override {
+    const TensorView& x = ctx.input(0);
+    if (x.shape.rank() < 2 || x.shape[1] != info_.channels) {
+      return absl::InvalidArgumentError(absl::StrCat("BN layer '", info_.name, "': expected input [N,", info_.channels,
+                                                     ",...], got ", x.shape.ToString()));
+    }
+    std::vector<ChannelMoments>& moments = ctx.stats_sink()->layers[layer_];
+    ComputeChannelMoments(x, &moments);
+    const int64_t per_channel = moments.empty() ? 0 : moments[0].count;
+    if (mode_ == ForwardMode::kTrain && per_channel < 2) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "BN layer '", info_.name, "': expected more than 1 value per channel to compute batch statistics, got input ",
+          x.shape.ToString(), " (", per_channel, " value per channel)"));
+    }
+    for (int64_t c = 0; c < info_.channels; ++c) {
+      if (!std::isfinite(moments[c].mean) || !std::isfinite(moments[c].m2)) {
+        return absl::InvalidArgumentError(absl::StrCat("BN layer '", info_.name, "' channel ", c,
+                                                       ": batch statistics are not finite (mean ", moments[c].mean,
+                                                       ", M2 ", moments[c].m2, ")"));
+      }
+    }
+    Tensor* y = ctx.output(0);
+    y->Resize(x.shape);
+    const int64_t outer = x.shape[0];
+    const int64_t inner = x.shape.Product(2, x.shape.rank());
+    for (int64_t c = 0; c < info_.channels; ++c) {
+      float scale = frozen_scale_[c];
+      float shift = frozen_shift_[c];
+      if (mode_ == ForwardMode::kTrain) {
+        const double s = info_.gamma[c] / std::sqrt(moments[c].VarBiased() + info_.epsilon);
+        scale = static_cast<float>(s);
+        shift = static_cast<float>(info_.beta[c] - moments[c].mean * s);
+      }
+      for (int64_t n = 0; n < outer; ++n) {
+        const int64_t base = (n * info_.channels + c) * inner;
+        for (int64_t i = 0; i < inner; ++i) y->data[base + i] = x.data[base + i] * scale + shift;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  int layer_;
+  BnLayerInfo info_;
+  ForwardMode mode_;
+  std::vector<float> frozen_scale_;
+  std::vector<float> frozen_shift_;
+};
+
+}  // namespace
+
+const char* ForwardModeName(ForwardMode mode) { return mode == ForwardMode::kTrain ? "train" : "eval"; }
+
+absl::StatusOr<std::shared_ptr<const StatisticsPlan>> StatisticsPlan::Build(std::shared_ptr<const Model> model,
+                                                                           std::shared_ptr<const StatsSnapshot> stats,
+                                                                           ForwardMode mode) {
+  BN_RETURN_IF_ERROR(ValidateSnapshot(model->bn_layers(), *stats));
+  std::map<std::string, int> layer_of_node;
+  for (size_t l = 0; l < model->bn_layers().size(); ++l) {
+    layer_of_node[model->graph().nodes[model->bn_layers()[l].node_index].name] = static_cast<int>(l);
+  }
+  Graph graph = model->graph();
+  RemoveIdentities(&graph);
+  const Model* m = model.get();
+  const StatsSnapshot* s = stats.get();
+  OpCreator creator = [&](const OpBuildContext& ctx) -> absl::StatusOr<std::unique_ptr<Op>> {
+    auto it = layer_of_node.find(ctx.node.name);
+    if (ctx.node.op_type != "BatchNormalization" || it == layer_of_node.end()) {
+      return OpRegistry::Builtin().Create(ctx);
+    }
+    return std::unique_ptr<Op>(new BatchStatsOp(it->second, m->bn_layers()[it->second], s->layers[it->second], mode));
+  };
+  std::shared_ptr<StatisticsPlan> plan(new StatisticsPlan());
+  BN_ASSIGN_OR_RETURN(plan->compiled_, CompiledGraph::Build(std::move(graph), creator));
+  plan->model_ = std::move(model);
+  plan->stats_ = std::move(stats);
+  plan->mode_ = mode;
+  return std::shared_ptr<const StatisticsPlan>(std::move(plan));
+}
+
+absl::Status StatisticsPlan::Run(absl::Span<const TensorView> inputs, Workspace* ws, BatchStatsSink* sink) const {
+  BN_RETURN_IF_ERROR(CheckFinite(inputs, model_->graph()));
+  sink->layers.resize(model_->bn_layers().size());
+  return compiled_->Run(inputs, ws, sink);
+}
+
+absl::Status StatisticsPlan::Run(absl::Span<const TensorView> inputs, BatchStatsSink* sink) const {
+  WorkspacePool::Handle ws = workspaces_.Acquire();
+  return Run(inputs, ws.get(), sink);
+}
+
+absl::Status CheckFinite(absl::Span<const TensorView> inputs, const Graph& graph) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorView& x = inputs[i];
+    const int64_t n = x.size();
+    for (int64_t k = 0; k < n; ++k) {
+      if (!std::isfinite(x.data[k])) {
+        const std::string name = i < graph.inputs.size() ? graph.inputs[i].name : std::to_string(i);
+        return absl::InvalidArgumentError(absl::StrCat("input '", name, "': expected finite values, got ", x.data[k],
+                                                       " at flat index ", k));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace bnserve

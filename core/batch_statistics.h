@@ -1,0 +1,54 @@
+// Statistics passes: run a batch through the UNFOLDED graph and collect, for
+// every BN layer and channel, the moments (count, mean, M2 in float64) of the
+// BN's input. Two forward modes (bn-semantics §9):
+//   kTrain: every BN normalizes with its own batch statistics (biased
+//           variance), as PyTorch does in train mode and update_bn relies on;
+//   kEval:  every BN uses the snapshot's frozen statistics; the moments are
+//           those of the inputs BN layers see at inference time.
+// StatisticsPlan is immutable and thread-safe like InferencePlan.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/batch_stats_sink.h"
+#include "core/compiled_graph.h"
+#include "core/model.h"
+
+namespace bnserve {
+
+enum class ForwardMode { kTrain, kEval };
+
+const char* ForwardModeName(ForwardMode mode);
+
+class StatisticsPlan {
+ public:
+  static absl::StatusOr<std::shared_ptr<const StatisticsPlan>> Build(std::shared_ptr<const Model> model,
+                                                                    std::shared_ptr<const StatsSnapshot> stats,
+                                                                    ForwardMode mode);
+
+  ForwardMode mode() const { return mode_; }
+  const Model& model() const { return *model_; }
+  WorkspacePool& workspaces() const { return workspaces_; }
+
+  // Rejects non-finite input values (INVALID_ARGUMENT naming the input and
+  // the first bad index) and, in train mode, BN layers that would see one
+  // value per channel (FAILED_PRECONDITION naming the layer). On success
+  // sink->layers[l] holds layer l's per-channel moments.
+  absl::Status Run(absl::Span<const TensorView> inputs, Workspace* ws, BatchStatsSink* sink) const;
+  absl::Status Run(absl::Span<const TensorView> inputs, BatchStatsSink* sink) const;
+
+ private:
+  StatisticsPlan() = default;
+  std::shared_ptr<const Model> model_;
+  std::shared_ptr<const StatsSnapshot> stats_;
+  ForwardMode mode_ = ForwardMode::kTrain;
+  std::unique_ptr<const CompiledGraph> compiled_;
+  mutable WorkspacePool workspaces_;
+};
+
+// OK if every value of every input is finite; else INVALID_ARGUMENT naming
+// the input, the flat index and the value.
+absl::Status CheckFinite(absl::Span<const TensorView> inputs, const Graph& graph);
+
+}  // namespace bnserve

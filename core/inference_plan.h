@@ -1,0 +1,51 @@
+// InferencePlan: the folded, executable form of (model, statistics snapshot):
+// every BN reduced to a per-channel scale/shift and folded into the
+// preceding Conv/Gemm where exact, activations fused. Built once per snapshot
+// (a commit builds a new plan; the old one lives on while requests hold it).
+// Immutable and thread-safe; each concurrent Run needs its own Workspace
+// (Acquire one from workspaces()).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/compiled_graph.h"
+#include "core/model.h"
+#include "core/stats_snapshot.h"
+
+namespace bnserve {
+
+struct PlanOptions {
+  // Fold BN into Conv/Gemm and fuse activations. Off only for tests that
+  // compare the folded plan with the plain one.
+  bool fold = true;
+};
+
+class InferencePlan {
+ public:
+  static absl::StatusOr<std::shared_ptr<const InferencePlan>> Build(std::shared_ptr<const Model> model,
+                                                                   std::shared_ptr<const StatsSnapshot> stats,
+                                                                   PlanOptions options = {});
+
+  const Model& model() const { return *model_; }
+  const std::shared_ptr<const StatsSnapshot>& stats() const { return stats_; }
+  const CompiledGraph& compiled() const { return *compiled_; }
+  WorkspacePool& workspaces() const { return workspaces_; }
+
+  // Runs the model; outputs are compiled().output(*ws, i), valid until the
+  // next Run on `ws`.
+  absl::Status Run(absl::Span<const TensorView> inputs, Workspace* ws) const {
+    return compiled_->Run(inputs, ws);
+  }
+  // Convenience for tests and tools: runs and copies the outputs.
+  absl::StatusOr<std::vector<Tensor>> Run(absl::Span<const TensorView> inputs) const;
+
+ private:
+  InferencePlan() = default;
+  std::shared_ptr<const Model> model_;
+  std::shared_ptr<const StatsSnapshot> stats_;
+  std::unique_ptr<const CompiledGraph> compiled_;
+  mutable WorkspacePool workspaces_;
+};
+
+}  // namespace bnserve

@@ -1,0 +1,54 @@
+#include "core/model.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/bn_layers.h"
+#include "core/inference_plan.h"
+#include "core/onnx_loader.h"
+#include "core/op.h"
+#include "onnx/onnx_pb.h"
+
+namespace bnserve {
+
+absl::StatusOr<std::shared_ptr<const Model>> Model::LoadFromFile(const std::string& path) {
+  BN_ASSIGN_OR_RETURN(LoadedOnnx loaded, LoadOnnxFile(path));
+  const size_t slash = path.find_last_of('/');
+  std::string base_dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  return FromLoaded(std::move(loaded.graph), std::move(loaded.proto), std::move(base_dir));
+}
+
+absl::StatusOr<std::shared_ptr<const Model>> Model::LoadFromBytes(const std::string& bytes,
+                                                                 const std::string& base_dir) {
+  BN_ASSIGN_OR_RETURN(LoadedOnnx loaded, ParseOnnxModel(bytes, base_dir));
+  return FromLoaded(std::move(loaded.graph), std::move(loaded.proto), base_dir);
+}
+
+absl::StatusOr<std::shared_ptr<const Model>> Model::FromLoaded(Graph graph,
+                                                              std::shared_ptr<const onnx::ModelProto> proto,
+                                                              std::string base_dir) {
+  // Every operator must be runnable: report the first that is not, by name,
+  // node and opset, before anything else can go wrong with it.
+  const OpRegistry& registry = OpRegistry::Builtin();
+  for (const Node& node : graph.nodes) BN_RETURN_IF_ERROR(registry.CheckSupported(node, graph.opset));
+
+  std::shared_ptr<Model> model(new Model());
+  BN_ASSIGN_OR_RETURN(model->bn_layers_, DiscoverBnLayers(graph));
+  BN_ASSIGN_OR_RETURN(StatsSnapshot stats, SnapshotFromGraph(graph, model->bn_layers_));
+  stats.version = 1;
+  model->graph_ = std::move(graph);
+  model->proto_ = std::move(proto);
+  model->base_dir_ = std::move(base_dir);
+  model->file_stats_ = std::make_shared<const StatsSnapshot>(std::move(stats));
+  // Building the folded plan once validates attributes and constant inputs
+  // of every op, so a model that loads is a model that runs.
+  BN_RETURN_IF_ERROR(InferencePlan::Build(model, model->file_stats_).status());
+  return std::shared_ptr<const Model>(std::move(model));
+}
+
+int Model::FindBnLayer(const std::string& name) const {
+  for (size_t i = 0; i < bn_layers_.size(); ++i) {
+    if (bn_layers_[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace bnserve

@@ -1,0 +1,56 @@
+// Model: one loaded ONNX model, immutable after Load and shared (via
+// shared_ptr<const Model>) by every request and every plan built from it.
+// Holds the parsed graph, the original protobuf (for export), the BN layer
+// descriptions and the statistics the file carries (version 1). Loading also
+// proves the model runnable: every operator is checked against the op
+// registry and a folded plan is built once, so an unsupported operator fails
+// at load time naming the operator, the node and the opset.
+//
+// Thread-safety: all methods are const and safe to call concurrently.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/bn_layer.h"
+#include "core/graph.h"
+#include "core/stats_snapshot.h"
+#include "core/status.h"
+
+namespace onnx {
+class ModelProto;
+}
+
+namespace bnserve {
+
+class Model {
+ public:
+  // `path` is an .onnx file; external data is resolved next to it.
+  static absl::StatusOr<std::shared_ptr<const Model>> LoadFromFile(const std::string& path);
+  static absl::StatusOr<std::shared_ptr<const Model>> LoadFromBytes(const std::string& bytes,
+                                                                   const std::string& base_dir);
+
+  const Graph& graph() const { return graph_; }
+  const onnx::ModelProto& proto() const { return *proto_; }
+  const std::string& base_dir() const { return base_dir_; }
+  const std::vector<BnLayerInfo>& bn_layers() const { return bn_layers_; }
+  // Index into bn_layers() of the layer named `name`, or -1.
+  int FindBnLayer(const std::string& name) const;
+  // Version 1: the running statistics stored in the ONNX file.
+  const std::shared_ptr<const StatsSnapshot>& file_stats() const { return file_stats_; }
+
+ private:
+  Model() = default;
+  static absl::StatusOr<std::shared_ptr<const Model>> FromLoaded(Graph graph,
+                                                                std::shared_ptr<const onnx::ModelProto> proto,
+                                                                std::string base_dir);
+
+  Graph graph_;
+  std::shared_ptr<const onnx::ModelProto> proto_;
+  std::string base_dir_;
+  std::vector<BnLayerInfo> bn_layers_;
+  std::shared_ptr<const StatsSnapshot> file_stats_;
+};
+
+}  // namespace bnserve
