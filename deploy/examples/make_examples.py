@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 from torch.optim.swa_utils import update_bn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "python"))
 from bn_export import bn_modules, randomize_bn, write_checked  # noqa: E402
 
 REPO = os.path.join(HERE, "repository")

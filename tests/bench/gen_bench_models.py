@@ -18,7 +18,7 @@ from onnx import TensorProto, helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
 import bench_models  # noqa: E402
 from bn_export import DEFAULT_OPSET, write_checked  # noqa: E402
 
