@@ -37,6 +37,9 @@ class StatisticsPlan {
   // sink->layers[l] holds layer l's per-channel moments.
   absl::Status Run(absl::Span<const TensorView> inputs, Workspace* ws, BatchStatsSink* sink) const;
   absl::Status Run(absl::Span<const TensorView> inputs, BatchStatsSink* sink) const;
+  // The i-th model output of the last successful Run on `ws` (the network's
+  // output in this forward mode, e.g. PyTorch's train-mode output).
+  const Tensor& output(const Workspace& ws, int i) const { return compiled_->output(ws, i); }
 
  private:
   StatisticsPlan() = default;

@@ -1,0 +1,111 @@
+// Engine benchmarks (Google Benchmark): folded inference at batch 1 and 64,
+// the train-mode statistics pass and one recalibration step, on the models
+// tests/bench/gen_bench_models.py writes to tests/bench/models/ (MLP, CIFAR
+// CNN, resnet18). A model file that is missing is skipped with a note.
+//   build/tests/bench/engine_bench [--benchmark_repetitions=3]
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "core/batch_statistics.h"
+#include "core/inference_plan.h"
+#include "core/model.h"
+#include "core/recalibrator.h"
+
+namespace bnserve {
+namespace {
+
+std::string ModelPath(const std::string& name) {
+  return std::string(BNSERVE_SOURCE_DIR) + "/tests/bench/models/" + name + ".onnx";
+}
+
+// Input shape with the batch dimension set to `batch`.
+Shape InputShape(const Model& model, int64_t batch) {
+  Shape shape;
+  for (const Dim& d : model.graph().inputs[0].dims) shape.push_back(d.symbolic() ? batch : d.size);
+  shape[0] = batch;
+  return shape;
+}
+
+Tensor MakeInput(const Shape& shape) {
+  Tensor t(shape);
+  for (int64_t i = 0; i < t.size(); ++i) t.data[i] = 0.5f * std::sin(0.37f * static_cast<float>(i));
+  return t;
+}
+
+void BM_Predict(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch) {
+  auto plan = InferencePlan::Build(model, model->file_stats()).value();
+  const Tensor input = MakeInput(InputShape(*model, batch));
+  const TensorView view = input.view();
+  WorkspacePool::Handle ws = plan->workspaces().Acquire();
+  for (auto _ : state) {
+    absl::Status st = plan->Run({&view, 1}, ws.get());
+    if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
+    benchmark::ClobberMemory();
+  }
+  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_StatisticsPass(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch) {
+  auto plan = StatisticsPlan::Build(model, model->file_stats(), ForwardMode::kTrain).value();
+  const Tensor input = MakeInput(InputShape(*model, batch));
+  const TensorView view = input.view();
+  WorkspacePool::Handle ws = plan->workspaces().Acquire();
+  BatchStatsSink sink;
+  for (auto _ : state) {
+    absl::Status st = plan->Run({&view, 1}, ws.get(), &sink);
+    if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
+  }
+  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_RecalibrationStep(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch) {
+  auto recal = Recalibrator::Create(model, model->file_stats(), RecalibrationOptions{}).value();
+  const Tensor input = MakeInput(InputShape(*model, batch));
+  const TensorView view = input.view();
+  for (auto _ : state) {
+    absl::Status st = recal->AddBatch({&view, 1});
+    if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
+  }
+  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void RegisterAll() {
+  for (const std::string name : {"mlp", "cnn", "resnet18"}) {
+    auto model = Model::LoadFromFile(ModelPath(name));
+    if (!model.ok()) {
+      std::fprintf(stderr, "skipping %s: %s (run tests/bench/gen_bench_models.py)\n", name.c_str(),
+                   std::string(model.status().message()).c_str());
+      continue;
+    }
+    std::shared_ptr<const Model> m = *model;
+    for (int64_t batch : {int64_t{1}, int64_t{64}}) {
+      if (name == "resnet18" && batch == 64) batch = 16;  // keeps a run short; still reports samples/s
+      benchmark::RegisterBenchmark(("predict/" + name + "/batch:" + std::to_string(batch)).c_str(), BM_Predict, m, batch)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+    }
+    if (name != "resnet18") {
+      benchmark::RegisterBenchmark(("statistics_pass/" + name + "/batch:64").c_str(), BM_StatisticsPass, m, 64)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+      benchmark::RegisterBenchmark(("recalibration_step/" + name + "/batch:64").c_str(), BM_RecalibrationStep, m, 64)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bnserve
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  bnserve::RegisterAll();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
