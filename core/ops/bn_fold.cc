@@ -12,6 +12,8 @@ absl::StatusOr<ChannelAffineParams> FoldBatchNorm(absl::Span<const double> gamma
   ChannelAffineParams params;
   params.scale.resize(gamma.size());
   params.shift.resize(gamma.size());
+  params.exact_scale.resize(gamma.size());
+  params.exact_shift.resize(gamma.size());
   for (size_t c = 0; c < gamma.size(); ++c) {
     const double denom = var[c] + epsilon;
     if (!std::isfinite(denom) || !(denom > 0.0)) {
@@ -20,6 +22,8 @@ absl::StatusOr<ChannelAffineParams> FoldBatchNorm(absl::Span<const double> gamma
     }
     const double scale = gamma[c] / std::sqrt(denom);
     const double shift = beta[c] - mean[c] * scale;
+    params.exact_scale[c] = scale;
+    params.exact_shift[c] = shift;
     params.scale[c] = static_cast<float>(scale);
     params.shift[c] = static_cast<float>(shift);
     // Checked after rounding: a finite double may still overflow float32.

@@ -17,6 +17,10 @@ namespace bnserve {
 struct ChannelAffineParams {
   std::vector<float> scale;  // per channel
   std::vector<float> shift;
+  // The same in float64, before rounding: what graph rewrites keep so that
+  // folding into a Conv/Gemm rounds the final weights once.
+  std::vector<double> exact_scale;
+  std::vector<double> exact_shift;
 };
 
 // REQUIRES: gamma, beta, mean and var have the same size (the channel count).
