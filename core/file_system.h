@@ -83,7 +83,7 @@ inline constexpr absl::string_view kTempFileSuffix = ".tmp";
 // holds either its old or its new contents, and after OK the new contents are
 // durable. LevelDB's DoWriteStringToFile + SetCurrentFile plus a directory
 // fsync: create path.tmp, append, fsync, close, rename over `path`, fsync the
-// directory. Exactly these six FileSystem calls, in this order, when all
+// directory. Exactly these six calls (on `fs` and the file), in order, when all
 // succeed. On a failure before the rename the temporary file is removed (best
 // effort) and the first error is returned; a failure of the final directory
 // fsync is returned as is - the rename has happened but may not be durable,

@@ -109,7 +109,8 @@ absl::StatusOr<std::unique_ptr<StatsStore>> StatsStore::Open(FileSystem* fs, con
         absl::StrCat("StatsStore::Open: ONNX snapshot: expected version 1, got ", onnx_snapshot->version));
   }
   if (absl::Status s = ValidateSnapshot(layers, *onnx_snapshot); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("StatsStore::Open: ONNX snapshot of '", model_dir, "': ", s.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("StatsStore::Open: ONNX snapshot of '", model_dir, "': ", s.message()));
   }
   std::unique_ptr<StatsStore> store(
       new StatsStore(fs, JoinPath(model_dir, kStatsDirName), layers, std::move(onnx_snapshot)));
@@ -254,7 +255,7 @@ absl::Status StatsStore::Recover() {
   if (current_version != 1) {
     BN_ASSIGN_OR_RETURN(snapshot, LoadFromDisk(current_version));
   }
-  absl::MutexLock lock(&state_mu_);
+  std::lock_guard<std::mutex> lock(state_mu_);
   current_ = std::move(snapshot);
   history_ = std::move(lineage);
   next_version_ = highest_seen + 1;
@@ -262,23 +263,23 @@ absl::Status StatsStore::Recover() {
 }
 
 int64_t StatsStore::current_version() const {
-  absl::ReaderMutexLock lock(&state_mu_);
+  std::lock_guard<std::mutex> lock(state_mu_);
   return current_->version;
 }
 
 std::shared_ptr<const StatsSnapshot> StatsStore::current() const {
-  absl::ReaderMutexLock lock(&state_mu_);
+  std::lock_guard<std::mutex> lock(state_mu_);
   return current_;
 }
 
 std::vector<VersionInfo> StatsStore::History() const {
-  absl::ReaderMutexLock lock(&state_mu_);
+  std::lock_guard<std::mutex> lock(state_mu_);
   return history_;
 }
 
 absl::StatusOr<std::shared_ptr<const StatsSnapshot>> StatsStore::Load(int64_t version) const {
   {
-    absl::ReaderMutexLock lock(&state_mu_);
+    std::lock_guard<std::mutex> lock(state_mu_);
     if (version == current_->version) return current_;
     const auto it = std::lower_bound(history_.begin(), history_.end(), version,
                                      [](const VersionInfo& info, int64_t v) { return info.version < v; });
@@ -309,12 +310,12 @@ absl::StatusOr<std::shared_ptr<const StatsSnapshot>> StatsStore::LoadFromDisk(in
 }
 
 absl::StatusOr<VersionInfo> StatsStore::Commit(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent) {
-  absl::MutexLock commit_lock(&commit_mu_);
+  std::lock_guard<std::mutex> commit_lock(commit_mu_);
   return CommitLocked(stats, std::move(meta), expected_parent);
 }
 
 absl::StatusOr<VersionInfo> StatsStore::Rollback(int64_t to, int64_t expected_parent) {
-  absl::MutexLock commit_lock(&commit_mu_);
+  std::lock_guard<std::mutex> commit_lock(commit_mu_);
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const StatsSnapshot> source, Load(to));
   VersionInfo meta;
   meta.origin = std::string(kOriginRollback);
@@ -329,7 +330,7 @@ absl::StatusOr<VersionInfo> StatsStore::CommitLocked(const StatsSnapshot& stats,
   int64_t parent;
   int64_t version;
   {
-    absl::ReaderMutexLock lock(&state_mu_);
+    std::lock_guard<std::mutex> lock(state_mu_);
     parent = current_->version;
     version = next_version_;
   }
@@ -374,7 +375,7 @@ absl::StatusOr<VersionInfo> StatsStore::CommitLocked(const StatsSnapshot& stats,
       // restart sees - both are complete - and the new file must stay.
       if (absl::Status restore = WriteFileAtomically(fs_, CurrentPath(), CurrentFileContents(parent));
           !restore.ok()) {
-        absl::MutexLock lock(&state_mu_);
+        std::lock_guard<std::mutex> lock(state_mu_);
         next_version_ = version + 1;  // never reuse the number of a file that stays
         return absl::Status(status.code(), absl::StrCat("commit of version ", version, " to '", stats_dir_,
                                                         "' failed: ", status.message(),
@@ -387,7 +388,7 @@ absl::StatusOr<VersionInfo> StatsStore::CommitLocked(const StatsSnapshot& stats,
     // Remove it so nothing on disk changed; if that fails too, skip its number.
     const absl::Status removed = fs_->RemoveFile(version_path);
     if (!removed.ok() && !absl::IsNotFound(removed)) {
-      absl::MutexLock lock(&state_mu_);
+      std::lock_guard<std::mutex> lock(state_mu_);
       next_version_ = version + 1;
     }
     return absl::Status(status.code(), absl::StrCat("commit of version ", version, " to '", stats_dir_,
@@ -395,7 +396,7 @@ absl::StatusOr<VersionInfo> StatsStore::CommitLocked(const StatsSnapshot& stats,
   }
 
   auto snapshot = std::make_shared<const StatsSnapshot>(std::move(contents.snapshot));
-  absl::MutexLock lock(&state_mu_);
+  std::lock_guard<std::mutex> lock(state_mu_);
   current_ = std::move(snapshot);
   history_.push_back(meta);
   next_version_ = version + 1;

@@ -14,17 +14,19 @@
 // rollbacks) are serialized by a mutex held across their I/O; readers of
 // current()/current_version()/History() take only a short second mutex, so
 // they never wait for a writer's fsync (LevelDB's LogAndApply unlocks during
-// the manifest write for the same reason). The FileSystem is not owned and
-// must outlive the store.
+// the manifest write for the same reason). Both are std::mutex rather than
+// absl::Mutex: Debian's Abseil is not built with ThreadSanitizer, so TSan
+// cannot see absl::Mutex's synchronization and reports false races, while it
+// does understand the pthread calls behind std::mutex. The FileSystem is not
+// owned and must outlive the store.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "core/bn_layer.h"
 #include "core/file_system.h"
 #include "core/stats_snapshot.h"
@@ -90,8 +92,6 @@ class StatsStore {
   // temporary files it could not remove), one sentence each. Fixed after Open.
   const std::vector<std::string>& recovery_warnings() const { return recovery_warnings_; }
 
-  const std::string& stats_dir() const { return stats_dir_; }
-
  private:
   StatsStore(FileSystem* fs, std::string stats_dir, std::vector<BnLayerInfo> layers,
              std::shared_ptr<const StatsSnapshot> onnx_snapshot);
@@ -99,8 +99,7 @@ class StatsStore {
   // Open's work after construction: fills the fields below and the warnings.
   absl::Status Recover();
   // Commit with commit_mu_ held.
-  absl::StatusOr<VersionInfo> CommitLocked(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  absl::StatusOr<VersionInfo> CommitLocked(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent);
   absl::StatusOr<std::shared_ptr<const StatsSnapshot>> LoadFromDisk(int64_t version) const;
   std::string VersionPath(int64_t version) const;
   std::string CurrentPath() const;
@@ -112,14 +111,15 @@ class StatsStore {
   std::vector<std::string> recovery_warnings_;  // written only by Open
 
   // Serializes writers, held across their I/O. Acquired before state_mu_.
-  absl::Mutex commit_mu_;
-  // Guards the state readers see; held only for a few instructions.
-  mutable absl::Mutex state_mu_ ABSL_ACQUIRED_AFTER(commit_mu_);
-  std::shared_ptr<const StatsSnapshot> current_ ABSL_GUARDED_BY(state_mu_);
-  std::vector<VersionInfo> history_ ABSL_GUARDED_BY(state_mu_);  // ascending versions, history_.back() is current
+  std::mutex commit_mu_;
+  // Guards the three fields below, the state readers see; held only for a
+  // few instructions. Only holders of commit_mu_ modify them.
+  mutable std::mutex state_mu_;
+  std::shared_ptr<const StatsSnapshot> current_;
+  std::vector<VersionInfo> history_;  // ascending versions, history_.back() is current
   // Lowest version number above every file ever seen in stats/ (and the one
   // CURRENT named): the next commit's number, so no file is overwritten.
-  int64_t next_version_ ABSL_GUARDED_BY(state_mu_) = 2;
+  int64_t next_version_ = 2;
 };
 
 }  // namespace bnserve

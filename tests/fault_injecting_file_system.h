@@ -15,13 +15,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "core/file_system.h"
 
 namespace bnserve::testing {
@@ -38,7 +38,7 @@ class FaultInjectingFileSystem final : public FileSystem {
 
   // Restarts operation numbering; clears any pending fault (not a crash).
   void ResetCounter() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     op_count_ = 0;
     op_log_.clear();
     fault_index_.reset();
@@ -48,28 +48,28 @@ class FaultInjectingFileSystem final : public FileSystem {
   // Operation number `index` (0-based, counted from now) fails as `kind`.
   void InjectFault(int64_t index, FaultKind kind) {
     ResetCounter();
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     fault_index_ = index;
     fault_kind_ = kind;
   }
 
   bool fault_triggered() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return fault_triggered_;
   }
   bool crashed() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return crashed_;
   }
   // "Sync /tmp/.../v00000002.bnstats.tmp", one per operation since the reset.
   std::vector<std::string> op_log() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return op_log_;
   }
 
   // Called before every operation (not after a crash), outside the lock.
   void SetBeforeOpHook(std::function<void(const std::string& op, const std::string& path)> hook) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     hook_ = std::move(hook);
   }
 
@@ -79,7 +79,7 @@ class FaultInjectingFileSystem final : public FileSystem {
   // renames reversed with the overwritten file's bytes put back, removed files
   // restored). Works on the base file system directly.
   absl::Status DropUnsyncedData() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [path, synced_size] : synced_size_) {
       if (!base_->FileExists(path)) continue;
       auto bytes = base_->ReadFile(path);
@@ -123,7 +123,7 @@ class FaultInjectingFileSystem final : public FileSystem {
     const bool existed = base_->FileExists(path);
     BN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, base_->NewWritableFile(path));
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (!existed) dir_journal_[DirName(path)].push_back(DirOp{DirOp::kCreate, path, "", std::nullopt});
       synced_size_[path] = 0;
     }
@@ -137,7 +137,7 @@ class FaultInjectingFileSystem final : public FileSystem {
       BN_ASSIGN_OR_RETURN(saved, base_->ReadFile(to));
     }
     BN_RETURN_IF_ERROR(base_->RenameFile(from, to));
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     dir_journal_[DirName(to)].push_back(DirOp{DirOp::kRename, from, to, std::move(saved)});
     auto node = synced_size_.extract(from);
     synced_size_.erase(to);
@@ -151,7 +151,7 @@ class FaultInjectingFileSystem final : public FileSystem {
   absl::Status SyncDir(const std::string& dir) override {
     BN_RETURN_IF_ERROR(BeforeOp("SyncDir", dir));
     BN_RETURN_IF_ERROR(base_->SyncDir(dir));
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     dir_journal_.erase(dir);
     return absl::OkStatus();
   }
@@ -168,7 +168,7 @@ class FaultInjectingFileSystem final : public FileSystem {
       BN_ASSIGN_OR_RETURN(saved, base_->ReadFile(path));
     }
     BN_RETURN_IF_ERROR(base_->RemoveFile(path));
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     dir_journal_[DirName(path)].push_back(DirOp{DirOp::kRemove, path, "", std::move(saved)});
     synced_size_.erase(path);
     return absl::OkStatus();
@@ -207,7 +207,7 @@ class FaultInjectingFileSystem final : public FileSystem {
     absl::Status Sync() override {
       BN_RETURN_IF_ERROR(fs_->BeforeOp("Sync", path_));
       BN_RETURN_IF_ERROR(base_->Sync());
-      absl::MutexLock lock(&fs_->mu_);
+      std::lock_guard<std::mutex> lock(fs_->mu_);
       // The file may have been renamed meanwhile; only the name at creation
       // is tracked, which is how the store uses files (sync before rename).
       auto it = fs_->synced_size_.find(path_);
@@ -230,7 +230,7 @@ class FaultInjectingFileSystem final : public FileSystem {
   absl::Status BeforeOp(absl::string_view op, const std::string& path) {
     std::function<void(const std::string&, const std::string&)> hook;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       const std::string what = absl::StrCat(op, " ", path);
       if (crashed_) return absl::UnavailableError(absl::StrCat("simulated crash: not performed: ", what));
       const int64_t index = op_count_++;
@@ -257,16 +257,17 @@ class FaultInjectingFileSystem final : public FileSystem {
   }
 
   FileSystem* const base_;
-  mutable absl::Mutex mu_;
-  int64_t op_count_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::string> op_log_ ABSL_GUARDED_BY(mu_);
-  std::optional<int64_t> fault_index_ ABSL_GUARDED_BY(mu_);
-  FaultKind fault_kind_ ABSL_GUARDED_BY(mu_) = FaultKind::kError;
-  bool fault_triggered_ ABSL_GUARDED_BY(mu_) = false;
-  bool crashed_ ABSL_GUARDED_BY(mu_) = false;
-  std::function<void(const std::string&, const std::string&)> hook_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, size_t> synced_size_ ABSL_GUARDED_BY(mu_);  // by current name
-  std::map<std::string, std::vector<DirOp>> dir_journal_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;  // std::mutex so TSan builds see it (see stats_store.h)
+  // Everything below is guarded by mu_.
+  int64_t op_count_ = 0;
+  std::vector<std::string> op_log_;
+  std::optional<int64_t> fault_index_;
+  FaultKind fault_kind_ = FaultKind::kError;
+  bool fault_triggered_ = false;
+  bool crashed_ = false;
+  std::function<void(const std::string&, const std::string&)> hook_;
+  std::map<std::string, size_t> synced_size_;  // by current name
+  std::map<std::string, std::vector<DirOp>> dir_journal_;
 };
 
 }  // namespace bnserve::testing

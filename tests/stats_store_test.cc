@@ -6,15 +6,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
-#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/fault_injecting_file_system.h"
 #include "tests/scoped_temp_dir.h"
@@ -78,7 +78,9 @@ uint64_t Bits(double v) {
 
 // Empty when `got` equals `want` bit for bit, else the first difference.
 std::string SnapshotDiff(const StatsSnapshot& got, const StatsSnapshot& want) {
-  if (got.version != want.version) return "version " + std::to_string(got.version) + " vs " + std::to_string(want.version);
+  if (got.version != want.version) {
+    return "version " + std::to_string(got.version) + " vs " + std::to_string(want.version);
+  }
   if (got.layers.size() != want.layers.size()) return "layer count differs";
   for (size_t l = 0; l < want.layers.size(); ++l) {
     const LayerStats& g = got.layers[l];
@@ -700,23 +702,27 @@ TEST_F(StatsStoreTest, ReadOnlyDirectoryFailsTheCommitAndChangesNothing) {
 TEST_F(StatsStoreTest, ReadersDoNotWaitForACommitsIo) {
   FaultInjectingFileSystem fs(&posix_);
   auto store = OpenOrDie(&fs);
-  absl::Notification writer_in_sync;
-  absl::Notification readers_done;
+  std::promise<void> writer_in_sync;
+  std::promise<void> readers_done;
+  std::shared_future<void> readers_done_future = readers_done.get_future().share();
+  std::atomic<bool> parked{false};
   std::atomic<bool> readers_timed_out{false};
   fs.SetBeforeOpHook([&](const std::string& op, const std::string& path) {
-    if (op == "Sync" && !writer_in_sync.HasBeenNotified()) {
-      writer_in_sync.Notify();
+    if (op == "Sync" && !parked.exchange(true)) {
+      writer_in_sync.set_value();
       // Bounded so that a broken store fails the test instead of hanging it.
-      if (!readers_done.WaitForNotificationWithTimeout(absl::Seconds(60))) readers_timed_out = true;
+      if (readers_done_future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+        readers_timed_out = true;
+      }
     }
   });
   std::thread writer([&] { EXPECT_TRUE(store->Commit(MakeStats(2), Meta("two"), 1).ok()); });
-  writer_in_sync.WaitForNotification();
+  writer_in_sync.get_future().wait();
   EXPECT_EQ(store->current_version(), 1);
   EXPECT_EQ(SnapshotDiff(*store->current(), MakeStats(0, 1)), "");
   EXPECT_EQ(store->History().size(), 1u);
   EXPECT_TRUE(store->Load(1).ok());
-  readers_done.Notify();
+  readers_done.set_value();
   writer.join();
   EXPECT_FALSE(readers_timed_out.load());
   EXPECT_EQ(store->current_version(), 2);
