@@ -1,8 +1,11 @@
 // ModelManager without any gRPC: the lifecycle and its state notifications,
 // the serving-bundle swap (in-flight holders keep their version), pinned
 // versions, and that a commit failing at any I/O step changes nothing.
+#include <atomic>
 #include <filesystem>
+#include <map>
 #include <random>
+#include <thread>
 
 #include "core/file_system.h"
 #include "core/model_manager.h"
@@ -216,6 +219,52 @@ TEST_F(ModelManagerTest, ReloadPicksUpCommittedStatisticsAndAbortsStaleSessions)
   absl::StatusOr<RecalibrationOutcome> outcome = (*stale)->Finish();
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kAborted);
   EXPECT_THAT(std::string(outcome.status().message()), ::testing::HasSubstr("reloaded"));
+}
+
+// The core half of the hot-swap guarantee (the gRPC half is in
+// tests/server/server_concurrency_test.cc), small enough for TSan: readers
+// predicting and pinning versions while a writer commits, rolls back and
+// reloads. Each prediction's outputs must be those of the version it names.
+TEST_F(ModelManagerTest, ReadersDuringCommitsSeeWholeVersions) {
+  const int kReaders = 3;
+  std::atomic<int> started{0};
+  std::atomic<bool> done{false};
+  std::vector<std::vector<std::pair<int64_t, std::vector<float>>>> seen(kReaders);
+  std::vector<std::thread> readers;
+  for (int r = 0; r < kReaders; ++r) {
+    readers.emplace_back([&, r] {
+      while (!done.load()) {
+        int64_t served = 0;
+        std::vector<float> output = Predict(*manager_, VersionRequest::Current(), &served);
+        seen[r].emplace_back(served, std::move(output));
+        if (seen[r].size() == 1) started.fetch_add(1);
+        manager_->List();
+        (void)manager_->RunningStats("mlp", VersionRequest::Specific(1), {});
+      }
+    });
+  }
+  while (started.load() < kReaders) std::this_thread::yield();
+  ASSERT_TRUE(Recalibrate(*manager_).ok());             // 2
+  ASSERT_TRUE(Recalibrate(*manager_).ok());             // 3
+  ASSERT_TRUE(manager_->Rollback("mlp", 1, 3).ok());    // 4 = copy of 1
+  ASSERT_TRUE(manager_->Reload("mlp").ok());            // still 4
+  ASSERT_TRUE(Recalibrate(*manager_).ok());             // 5
+  done.store(true);
+  for (std::thread& reader : readers) reader.join();
+
+  std::map<int64_t, std::vector<float>> reference;
+  for (int64_t v = 1; v <= 5; ++v) reference[v] = Predict(*manager_, VersionRequest::Specific(v));
+  EXPECT_EQ(reference[4], reference[1]);
+  EXPECT_NE(reference[2], reference[1]);
+  for (int r = 0; r < kReaders; ++r) {
+    int64_t previous = 0;
+    for (const auto& [version, output] : seen[r]) {
+      ASSERT_TRUE(reference.count(version)) << "reader " << r << " saw version " << version;
+      EXPECT_GE(version, previous) << "reader " << r;
+      previous = version;
+      EXPECT_EQ(output, reference[version]) << "reader " << r << " version " << version;
+    }
+  }
 }
 
 TEST_F(ModelManagerTest, RepositoryMustBeADirectory) {
