@@ -26,8 +26,8 @@ std::string AnyBatch(const Shape& shape) {
 
 absl::Status BatchAssembler::Append(absl::Span<const TensorView> chunk) {
   if (chunks_ > 0 && chunk.size() != tensors_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("inputs: expected ", tensors_.size(),
-                                                   " tensor(s) as in the first chunk, got ", chunk.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("inputs: expected ", tensors_.size(), " tensor(s) as in the first chunk, got ", chunk.size()));
   }
   int64_t chunk_bytes = 0;
   for (size_t i = 0; i < chunk.size(); ++i) {
@@ -41,16 +41,15 @@ absl::Status BatchAssembler::Append(absl::Span<const TensorView> chunk) {
                                                      " rows like inputs[0], got ", shape.ToString()));
     }
     if (chunks_ > 0 && !SameTrailingDims(shape, tensors_[i].shape)) {
-      return absl::InvalidArgumentError(absl::StrCat("inputs[", i, "].shape: expected ",
-                                                     AnyBatch(tensors_[i].shape),
+      return absl::InvalidArgumentError(absl::StrCat("inputs[", i, "].shape: expected ", AnyBatch(tensors_[i].shape),
                                                      " as in the first chunk, got ", shape.ToString()));
     }
     chunk_bytes += chunk[i].size() * static_cast<int64_t>(sizeof(float));
   }
   if (bytes_ + chunk_bytes > max_bytes_) {
     return absl::ResourceExhaustedError(absl::StrCat("streamed batch: ", bytes_ + chunk_bytes,
-                                                     " bytes of tensor data exceed the server's limit of ",
-                                                     max_bytes_, " bytes; send a smaller batch"));
+                                                     " bytes of tensor data exceed the server's limit of ", max_bytes_,
+                                                     " bytes; send a smaller batch"));
   }
   if (chunks_ == 0) tensors_.resize(chunk.size());
   for (size_t i = 0; i < chunk.size(); ++i) {

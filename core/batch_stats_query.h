@@ -22,7 +22,7 @@ struct LayerBatchReport {
 struct BatchStatsReport {
   int64_t version = 0;  // the statistics version compared with
   ForwardMode mode = ForwardMode::kTrain;
-  int64_t samples = 0;  // batch size N
+  int64_t samples = 0;                   // batch size N
   std::vector<LayerBatchReport> layers;  // model order, or by drift (largest first)
 };
 

@@ -13,8 +13,8 @@ absl::StatusOr<std::vector<int>> SelectBnLayers(const Model& model, absl::Span<c
     if (index < 0) {
       std::vector<std::string> known;
       for (const BnLayerInfo& layer : model.bn_layers()) known.push_back(layer.name);
-      return absl::NotFoundError(absl::StrCat("layers: '", name, "' is not a BN layer of the model (layers: ",
-                                              absl::StrJoin(known, ", "), ")"));
+      return absl::NotFoundError(absl::StrCat(
+          "layers: '", name, "' is not a BN layer of the model (layers: ", absl::StrJoin(known, ", "), ")"));
     }
     selected[index] = true;
   }

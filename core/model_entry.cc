@@ -15,8 +15,7 @@ absl::Status ForModel(const std::string& name, const absl::Status& status) {
 
 }  // namespace
 
-ModelEntry::ModelEntry(std::string name, std::string dir, ModelEntryOptions options,
-                       ModelStateListener listener)
+ModelEntry::ModelEntry(std::string name, std::string dir, ModelEntryOptions options, ModelStateListener listener)
     : name_(std::move(name)),
       dir_(std::move(dir)),
       options_(options),
@@ -173,8 +172,8 @@ absl::StatusOr<std::shared_ptr<const ServingBundle>> ModelEntry::Acquire(Version
 }
 
 absl::StatusOr<std::shared_ptr<const ServingBundle>> ModelEntry::BuildPinned(const ServingBundle& current,
-                                                                            const StatsStore& store,
-                                                                            int64_t version) const {
+                                                                             const StatsStore& store,
+                                                                             int64_t version) const {
   absl::StatusOr<std::shared_ptr<const StatsSnapshot>> stats = store.Load(version);
   if (absl::IsNotFound(stats.status())) {
     return absl::NotFoundError(absl::StrCat("model '", name_, "' has no statistics version ", version,
@@ -205,8 +204,8 @@ absl::Status ModelEntry::VersionRace(int64_t expected, int64_t current) const {
                                          "; nothing was committed"));
 }
 
-void ModelEntry::InstallCommitted(std::shared_ptr<StatsSnapshot> snapshot,
-                                  std::shared_ptr<const InferencePlan> plan, const VersionInfo& info) {
+void ModelEntry::InstallCommitted(std::shared_ptr<StatsSnapshot> snapshot, std::shared_ptr<const InferencePlan> plan,
+                                  const VersionInfo& info) {
   // The store numbers the version, so the snapshot learns its number only
   // now; it is still private to this thread (the plan holds it, nobody holds
   // the plan), so setting the field is race-free.
@@ -245,8 +244,8 @@ absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsS
   if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
   if (!info.ok()) return ForModel(name_, info.status());
   InstallCommitted(std::move(snapshot), std::move(plan), *info);
-  spdlog::info("event=stats_committed model={} version={} parent={} origin={} mode={} batches={} samples={}",
-               name_, info->version, info->parent, info->origin, info->mode, info->batches, info->samples);
+  spdlog::info("event=stats_committed model={} version={} parent={} origin={} mode={} batches={} samples={}", name_,
+               info->version, info->parent, info->origin, info->mode, info->batches, info->samples);
   return info;
 }
 
@@ -261,8 +260,8 @@ absl::StatusOr<VersionInfo> ModelEntry::Rollback(int64_t to, int64_t expected_ve
   }
   absl::StatusOr<std::shared_ptr<const StatsSnapshot>> source = store->Load(to);
   if (absl::IsNotFound(source.status())) {
-    return absl::NotFoundError(absl::StrCat("model '", name_, "' has no statistics version ", to,
-                                            " (current version ", current_version, ")"));
+    return absl::NotFoundError(
+        absl::StrCat("model '", name_, "' has no statistics version ", to, " (current version ", current_version, ")"));
   }
   if (!source.ok()) return ForModel(name_, source.status());
   auto snapshot = std::make_shared<StatsSnapshot>(**source);
@@ -271,17 +270,17 @@ absl::StatusOr<VersionInfo> ModelEntry::Rollback(int64_t to, int64_t expected_ve
   if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
   if (!info.ok()) return ForModel(name_, info.status());
   InstallCommitted(std::move(snapshot), std::move(plan), *info);
-  spdlog::info("event=stats_rolled_back model={} version={} parent={} source={}", name_, info->version,
-               info->parent, to);
+  spdlog::info("event=stats_rolled_back model={} version={} parent={} source={}", name_, info->version, info->parent,
+               to);
   return info;
 }
 
 absl::Status ModelEntry::AcquireRecalibrationSlot() {
   std::lock_guard<std::mutex> lock(mu_);
   if (active_recalibrations_ >= options_.max_recalibration_streams) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "model '", name_, "' already has ", active_recalibrations_, " recalibration streams open (limit ",
-        options_.max_recalibration_streams, ", --max-recalibration-streams); retry when one finishes"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("model '", name_, "' already has ", active_recalibrations_, " recalibration streams open (limit ",
+                     options_.max_recalibration_streams, ", --max-recalibration-streams); retry when one finishes"));
   }
   ++active_recalibrations_;
   return absl::OkStatus();

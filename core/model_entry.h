@@ -96,8 +96,7 @@ class ModelEntry {
   // REQUIRES: writer_mu_ (so listeners see one model's changes in order).
   void SetState(ModelState state, std::string error);
   // The served bundle and store, or the error explaining why there is none.
-  absl::Status CopyServing(std::shared_ptr<const ServingBundle>* bundle,
-                           std::shared_ptr<StatsStore>* store) const;
+  absl::Status CopyServing(std::shared_ptr<const ServingBundle>* bundle, std::shared_ptr<StatsStore>* store) const;
   // Builds and caches the bundle of a pinned, non-current version.
   absl::StatusOr<std::shared_ptr<const ServingBundle>> BuildPinned(const ServingBundle& current,
                                                                    const StatsStore& store, int64_t version) const;
@@ -116,11 +115,11 @@ class ModelEntry {
   // ThreadSanitizer, which would report false races (as in StatsStore).
   std::mutex writer_mu_;  // acquired before mu_
   mutable std::mutex mu_;
-  ModelState state_ = ModelState::kUnloaded;  // guarded by mu_
-  std::string error_;  // guarded by mu_
+  ModelState state_ = ModelState::kUnloaded;     // guarded by mu_
+  std::string error_;                            // guarded by mu_
   std::shared_ptr<const ServingBundle> bundle_;  // guarded by mu_
-  std::shared_ptr<StatsStore> store_;  // guarded by mu_
-  int active_recalibrations_ = 0;  // guarded by mu_
+  std::shared_ptr<StatsStore> store_;            // guarded by mu_
+  int active_recalibrations_ = 0;                // guarded by mu_
   mutable BundleCache pinned_;
 };
 

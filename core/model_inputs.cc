@@ -46,8 +46,7 @@ absl::StatusOr<BatchForm> ResolveBatchForm(const Graph& graph, absl::Span<const 
                                                    absl::StrJoin(declared, ", "), "), got ", inputs.size()));
   }
   if (!names.empty() && names.size() != inputs.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("inputs: expected ", inputs.size(), " names, got ", names.size()));
+    return absl::InvalidArgumentError(absl::StrCat("inputs: expected ", inputs.size(), " names, got ", names.size()));
   }
   // -1 until the first input with a declared shape decides the form.
   int single = -1;
@@ -63,9 +62,9 @@ absl::StatusOr<BatchForm> ResolveBatchForm(const Graph& graph, absl::Span<const 
     const bool is_single = allow_single_instance && !is_batch && Matches(declared.dims, 1, shape);
     if (!is_batch && !is_single) return ShapeError(i, declared.dims, allow_single_instance, shape);
     if (single >= 0 && single != static_cast<int>(is_single)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "inputs[", i, "].shape: expected ", single ? "no batch dim" : "a batch dim", " like inputs[0], got ",
-          shape.ToString()));
+      return absl::InvalidArgumentError(absl::StrCat("inputs[", i, "].shape: expected ",
+                                                     single ? "no batch dim" : "a batch dim", " like inputs[0], got ",
+                                                     shape.ToString()));
     }
     single = is_single ? 1 : 0;
   }

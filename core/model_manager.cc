@@ -16,12 +16,11 @@ absl::StatusOr<std::unique_ptr<ModelManager>> ModelManager::Create(ModelManagerO
   absl::StatusOr<std::vector<std::string>> listing = options.file_system->ListDir(options.repository);
   if (!listing.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("model repository '", options.repository,
-                                                   "': expected a readable directory: ",
-                                                   listing.status().message()));
+                                                   "': expected a readable directory: ", listing.status().message()));
   }
   if (options.max_recalibration_streams < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("max_recalibration_streams: expected >= 1, got ",
-                                                   options.max_recalibration_streams));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_recalibration_streams: expected >= 1, got ", options.max_recalibration_streams));
   }
   return std::unique_ptr<ModelManager>(new ModelManager(std::move(options)));
 }
@@ -44,9 +43,10 @@ int ModelManager::LoadAll() {
   int available = 0;
   for (const std::string& name : *listing) {
     if (!ValidateModelName(name).ok() || !HasModelFile(name)) {
-      spdlog::warn("event=repository_entry_skipped repository={} entry=\"{}\" reason=\"not a folder with "
-                   "model.onnx and a valid model name\"",
-                   options_.repository, name);
+      spdlog::warn(
+          "event=repository_entry_skipped repository={} entry=\"{}\" reason=\"not a folder with "
+          "model.onnx and a valid model name\"",
+          options_.repository, name);
       continue;
     }
     absl::StatusOr<ModelStatus> status = Load(name);
@@ -105,8 +105,7 @@ absl::StatusOr<std::shared_ptr<ModelEntry>> ModelManager::FindOrCreate(const std
   auto it = entries_.find(name);
   if (it != entries_.end()) return it->second;
   if (!HasModelFile(name)) {
-    return absl::NotFoundError(
-        absl::StrCat("model '", name, "': no file ", JoinPath(ModelDir(name), "model.onnx")));
+    return absl::NotFoundError(absl::StrCat("model '", name, "': no file ", JoinPath(ModelDir(name), "model.onnx")));
   }
   ModelEntryOptions entry_options;
   entry_options.file_system = options_.file_system;
@@ -146,7 +145,7 @@ absl::StatusOr<ModelStatus> ModelManager::Unload(const std::string& name) {
 }
 
 absl::StatusOr<std::shared_ptr<const ServingBundle>> ModelManager::Acquire(const std::string& name,
-                                                                          VersionRequest version) const {
+                                                                           VersionRequest version) const {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<ModelEntry> entry, Find(name));
   return entry->Acquire(version);
 }
@@ -167,14 +166,14 @@ absl::StatusOr<RunningStatsView> ModelManager::RunningStats(const std::string& n
 }
 
 absl::StatusOr<BatchStatsReport> ModelManager::BatchStatistics(const std::string& name, VersionRequest version,
-                                                               absl::Span<const TensorView> inputs,
-                                                               ForwardMode mode, bool sort_by_drift) const {
+                                                               absl::Span<const TensorView> inputs, ForwardMode mode,
+                                                               bool sort_by_drift) const {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const ServingBundle> bundle, Acquire(name, version));
   return ComputeBatchStats(*bundle, inputs, mode, sort_by_drift);
 }
 
-absl::StatusOr<std::unique_ptr<RecalibrationSession>> ModelManager::StartRecalibration(
-    const std::string& name, RecalibrationRequest request) {
+absl::StatusOr<std::unique_ptr<RecalibrationSession>> ModelManager::StartRecalibration(const std::string& name,
+                                                                                       RecalibrationRequest request) {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<ModelEntry> entry, Find(name));
   return RecalibrationSession::Start(std::move(entry), std::move(request));
 }

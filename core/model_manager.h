@@ -28,10 +28,10 @@
 namespace bnserve {
 
 struct ModelManagerOptions {
-  std::string repository;                     // directory with one folder per model
-  FileSystem* file_system = nullptr;          // nullptr: DefaultFileSystem()
-  int max_recalibration_streams = 2;          // concurrent Recalibrate streams per model
-  size_t pinned_cache_capacity = 4;           // plans of pinned versions kept per model
+  std::string repository;             // directory with one folder per model
+  FileSystem* file_system = nullptr;  // nullptr: DefaultFileSystem()
+  int max_recalibration_streams = 2;  // concurrent Recalibrate streams per model
+  size_t pinned_cache_capacity = 4;   // plans of pinned versions kept per model
 };
 
 // Describe's answer: the status, and the bundle being served (null unless
@@ -113,8 +113,7 @@ class ModelManager {
   absl::StatusOr<std::shared_ptr<ModelEntry>> Find(const std::string& name) const;
   // Find, creating the entry when the folder holds model.onnx.
   absl::StatusOr<std::shared_ptr<ModelEntry>> FindOrCreate(const std::string& name);
-  absl::StatusOr<std::shared_ptr<const ServingBundle>> Acquire(const std::string& name,
-                                                               VersionRequest version) const;
+  absl::StatusOr<std::shared_ptr<const ServingBundle>> Acquire(const std::string& name, VersionRequest version) const;
   void Notify(const std::string& name, ModelState state);
 
   const ModelManagerOptions options_;

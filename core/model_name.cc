@@ -9,8 +9,7 @@ namespace {
 constexpr size_t kMaxNameBytes = 255;  // a path component on common file systems
 
 bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
 }  // namespace
@@ -30,9 +29,9 @@ absl::Status ValidateModelName(absl::string_view name, absl::string_view field) 
   for (size_t i = 0; i < name.size(); ++i) {
     if (!IsNameChar(name[i])) {
       // Print the byte in hex: it may be a control character or a slash.
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: expected only [A-Za-z0-9._-], got byte 0x%02x at offset %d", field,
-          static_cast<unsigned char>(name[i]), i));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: expected only [A-Za-z0-9._-], got byte 0x%02x at offset %d", field,
+                          static_cast<unsigned char>(name[i]), i));
     }
   }
   return absl::OkStatus();

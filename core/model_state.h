@@ -30,8 +30,8 @@ const char* ModelStateName(ModelState state);
 struct ModelStatus {
   std::string name;
   ModelState state = ModelState::kLoading;
-  std::string error;           // the load error in kError, else empty
-  int64_t version = 0;         // statistics version served; 0 unless kAvailable
+  std::string error;              // the load error in kError, else empty
+  int64_t version = 0;            // statistics version served; 0 unless kAvailable
   int active_recalibrations = 0;  // Recalibrate streams open on the model
 };
 

@@ -18,8 +18,8 @@ TensorView Prediction::output(int i) const {
 
 absl::StatusOr<Prediction> RunPrediction(std::shared_ptr<const ServingBundle> bundle,
                                          absl::Span<const std::string> names, std::vector<TensorView> inputs) {
-  BN_ASSIGN_OR_RETURN(BatchForm form, ResolveBatchForm(bundle->model->graph(), names,
-                                                       absl::MakeSpan(inputs), /*allow_single_instance=*/true));
+  BN_ASSIGN_OR_RETURN(BatchForm form, ResolveBatchForm(bundle->model->graph(), names, absl::MakeSpan(inputs),
+                                                       /*allow_single_instance=*/true));
   WorkspacePool::Handle workspace = bundle->plan->workspaces().Acquire();
   BN_RETURN_IF_ERROR(bundle->plan->Run(inputs, workspace.get()));
   return Prediction(std::move(bundle), std::move(workspace), form);

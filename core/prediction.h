@@ -27,8 +27,7 @@ class Prediction {
 
  private:
   friend absl::StatusOr<Prediction> RunPrediction(std::shared_ptr<const ServingBundle> bundle,
-                                                  absl::Span<const std::string> names,
-                                                  std::vector<TensorView> inputs);
+                                                  absl::Span<const std::string> names, std::vector<TensorView> inputs);
   Prediction(std::shared_ptr<const ServingBundle> bundle, WorkspacePool::Handle workspace, BatchForm form)
       : bundle_(std::move(bundle)), workspace_(std::move(workspace)), form_(form) {}
 

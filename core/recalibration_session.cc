@@ -25,28 +25,31 @@ const char* RecalibrationModeName(RecalibrationMode mode) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Start(
-    std::shared_ptr<ModelEntry> entry, RecalibrationRequest request) {
+absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Start(std::shared_ptr<ModelEntry> entry,
+                                                                                  RecalibrationRequest request) {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const ServingBundle> base, entry->Acquire(VersionRequest::Current()));
   if (base->model->bn_layers().empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("model '", entry->name(), "' has no BatchNormalization layer to recalibrate"));
   }
   if (request.expected_version > 0 && request.expected_version != base->info.version) {
-    return absl::AbortedError(absl::StrCat("model '", entry->name(), "': expected_version ",
-                                           request.expected_version, " is not current; the current version is ",
-                                           base->info.version));
+    return absl::AbortedError(absl::StrCat("model '", entry->name(), "': expected_version ", request.expected_version,
+                                           " is not current; the current version is ", base->info.version));
   }
-  BN_ASSIGN_OR_RETURN(std::unique_ptr<Recalibrator> recalibrator,
-                      Recalibrator::Create(base->model, base->stats, request.options));
+  // The slot first: a refused stream should not pay for building a plan.
   BN_RETURN_IF_ERROR(entry->AcquireRecalibrationSlot());
+  absl::StatusOr<std::unique_ptr<Recalibrator>> recalibrator =
+      Recalibrator::Create(base->model, base->stats, request.options);
+  if (!recalibrator.ok()) {
+    entry->ReleaseRecalibrationSlot();
+    return recalibrator.status();
+  }
   return std::unique_ptr<RecalibrationSession>(
-      new RecalibrationSession(std::move(entry), std::move(base), std::move(request), std::move(recalibrator)));
+      new RecalibrationSession(std::move(entry), std::move(base), std::move(request), *std::move(recalibrator)));
 }
 
-RecalibrationSession::RecalibrationSession(std::shared_ptr<ModelEntry> entry,
-                                           std::shared_ptr<const ServingBundle> base, RecalibrationRequest request,
-                                           std::unique_ptr<Recalibrator> recalibrator)
+RecalibrationSession::RecalibrationSession(std::shared_ptr<ModelEntry> entry, std::shared_ptr<const ServingBundle> base,
+                                           RecalibrationRequest request, std::unique_ptr<Recalibrator> recalibrator)
     : entry_(std::move(entry)),
       base_(std::move(base)),
       request_(std::move(request)),

@@ -33,7 +33,7 @@ struct RecalibrationOutcome {
   int64_t base_version = 0;  // the version the statistics started from
   bool dry_run = false;
   RecalibrationSummary summary;
-  VersionInfo new_version;   // the committed version; version 0 for a dry run
+  VersionInfo new_version;  // the committed version; version 0 for a dry run
 };
 
 class RecalibrationSession {

@@ -8,8 +8,7 @@ namespace {
 // at a time; nothing touches `this` after StartRead or Finish.
 class BatchStatsStreamReactor final : public grpc::ServerReadReactor<v1::GetBatchStatsRequest> {
  public:
-  BatchStatsStreamReactor(const CallEnv& env, grpc::CallbackServerContext* context,
-                          v1::GetBatchStatsResponse* response)
+  BatchStatsStreamReactor(const CallEnv& env, grpc::CallbackServerContext* context, v1::GetBatchStatsResponse* response)
       : env_(env), context_(context), response_(response), stream_(env.limits) {
     StartRead(&chunk_);
   }
@@ -56,8 +55,8 @@ class BatchStatsStreamReactor final : public grpc::ServerReadReactor<v1::GetBatc
 }  // namespace
 
 grpc::ServerReadReactor<v1::GetBatchStatsRequest>* NewBatchStatsStreamReactor(const CallEnv& env,
-                                                                            grpc::CallbackServerContext* context,
-                                                                            v1::GetBatchStatsResponse* response) {
+                                                                              grpc::CallbackServerContext* context,
+                                                                              v1::GetBatchStatsResponse* response) {
   return new BatchStatsStreamReactor(env, context, response);
 }
 

@@ -13,8 +13,8 @@ namespace bnserve {
 
 absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager, const ServerOptions& options) {
   if (options.limits.max_message_bytes < 1024 || options.limits.max_message_bytes > INT32_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat("max message size: expected 1 KiB to 2 GiB, got ",
-                                                   options.limits.max_message_bytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max message size: expected 1 KiB to 2 GiB, got ", options.limits.max_message_bytes, " bytes"));
   }
   std::unique_ptr<BnServer> server(new BnServer());
   server->manager_ = manager;
@@ -33,8 +33,8 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("could not listen on ", options.listen,
-                                               " (address in use, or not a valid host:port)"));
+    return absl::UnavailableError(
+        absl::StrCat("could not listen on ", options.listen, " (address in use, or not a valid host:port)"));
   }
 
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();

@@ -75,7 +75,7 @@ grpc::ServerUnaryReactor* BnServeService::Moments(grpc::CallbackServerContext* c
 }
 
 grpc::ServerReadReactor<v1::RecalibrateRequest>* BnServeService::Recalibrate(grpc::CallbackServerContext* context,
-                                                                              v1::RecalibrateResponse* response) {
+                                                                             v1::RecalibrateResponse* response) {
   return NewRecalibrateReactor(env_, context, response);
 }
 
@@ -87,8 +87,7 @@ grpc::ServerUnaryReactor* BnServeService::ListVersions(grpc::CallbackServerConte
 }
 
 grpc::ServerUnaryReactor* BnServeService::Rollback(grpc::CallbackServerContext* context,
-                                                   const v1::RollbackRequest* request,
-                                                   v1::RollbackResponse* response) {
+                                                   const v1::RollbackRequest* request, v1::RollbackResponse* response) {
   return RunUnary(env_, context, "Rollback", request->model(), response,
                   [=] { return RollbackImpl(*env_.manager, *request, response); });
 }

@@ -17,8 +17,7 @@ class BnServeService final : public v1::BnServe::CallbackService {
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
                                        v1::ListModelsResponse* response) override;
-  grpc::ServerUnaryReactor* DescribeModel(grpc::CallbackServerContext* context,
-                                          const v1::DescribeModelRequest* request,
+  grpc::ServerUnaryReactor* DescribeModel(grpc::CallbackServerContext* context, const v1::DescribeModelRequest* request,
                                           v1::DescribeModelResponse* response) override;
   grpc::ServerUnaryReactor* LoadModel(grpc::CallbackServerContext* context, const v1::LoadModelRequest* request,
                                       v1::LoadModelResponse* response) override;
@@ -33,17 +32,15 @@ class BnServeService final : public v1::BnServe::CallbackService {
   grpc::ServerUnaryReactor* GetRunningStats(grpc::CallbackServerContext* context,
                                             const v1::GetRunningStatsRequest* request,
                                             v1::GetRunningStatsResponse* response) override;
-  grpc::ServerUnaryReactor* GetBatchStats(grpc::CallbackServerContext* context,
-                                          const v1::GetBatchStatsRequest* request,
+  grpc::ServerUnaryReactor* GetBatchStats(grpc::CallbackServerContext* context, const v1::GetBatchStatsRequest* request,
                                           v1::GetBatchStatsResponse* response) override;
-  grpc::ServerReadReactor<v1::GetBatchStatsRequest>* GetBatchStatsStream(
-      grpc::CallbackServerContext* context, v1::GetBatchStatsResponse* response) override;
+  grpc::ServerReadReactor<v1::GetBatchStatsRequest>* GetBatchStatsStream(grpc::CallbackServerContext* context,
+                                                                         v1::GetBatchStatsResponse* response) override;
   grpc::ServerUnaryReactor* Moments(grpc::CallbackServerContext* context, const v1::MomentsRequest* request,
                                     v1::MomentsResponse* response) override;
   grpc::ServerReadReactor<v1::RecalibrateRequest>* Recalibrate(grpc::CallbackServerContext* context,
-                                                                v1::RecalibrateResponse* response) override;
-  grpc::ServerUnaryReactor* ListVersions(grpc::CallbackServerContext* context,
-                                         const v1::ListVersionsRequest* request,
+                                                               v1::RecalibrateResponse* response) override;
+  grpc::ServerUnaryReactor* ListVersions(grpc::CallbackServerContext* context, const v1::ListVersionsRequest* request,
                                          v1::ListVersionsResponse* response) override;
   grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context, const v1::RollbackRequest* request,
                                      v1::RollbackResponse* response) override;

@@ -42,8 +42,7 @@ void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerCont
 // (after checking the response size). `work` fills `response`.
 template <typename Response>
 grpc::ServerUnaryReactor* RunUnary(const CallEnv& env, grpc::CallbackServerContext* context, const char* rpc,
-                                   std::string model, const Response* response,
-                                   std::function<absl::Status()> work) {
+                                   std::string model, const Response* response, std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const ServiceLimits limits = env.limits;
   env.pool->Submit([=, work = std::move(work), model = std::move(model)] {

@@ -1,6 +1,6 @@
-#include "server/reactors.h"
-
 #include <algorithm>
+
+#include "server/reactors.h"
 
 namespace bnserve {
 namespace {

@@ -46,13 +46,12 @@ absl::Status ConfigureLogging(const std::string& level, const std::string& forma
   const spdlog::level::level_enum parsed = spdlog::level::from_str(level);
   // from_str answers "off" for anything it does not know.
   if (parsed == spdlog::level::off && level != "off") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--log-level: expected trace, debug, info, warn, error, critical or off, got '", level, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-level: expected trace, debug, info, warn, error, critical or off, got '", level, "'"));
   }
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   if (format == "json") {
-    formatter->add_flag<JsonMessageFlag>('j').set_pattern(
-        R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%j"})");
+    formatter->add_flag<JsonMessageFlag>('j').set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%j"})");
   } else if (format == "text") {
     formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v");
   } else {

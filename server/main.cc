@@ -75,8 +75,7 @@ int Run(const Flags& flags) {
   bnserve::ModelManagerOptions manager_options;
   manager_options.repository = flags.model_repository;
   manager_options.max_recalibration_streams = flags.max_recalibration_streams;
-  absl::StatusOr<std::unique_ptr<bnserve::ModelManager>> manager =
-      bnserve::ModelManager::Create(manager_options);
+  absl::StatusOr<std::unique_ptr<bnserve::ModelManager>> manager = bnserve::ModelManager::Create(manager_options);
   if (!manager.ok()) {
     spdlog::critical("event=startup_failed error=\"{}\"", std::string(manager.status().message()));
     return 1;
@@ -88,8 +87,7 @@ int Run(const Flags& flags) {
   server_options.worker_threads = flags.worker_threads;
   server_options.limits.max_message_bytes = int64_t{flags.max_message_mb} << 20;
   server_options.limits.max_stream_batch_bytes = int64_t{flags.max_stream_batch_mb} << 20;
-  absl::StatusOr<std::unique_ptr<bnserve::BnServer>> server =
-      bnserve::BnServer::Start(manager->get(), server_options);
+  absl::StatusOr<std::unique_ptr<bnserve::BnServer>> server = bnserve::BnServer::Start(manager->get(), server_options);
   if (!server.ok()) {
     spdlog::critical("event=startup_failed error=\"{}\"", std::string(server.status().message()));
     return 1;

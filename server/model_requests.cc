@@ -1,6 +1,5 @@
-#include "server/requests.h"
-
 #include "server/proto_convert.h"
+#include "server/requests.h"
 
 namespace bnserve {
 

@@ -60,9 +60,9 @@ absl::StatusOr<RecalibrationMode> RecalibrationModeFromProto(v1::RecalibrationMo
     case v1::RECALIBRATION_MODE_EXACT:
       return RecalibrationMode::kExact;
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config.mode: expected one of RECALIBRATION_MODE_EMA, _CUMULATIVE, _POPULATION, _EXACT, got ",
-          static_cast<int>(mode)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("config.mode: expected one of RECALIBRATION_MODE_EMA, _CUMULATIVE, _POPULATION, _EXACT, got ",
+                       static_cast<int>(mode)));
   }
 }
 

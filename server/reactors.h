@@ -15,8 +15,8 @@ grpc::ServerBidiReactor<v1::PredictRequest, v1::PredictResponse>* NewPredictStre
 
 // GetBatchStatsStream: assembles the chunks, computes at the end of stream.
 grpc::ServerReadReactor<v1::GetBatchStatsRequest>* NewBatchStatsStreamReactor(const CallEnv& env,
-                                                                            grpc::CallbackServerContext* context,
-                                                                            v1::GetBatchStatsResponse* response);
+                                                                              grpc::CallbackServerContext* context,
+                                                                              v1::GetBatchStatsResponse* response);
 
 // Recalibrate: config, batches, commit at the end of stream - unless the call
 // was cancelled or a batch was refused, in which case nothing is committed.

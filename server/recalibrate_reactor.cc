@@ -1,5 +1,4 @@
 #include "server/reactors.h"
-
 #include "spdlog/spdlog.h"
 
 namespace bnserve {

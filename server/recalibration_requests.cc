@@ -1,7 +1,6 @@
-#include "server/requests.h"
-
 #include "absl/strings/str_cat.h"
 #include "server/proto_convert.h"
+#include "server/requests.h"
 
 namespace bnserve {
 
@@ -10,8 +9,8 @@ absl::Status RecalibrationStream::Add(const v1::RecalibrateRequest& message) {
   switch (message.kind_case()) {
     case v1::RecalibrateRequest::kConfig: {
       if (session_ != nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "message ", index, ": expected a batch (the config comes once, first), got a second config"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("message ", index, ": expected a batch (the config comes once, first), got a second config"));
       }
       BN_ASSIGN_OR_RETURN(RecalibrationRequest request, RecalibrationRequestFromProto(message.config()));
       model_ = message.config().model();
@@ -20,8 +19,7 @@ absl::Status RecalibrationStream::Add(const v1::RecalibrateRequest& message) {
     }
     case v1::RecalibrateRequest::kBatch: {
       if (session_ == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("message ", index, ": expected the config first, got a batch"));
+        return absl::InvalidArgumentError(absl::StrCat("message ", index, ": expected the config first, got a batch"));
       }
       DecodedTensors inputs;
       absl::Status added = DecodeTensors(message.batch().inputs(), "inputs", &inputs);

@@ -22,7 +22,7 @@ namespace bnserve {
 
 // Limits the service enforces and reports (from the command line).
 struct ServiceLimits {
-  int64_t max_message_bytes = 64 << 20;          // gRPC send/receive limit
+  int64_t max_message_bytes = 64 << 20;               // gRPC send/receive limit
   int64_t max_stream_batch_bytes = int64_t{1} << 30;  // GetBatchStatsStream: assembled batch
 };
 
@@ -31,16 +31,14 @@ absl::Status ListModelsImpl(const ModelManager& manager, const ServiceLimits& li
                             const v1::ListModelsRequest& request, v1::ListModelsResponse* response);
 absl::Status DescribeModelImpl(const ModelManager& manager, const v1::DescribeModelRequest& request,
                                v1::DescribeModelResponse* response);
-absl::Status LoadModelImpl(ModelManager& manager, const v1::LoadModelRequest& request,
-                           v1::LoadModelResponse* response);
+absl::Status LoadModelImpl(ModelManager& manager, const v1::LoadModelRequest& request, v1::LoadModelResponse* response);
 absl::Status ReloadModelImpl(ModelManager& manager, const v1::ReloadModelRequest& request,
                              v1::ReloadModelResponse* response);
 absl::Status UnloadModelImpl(ModelManager& manager, const v1::UnloadModelRequest& request,
                              v1::UnloadModelResponse* response);
 
 // --- inference (inference_requests.cc) ---
-absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request,
-                         v1::PredictResponse* response);
+absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request, v1::PredictResponse* response);
 
 // --- statistics (statistics_requests.cc) ---
 absl::Status GetRunningStatsImpl(const ModelManager& manager, const v1::GetRunningStatsRequest& request,

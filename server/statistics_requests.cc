@@ -1,10 +1,9 @@
-#include "server/requests.h"
-
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/moments.h"
 #include "server/proto_convert.h"
+#include "server/requests.h"
 
 namespace bnserve {
 
@@ -37,8 +36,8 @@ absl::Status ComputeAndFill(const ModelManager& manager, const v1::GetBatchStats
 template <typename T>
 absl::Status CheckRepeated(absl::string_view field, const T& first, const T& chunk, const T& unset) {
   if (chunk == unset || chunk == first) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(field, ": expected it unset or equal to the first message's (",
-                                                 first, "), got ", chunk));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": expected it unset or equal to the first message's (", first, "), got ", chunk));
 }
 
 }  // namespace
@@ -57,8 +56,8 @@ absl::Status BatchStatsStream::Add(const v1::GetBatchStatsRequest& chunk) {
     started_ = true;
   } else {
     BN_RETURN_IF_ERROR(CheckRepeated<std::string>("model", header_.model(), chunk.model(), ""));
-    BN_RETURN_IF_ERROR(CheckRepeated<int64_t>("statistics_version", header_.statistics_version(),
-                                              chunk.statistics_version(), 0));
+    BN_RETURN_IF_ERROR(
+        CheckRepeated<int64_t>("statistics_version", header_.statistics_version(), chunk.statistics_version(), 0));
     BN_RETURN_IF_ERROR(CheckRepeated<int>("forward_mode", header_.forward_mode(), chunk.forward_mode(), 0));
     BN_RETURN_IF_ERROR(CheckRepeated<bool>("sort_by_drift", header_.sort_by_drift(), chunk.sort_by_drift(), false));
   }

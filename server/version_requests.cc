@@ -1,7 +1,6 @@
-#include "server/requests.h"
-
 #include "absl/strings/str_cat.h"
 #include "server/proto_convert.h"
+#include "server/requests.h"
 
 namespace bnserve {
 
@@ -16,12 +15,11 @@ absl::Status ListVersionsImpl(const ModelManager& manager, const v1::ListVersion
 
 absl::Status RollbackImpl(ModelManager& manager, const v1::RollbackRequest& request, v1::RollbackResponse* response) {
   if (request.to_version() < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("to_version: expected a version >= 1, got ", request.to_version()));
+    return absl::InvalidArgumentError(absl::StrCat("to_version: expected a version >= 1, got ", request.to_version()));
   }
   if (request.expected_version() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "expected_version: expected 0 (don't check) or a version >= 1, got ", request.expected_version()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected_version: expected 0 (don't check) or a version >= 1, got ", request.expected_version()));
   }
   BN_ASSIGN_OR_RETURN(VersionInfo info,
                       manager.Rollback(request.model(), request.to_version(), request.expected_version()));

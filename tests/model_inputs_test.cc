@@ -1,7 +1,8 @@
 // ResolveBatchForm (batch vs single instance), ValidateModelName and
 // BatchAssembler: the request-shape logic in core/.
-#include "core/batch_assembler.h"
 #include "core/model_inputs.h"
+
+#include "core/batch_assembler.h"
 #include "core/model_name.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -1,6 +1,8 @@
 // ModelManager without any gRPC: the lifecycle and its state notifications,
 // the serving-bundle swap (in-flight holders keep their version), pinned
 // versions, and that a commit failing at any I/O step changes nothing.
+#include "core/model_manager.h"
+
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -8,7 +10,6 @@
 #include <thread>
 
 #include "core/file_system.h"
-#include "core/model_manager.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -70,8 +71,8 @@ class FailingFileSystem final : public FileSystem {
 class ModelManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    repository_ = std::filesystem::temp_directory_path() /
-                  ("bnserve_manager_" + std::to_string(std::random_device{}()));
+    repository_ =
+        std::filesystem::temp_directory_path() / ("bnserve_manager_" + std::to_string(std::random_device{}()));
     std::filesystem::create_directories(repository_ / "mlp");
     std::filesystem::copy_file(testing::FixturePath("torch/mlp_bn1d.onnx"), repository_ / "mlp" / "model.onnx");
     manager_ = NewManager();
@@ -244,11 +245,11 @@ TEST_F(ModelManagerTest, ReadersDuringCommitsSeeWholeVersions) {
     });
   }
   while (started.load() < kReaders) std::this_thread::yield();
-  ASSERT_TRUE(Recalibrate(*manager_).ok());             // 2
-  ASSERT_TRUE(Recalibrate(*manager_).ok());             // 3
-  ASSERT_TRUE(manager_->Rollback("mlp", 1, 3).ok());    // 4 = copy of 1
-  ASSERT_TRUE(manager_->Reload("mlp").ok());            // still 4
-  ASSERT_TRUE(Recalibrate(*manager_).ok());             // 5
+  ASSERT_TRUE(Recalibrate(*manager_).ok());           // 2
+  ASSERT_TRUE(Recalibrate(*manager_).ok());           // 3
+  ASSERT_TRUE(manager_->Rollback("mlp", 1, 3).ok());  // 4 = copy of 1
+  ASSERT_TRUE(manager_->Reload("mlp").ok());          // still 4
+  ASSERT_TRUE(Recalibrate(*manager_).ok());           // 5
   done.store(true);
   for (std::thread& reader : readers) reader.join();
 

@@ -91,8 +91,7 @@ TEST_P(ConcurrencyTest, PredictionsDuringCommitsSeeOldOrNewVersionExactly) {
     config.set_model("mlp");
     config.set_mode(v1::RECALIBRATION_MODE_EMA);
     config.set_momentum(0.5);
-    const RecalibrateResult result =
-        Recalibrate(server.stub(), config, {MakeTensor({6, 20}, GridValues(120, 40 + k))});
+    const RecalibrateResult result = Recalibrate(server.stub(), config, {MakeTensor({6, 20}, GridValues(120, 40 + k))});
     if (!result.status.ok()) {
       ADD_FAILURE() << "commit " << k << ": " << result.status.error_message();
       break;  // the threads still stop at the last version served
@@ -113,8 +112,7 @@ TEST_P(ConcurrencyTest, PredictionsDuringCommitsSeeOldOrNewVersionExactly) {
   // ... and each agrees with a plan built here from the statistics the
   // server reports for that version.
   for (int64_t v = 1; v <= version; ++v) {
-    EXPECT_EQ(ComputeLocally(server, repo.ModelDir("mlp") + "/model.onnx", v, input), reference[v])
-        << "version " << v;
+    EXPECT_EQ(ComputeLocally(server, repo.ModelDir("mlp") + "/model.onnx", v, input), reference[v]) << "version " << v;
   }
 
   for (int t = 0; t < kThreads; ++t) {

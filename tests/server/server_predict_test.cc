@@ -41,8 +41,8 @@ TEST_F(PredictTest, MatchesPyTorchEvalOutputInBothEncodings) {
       SCOPED_TRACE(model + (raw ? " raw" : " values"));
       const nlohmann::json& input = fixture["eval"]["input"];
       v1::PredictResponse response;
-      ASSERT_TRUE(Predict(server_->stub(), model, MakeTensor(JsonShape(input), JsonFloats(input), raw), &response)
-                      .ok());
+      ASSERT_TRUE(
+          Predict(server_->stub(), model, MakeTensor(JsonShape(input), JsonFloats(input), raw), &response).ok());
       EXPECT_EQ(response.model(), model);
       EXPECT_EQ(response.statistics_version(), 1);
       ASSERT_EQ(response.outputs_size(), 1);
@@ -117,8 +117,7 @@ TEST_F(PredictTest, EncodingErrorsNameTheFieldExpectedAndReceived) {
   raw.mutable_raw_float32_le()->pop_back();
   grpc::Status status = Predict(server_->stub(), "mlp", raw, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(status.error_message(),
-            "inputs[0].raw_float32_le: expected 4 * 40 = 160 bytes for shape [2,20], got 159");
+  EXPECT_EQ(status.error_message(), "inputs[0].raw_float32_le: expected 4 * 40 = 160 bytes for shape [2,20], got 159");
 
   v1::Tensor short_values = MakeTensor({2, 20}, GridValues(39, 6));
   status = Predict(server_->stub(), "mlp", short_values, &response);

@@ -347,8 +347,7 @@ TEST_F(RecalibrationTest, HistoryAndRollback) {
 
   rollback.set_to_version(42);
   rollback.set_expected_version(0);
-  EXPECT_EQ(server_->stub().Rollback(NewContext().get(), rollback, &rolled).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(server_->stub().Rollback(NewContext().get(), rollback, &rolled).error_code(), grpc::StatusCode::NOT_FOUND);
   rollback.set_to_version(0);
   EXPECT_EQ(server_->stub().Rollback(NewContext().get(), rollback, &rolled).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);

@@ -27,8 +27,7 @@ class StatisticsTest : public ::testing::Test {
                           double tolerance, const std::string& what) {
     ASSERT_EQ(static_cast<size_t>(got.size()), want.size()) << what;
     for (size_t c = 0; c < want.size(); ++c) {
-      EXPECT_NEAR(got[static_cast<int>(c)], want[c], tolerance * (1.0 + std::abs(want[c])))
-          << what << " channel " << c;
+      EXPECT_NEAR(got[static_cast<int>(c)], want[c], tolerance * (1.0 + std::abs(want[c]))) << what << " channel " << c;
     }
   }
 
@@ -105,8 +104,7 @@ TEST_F(StatisticsTest, EvalBatchStatsMatchPyTorchHooks) {
       EXPECT_EQ(got.count(), hooks[l]["n"].get<int64_t>());
       ExpectClose(got.mean(), hooks[l]["mean"].get<std::vector<double>>(), 1e-5, got.name() + " mean");
       ExpectClose(got.var_biased(), hooks[l]["var_biased"].get<std::vector<double>>(), 1e-5, got.name() + " var_b");
-      ExpectClose(got.var_unbiased(), hooks[l]["var_unbiased"].get<std::vector<double>>(), 1e-5,
-                  got.name() + " var_u");
+      ExpectClose(got.var_unbiased(), hooks[l]["var_unbiased"].get<std::vector<double>>(), 1e-5, got.name() + " var_u");
       ExpectClose(got.m2(), hooks[l]["m2"].get<std::vector<double>>(), 1e-5, got.name() + " m2");
       ExpectClose(got.running_mean(), fixture["bn_layers"][l]["running_mean"].get<std::vector<double>>(), 0.0,
                   got.name() + " running_mean");
@@ -205,7 +203,8 @@ TEST_F(StatisticsTest, StreamRejectsChangedParametersAndShapes) {
     writer->WritesDone();
     const grpc::Status status = writer->Finish();
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    EXPECT_THAT(status.error_message(), HasSubstr("inputs[0].shape: expected [*,20] as in the first chunk, got [2,21]"));
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("inputs[0].shape: expected [*,20] as in the first chunk, got [2,21]"));
   }
 }
 

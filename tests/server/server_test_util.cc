@@ -5,9 +5,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
-
 #include <future>
+#include <random>
 
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
@@ -199,8 +198,8 @@ int CheckHealth(const std::shared_ptr<grpc::Channel>& channel, const std::string
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request_buffer,
-                 &response_buffer, [&done](grpc::Status status) { done.set_value(status); });
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request_buffer, &response_buffer,
+                 [&done](grpc::Status status) { done.set_value(status); });
   const grpc::Status status = done.get_future().get();
   if (status.error_code() == grpc::StatusCode::NOT_FOUND) return -1;
   EXPECT_TRUE(status.ok()) << status.error_message();
