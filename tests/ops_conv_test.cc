@@ -2,6 +2,7 @@
 // awkward shapes: odd channel counts, non-square kernels, strides, dilations,
 // groups, depthwise, 1x1, auto_pad modes, 1-D, fused activations; plus the
 // errors a bad model or request must produce.
+#include <array>
 #include <cmath>
 #include <ostream>
 #include <string>
@@ -10,7 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/ops/conv_geometry.h"
 #include "core/ops/fused_activation.h"
+#include "core/ops/im2col_panels.h"
 #include "core/ops/ops.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -174,6 +177,8 @@ std::vector<ConvCase> Cases() {
       Case("Conv1DDepthwise", {1, 4, 16}, {4, 1, 5}).Group(4).Pads({2, 2}),
       Case("Conv1DSameUpper", {1, 3, 10}, {2, 3, 4}).Strides({3}).AutoPad("SAME_UPPER"),
       Case("Conv1DPointwise", {1, 7, 9}, {3, 7, 1}).Activation("Relu"),
+      Case("Conv1DLongKernel", {1, 3, 40}, {2, 3, 19}).Strides({2}).Pads({9, 9}),
+      Case("Small7x7ManyChannels", {1, 16, 7, 7}, {20, 16, 3, 3}).Pads({1, 1, 1, 1}),
       Case("Opset1", {1, 3, 6, 6}, {2, 3, 3, 3}).Pads({1, 1, 1, 1}).Opset(1),
       Case("Opset11", {1, 3, 6, 6}, {2, 3, 3, 3}).Pads({1, 1, 1, 1}).Opset(11),
   };
@@ -208,6 +213,53 @@ TEST(ConvTest, ConcurrentRunsOnOneOpAgree) {
   }
   for (auto& t : threads) t.join();
   for (const auto& result : results) EXPECT_EQ(result[0].data, reference[0].data);
+}
+
+// Im2colPanels directly: any panel (offset, width beyond its 64-column
+// split, depth starting mid-kernel) equals the slice of a naive im2col.
+TEST(Im2colPanelsTest, PanelsMatchNaiveIm2col) {
+  WindowAttributes attrs;
+  attrs.kernel[0] = 3;
+  attrs.kernel[1] = 2;
+  attrs.stride[1] = 2;
+  attrs.dilation[0] = 2;
+  attrs.pad_begin[0] = 2;
+  attrs.pad_end[1] = 1;
+  const int64_t channels = 3, in_dims[2] = {6, 40};
+  WindowGeometry g;
+  ASSERT_TRUE(ComputeWindowGeometry(attrs, in_dims, &g).ok());
+  const Tensor x = RandomTensor(Shape{channels, in_dims[0], in_dims[1]}, 4);
+  const int64_t k = channels * 6, n = g.out_size();
+  std::vector<float> full(static_cast<size_t>(k * n));
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t ki = 0; ki < 3; ++ki) {
+      for (int64_t kj = 0; kj < 2; ++kj) {
+        for (int64_t oh = 0; oh < g.out[0]; ++oh) {
+          for (int64_t ow = 0; ow < g.out[1]; ++ow) {
+            const int64_t ih = oh - 2 + 2 * ki, iw = 2 * ow + kj;
+            const bool inside = ih >= 0 && ih < in_dims[0] && iw >= 0 && iw < in_dims[1];
+            full[((c * 3 + ki) * 2 + kj) * n + oh * g.out[1] + ow] =
+                inside ? x.data[(c * in_dims[0] + ih) * in_dims[1] + iw] : 0.0f;
+          }
+        }
+      }
+    }
+  }
+  const Im2colPanels panels(x.data.data(), g);
+  for (const auto& [k0, depth, n0, width] : std::vector<std::array<int64_t, 4>>{
+           {0, k, 0, n}, {5, 7, 3, 1}, {1, 11, 7, 16}, {4, 3, n - 70, 70}, {17, 1, 0, 66}}) {
+    ASSERT_LE(k0 + depth, k);
+    ASSERT_LE(n0 + width, n);
+    std::vector<float> panel(static_cast<size_t>(depth * width), -1.0f);
+    panels.WritePanel(k0, depth, n0, width, panel.data());
+    for (int64_t kk = 0; kk < depth; ++kk) {
+      for (int64_t j = 0; j < width; ++j) {
+        ASSERT_EQ(panel[kk * width + j], full[(k0 + kk) * n + n0 + j])
+            << "panel k0=" << k0 << " depth=" << depth << " n0=" << n0 << " width=" << width << " at (" << kk
+            << "," << j << "), im2col [" << k << "," << n << "]";
+      }
+    }
+  }
 }
 
 // --- Errors -----------------------------------------------------------------

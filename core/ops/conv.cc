@@ -8,13 +8,13 @@
 //   GEMM straight on the input, no copy;
 // - depthwise (one input channel per group, group > 1): a direct loop per
 //   channel, accumulating tap by tap into the output plane;
-// - otherwise im2col + GEMM over chunks of output rows, so the column buffer
-//   (in ctx.scratch()) stays cache-sized.
+// - otherwise im2col + GEMM, with the im2col patches never stored: Sgemm
+//   asks for them panel by panel (SgemmImplicitB) and they are written
+//   straight into its packing buffer, saving a copy and a pass over them.
 // The bias is written into Y before the GEMM, which then accumulates onto it
-// (beta = 1) at no extra pass; the fused activation runs on each chunk right
-// after its GEMM, while the chunk is still in cache.
+// at no extra pass; the fused activation follows over the group's output,
+// which is still in L2 at these sizes (e.g. 32x32x32 floats is 128 KiB).
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,16 +23,12 @@
 #include "absl/strings/str_join.h"
 #include "core/ops/conv_geometry.h"
 #include "core/ops/fused_activation.h"
+#include "core/ops/im2col_panels.h"
 #include "core/ops/ops.h"
 #include "core/ops/sgemm.h"
 
 namespace bnserve {
 namespace {
-
-// Target size of one im2col chunk, in floats (256 KiB): small enough to stay
-// in L2 next to the packed panels, large enough that each GEMM call has
-// hundreds of columns. Measured in tests/bench/kernels_bench.cc.
-constexpr int64_t kIm2colChunkFloats = 64 * 1024;
 
 class ConvOp final : public Op {
  public:
@@ -45,7 +41,7 @@ class ConvOp final : public Op {
   absl::Status CheckInput(const TensorView& x) const;
   // One image, one group: x is [C/group, H, W], y is [M/group, OH, OW].
   void RunGroupGemm(const float* x, const float* weights, const float* bias, const WindowGeometry& g,
-                    float* y, float* columns) const;
+                    float* y) const;
   // One image, all channels (in_channels_per_group_ == 1).
   void RunDepthwise(const float* x, const WindowGeometry& g, float* y) const;
   // Writes bias[m] into rows [0, rows) of y (row stride ld, `cols` columns).
@@ -148,14 +144,6 @@ absl::Status ConvOp::Run(const OpContext& ctx) const {
   y->Resize(*y_shape);
 
   const bool depthwise = in_channels_per_group_ == 1 && group_ > 1;
-  float* columns = nullptr;
-  if (!depthwise && !g.IsPointwise()) {
-    const int64_t rows = std::clamp<int64_t>(kIm2colChunkFloats / (gemm_depth_ * g.out[1]), 1, g.out[0]);
-    const size_t needed = static_cast<size_t>(gemm_depth_ * rows * g.out[1]);
-    // Grow only: resizing down and up again would zero-fill every run.
-    if (ctx.scratch()->size() < needed) ctx.scratch()->resize(needed);
-    columns = ctx.scratch()->data();
-  }
   const int64_t x_image = in_channels_ * g.in_size();
   const int64_t y_image = out_channels_ * g.out_size();
   for (int64_t n = 0; n < batch; ++n) {
@@ -168,7 +156,7 @@ absl::Status ConvOp::Run(const OpContext& ctx) const {
     for (int64_t group = 0; group < group_; ++group) {
       const int64_t m0 = group * out_channels_per_group_;
       RunGroupGemm(x_n + group * in_channels_per_group_ * g.in_size(), weights_.data() + m0 * gemm_depth_,
-                   bias_.empty() ? nullptr : bias_.data() + m0, g, y_n + m0 * g.out_size(), columns);
+                   bias_.empty() ? nullptr : bias_.data() + m0, g, y_n + m0 * g.out_size());
     }
   }
   return absl::OkStatus();
@@ -178,68 +166,23 @@ void ConvOp::FillBias(const float* bias, int64_t rows, int64_t cols, float* y, i
   for (int64_t m = 0; m < rows; ++m) std::fill_n(y + m * ld, cols, bias[m]);
 }
 
-// Copies the input patches for output rows [oh0, oh0 + rows) into `columns`,
-// laid out [C * kH * kW, rows * OW] so that W * columns is the output chunk.
-void Im2col(const float* x, int64_t channels, const WindowGeometry& g, int64_t oh0, int64_t rows,
-            float* columns) {
-  const int64_t height = g.in[0], width = g.in[1], out_w = g.out[1];
-  const int64_t cols = rows * out_w;
-  float* dst = columns;
-  for (int64_t c = 0; c < channels; ++c) {
-    const float* x_c = x + c * height * width;
-    for (int64_t ki = 0; ki < g.kernel[0]; ++ki) {
-      // Output rows whose tap ki falls inside the image.
-      const int64_t h_offset = ki * g.dilation[0] - g.pad_begin[0];
-      int64_t oh_lo, oh_hi;
-      TapRange(oh0 * g.stride[0] + h_offset, g.stride[0], rows, 0, height, &oh_lo, &oh_hi);
-      for (int64_t kj = 0; kj < g.kernel[1]; ++kj, dst += cols) {
-        const int64_t w_offset = kj * g.dilation[1] - g.pad_begin[1];
-        int64_t ow_lo, ow_hi;
-        TapRange(w_offset, g.stride[1], out_w, 0, width, &ow_lo, &ow_hi);
-        std::fill_n(dst, oh_lo * out_w, 0.0f);
-        for (int64_t r = oh_lo; r < oh_hi; ++r) {
-          const float* src = x_c + ((oh0 + r) * g.stride[0] + h_offset) * width;
-          float* d = dst + r * out_w;
-          std::fill_n(d, ow_lo, 0.0f);
-          if (g.stride[1] == 1) {
-            std::memcpy(d + ow_lo, src + ow_lo + w_offset, static_cast<size_t>(ow_hi - ow_lo) * sizeof(float));
-          } else {
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow] = src[ow * g.stride[1] + w_offset];
-          }
-          std::fill_n(d + ow_hi, out_w - ow_hi, 0.0f);
-        }
-        std::fill_n(dst + oh_hi * out_w, (rows - oh_hi) * out_w, 0.0f);
-      }
-    }
-  }
-}
-
 void ConvOp::RunGroupGemm(const float* x, const float* weights, const float* bias, const WindowGeometry& g,
-                          float* y, float* columns) const {
+                          float* y) const {
   const int64_t m = out_channels_per_group_;
   const int64_t out_size = g.out_size();
-  const float beta = bias != nullptr ? 1.0f : 0.0f;
+  // Both products accumulate onto Y, which starts as the bias (or zero).
+  if (bias != nullptr) {
+    FillBias(bias, m, out_size, y, out_size);
+  } else {
+    std::fill_n(y, m * out_size, 0.0f);
+  }
   if (g.IsPointwise()) {
-    if (bias != nullptr) FillBias(bias, m, out_size, y, out_size);
-    Sgemm(false, false, m, out_size, in_channels_per_group_, 1.0f, weights, gemm_depth_, x, g.in_size(), beta,
-          y, out_size);
-    activation_.Apply(y, m * out_size);
-    return;
-  }
-  const int64_t out_w = g.out[1];
-  const int64_t chunk_rows = std::clamp<int64_t>(kIm2colChunkFloats / (gemm_depth_ * out_w), 1, g.out[0]);
-  for (int64_t oh0 = 0; oh0 < g.out[0]; oh0 += chunk_rows) {
-    const int64_t rows = std::min(chunk_rows, g.out[0] - oh0);
-    const int64_t cols = rows * out_w;
-    Im2col(x, in_channels_per_group_, g, oh0, rows, columns);
-    float* y_chunk = y + oh0 * out_w;
-    if (bias != nullptr) FillBias(bias, m, cols, y_chunk, out_size);
-    Sgemm(false, false, m, cols, gemm_depth_, 1.0f, weights, gemm_depth_, columns, cols, beta, y_chunk,
+    Sgemm(false, false, m, out_size, in_channels_per_group_, 1.0f, weights, gemm_depth_, x, g.in_size(), 1.0f, y,
           out_size);
-    if (activation_.kind != FusedActivation::Kind::kNone) {
-      for (int64_t i = 0; i < m; ++i) activation_.Apply(y_chunk + i * out_size, cols);
-    }
+  } else {
+    SgemmImplicitB(m, out_size, gemm_depth_, weights, gemm_depth_, Im2colPanels(x, g), y, out_size);
   }
+  activation_.Apply(y, m * out_size);
 }
 
 void ConvOp::RunDepthwise(const float* x, const WindowGeometry& g, float* y) const {

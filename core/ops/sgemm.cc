@@ -98,7 +98,18 @@ void SgemmWith(const KernelTable& kernels, bool trans_a, bool trans_b, int64_t m
   }
 }
 
+void SgemmImplicitBWith(const KernelTable& kernels, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                        const SgemmPanelSource& b, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0 || k <= 0) return;
+  kernels.gemm_implicit_b(m, n, k, a, lda, b, c, ldc);
+}
+
 }  // namespace sgemm_internal
+
+void SgemmImplicitB(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const SgemmPanelSource& b,
+                    float* c, int64_t ldc) {
+  sgemm_internal::SgemmImplicitBWith(sgemm_internal::SelectedKernels(), m, n, k, a, lda, b, c, ldc);
+}
 
 void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
