@@ -1,6 +1,6 @@
 // Throughput of the compute kernels: Sgemm at the shapes the target models
 // produce (MLP 784-512-256-10 layers, im2col products of 3x3 convolutions),
-// each instruction-set variant of it, and whole Conv/MaxPool ops built through
+// each instruction-set variant of it, and whole Conv ops built through
 // the registry. Single-threaded, batch 1 unless named. Reports GFLOP/s.
 //
 //   build/tests/bench/kernels_bench --benchmark_repetitions=3
