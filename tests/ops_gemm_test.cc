@@ -331,6 +331,17 @@ TEST(GemmErrorTest, BadRuntimeShapes) {
   }
 }
 
+TEST(GemmErrorTest, MissingInputs) {
+  OpTest gemm("Gemm");
+  gemm.Name("fc").Input("a");
+  const absl::Status s = gemm.Build(RegisterGemmOps).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "Gemm node 'fc' (opset 13): input B (#1) expected, got none");
+  OpTest matmul("MatMul");
+  matmul.AbsentInput().Input("b");
+  EXPECT_EQ(matmul.Build(RegisterGemmOps).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(GemmErrorTest, OpsetBelow7IsUnimplemented) {
   OpTest test("Gemm", 6);
   test.Input("a").ConstantInput("b", RandomTensor(Shape{3, 2}, 1)).ConstantInput("c", RandomTensor(Shape{2}, 2));

@@ -231,6 +231,16 @@ TEST(PoolErrorTest, IndicesOutputIsUnimplemented) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("MaxPool node 'pool1' (opset 13): output Indices"));
 }
 
+TEST(PoolErrorTest, MissingInput) {
+  for (const char* op_type : {"MaxPool", "AveragePool", "GlobalAveragePool"}) {
+    OpTest test(op_type);
+    test.Attr("kernel_shape", IntsAttr({2, 2}));
+    const absl::Status s = BuildStatus(test);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << op_type;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("input X (#0) expected")) << op_type;
+  }
+}
+
 TEST(PoolErrorTest, MissingKernelShape) {
   OpTest test("AveragePool");
   test.Input("x");

@@ -25,6 +25,7 @@
 #include "core/ops/fused_activation.h"
 #include "core/ops/im2col_panels.h"
 #include "core/ops/ops.h"
+#include "core/ops/required_inputs.h"
 #include "core/ops/sgemm.h"
 
 namespace bnserve {
@@ -62,6 +63,7 @@ class ConvOp final : public Op {
 
 absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
   const Node& node = ctx.node;
+  BN_RETURN_IF_ERROR(RequireInputs(ctx, {"X", "W"}));
   const ConstantTensor* w = ctx.ConstantInput(1);
   if (w == nullptr || w->dtype != DataType::kFloat) {
     return absl::UnimplementedError(absl::StrCat(ctx.Describe(), ": input W ('",

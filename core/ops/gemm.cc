@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/ops/fused_activation.h"
 #include "core/ops/ops.h"
+#include "core/ops/required_inputs.h"
 #include "core/ops/sgemm.h"
 
 namespace bnserve {
@@ -50,6 +51,7 @@ class GemmOp final : public Op {
  public:
   static absl::StatusOr<std::unique_ptr<Op>> Create(const OpBuildContext& ctx) {
     const Node& node = ctx.node;
+    BN_RETURN_IF_ERROR(RequireInputs(ctx, {"A", "B"}));
     auto op = std::unique_ptr<GemmOp>(new GemmOp());
     op->describe_ = ctx.Describe();
     op->alpha_ = node.GetFloat("alpha", 1.0f);
@@ -150,6 +152,7 @@ class GemmOp final : public Op {
 class MatMulOp final : public Op {
  public:
   static absl::StatusOr<std::unique_ptr<Op>> Create(const OpBuildContext& ctx) {
+    BN_RETURN_IF_ERROR(RequireInputs(ctx, {"A", "B"}));
     auto op = std::unique_ptr<MatMulOp>(new MatMulOp());
     op->describe_ = ctx.Describe();
     op->constant_b_ = CopyConstant(ctx, 1, &op->b_);

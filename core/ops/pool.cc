@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "core/ops/conv_geometry.h"
 #include "core/ops/ops.h"
+#include "core/ops/required_inputs.h"
 
 namespace bnserve {
 namespace {
@@ -53,6 +54,7 @@ class PoolOp final : public Op {
 
 absl::StatusOr<std::unique_ptr<Op>> PoolOp::Create(const OpBuildContext& ctx, PoolKind kind) {
   const Node& node = ctx.node;
+  BN_RETURN_IF_ERROR(RequireInputs(ctx, {"X"}));
   if (kind == PoolKind::kMax && node.outputs.size() > 1 && !node.outputs[1].empty()) {
     return absl::UnimplementedError(absl::StrCat(ctx.Describe(), ": output Indices ('", node.outputs[1],
                                                  "') is not supported; expected only output Y"));
@@ -211,6 +213,7 @@ void RegisterPoolOps(OpRegistry* registry) {
                      [](const OpBuildContext& ctx) { return PoolOp::Create(ctx, PoolKind::kAverage); });
   registry->Register("", "GlobalAveragePool", 1, 22,
                      [](const OpBuildContext& ctx) -> absl::StatusOr<std::unique_ptr<Op>> {
+                       BN_RETURN_IF_ERROR(RequireInputs(ctx, {"X"}));
                        return std::make_unique<GlobalAveragePoolOp>(ctx.Describe());
                      });
 }
