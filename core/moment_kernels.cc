@@ -23,25 +23,30 @@ typedef double Doubles4 __attribute__((vector_size(32)));
 typedef double Doubles8 __attribute__((vector_size(64)));
 
 // A variant's vector type and how to widen floats into it. kRunVectors
-// accumulator pairs keep enough float64 adds in flight; a column tile of
-// kTileVectors registers covers 8 or 16 floats (a half or whole cache line)
-// while its shifts and sums still fit in the register file.
+// accumulator pairs keep enough float64 adds in flight. A column tile spans
+// kTileVectors registers, as many as leave its shifts and both sums in the
+// register file; the widest tile reads rows in the longest contiguous pieces
+// (AVX-512's 32 registers hold 64 columns: a whole NHWC row of 64 channels).
+// GCC 12 lowers the generic float->double vector conversion in pieces plus
+// shuffles even where one instruction exists (a quarter to half of the
+// loop's time), so on x86 every variant widens with an intrinsic.
 struct PortableOps {  // SSE2 on baseline x86-64, NEON on arm64
   using Vec = Doubles2;
   static constexpr int kLanes = 2;
   static constexpr int kRunVectors = 4;
   static constexpr int kTileVectors = 4;
   static void Widen(const float* p, Vec* out) {
+#if BN_X86_KERNELS
+    *out = _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#else
     Floats2 f;
     std::memcpy(&f, p, sizeof(f));
     *out = __builtin_convertvector(f, Vec);
+#endif
   }
 };
 
 #if BN_X86_KERNELS
-// GCC 12 lowers the generic float->double vector conversion in 128-bit
-// pieces plus shuffles even where one instruction exists (about a quarter of
-// the loop's time), so the x86 variants widen with intrinsics.
 struct Avx2Ops {
   using Vec = Doubles4;
   static constexpr int kLanes = 4;
@@ -82,6 +87,13 @@ inline void RunSums(const float* x, int64_t n, double shift, double* sum, double
       s2[v] += d * d;
     }
   }
+  for (; i + Ops::kLanes <= n; i += Ops::kLanes) {
+    Vec d;
+    Ops::Widen(x + i, &d);
+    d -= k;
+    s1[0] += d;
+    s2[0] += d * d;
+  }
   double t1 = 0.0;
   double t2 = 0.0;
   for (int v = 0; v < Ops::kRunVectors; ++v) {
@@ -99,17 +111,20 @@ inline void RunSums(const float* x, int64_t n, double shift, double* sum, double
   *sum_sq = t2;
 }
 
-// kVectors * kLanes adjacent columns with their accumulators in registers.
-// Consecutive tiles of a block share cache lines, which stay in L1/L2.
+// kVectors * kLanes adjacent columns with their accumulators in registers
+// for the whole pass over the rows. Adjacent tiles share cache lines, which
+// the caller keeps in L2 by passing few enough rows.
 template <typename Ops, int kVectors>
-inline void ColumnTile(const float* x, int64_t rows, int64_t stride, double* shift, double* sum,
+inline void ColumnTile(const float* x, int64_t rows, int64_t stride, const double* shift, double* sum,
                        double* sum_sq) {
   using Vec = typename Ops::Vec;
   Vec k[kVectors];
-  Vec s1[kVectors] = {};
-  Vec s2[kVectors] = {};
-  for (int v = 0; v < kVectors; ++v) Ops::Widen(x + v * Ops::kLanes, &k[v]);
-  for (int64_t r = 1; r < rows; ++r) {
+  Vec s1[kVectors];
+  Vec s2[kVectors];
+  std::memcpy(k, shift, sizeof(k));
+  std::memcpy(s1, sum, sizeof(s1));
+  std::memcpy(s2, sum_sq, sizeof(s2));
+  for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * stride;
     for (int v = 0; v < kVectors; ++v) {
       Vec d;
@@ -119,13 +134,12 @@ inline void ColumnTile(const float* x, int64_t rows, int64_t stride, double* shi
       s2[v] += d * d;
     }
   }
-  std::memcpy(shift, k, sizeof(k));
   std::memcpy(sum, s1, sizeof(s1));
   std::memcpy(sum_sq, s2, sizeof(s2));
 }
 
 template <typename Ops>
-inline void ColumnSums(const float* x, int64_t rows, int64_t stride, int64_t width, double* shift,
+inline void ColumnSums(const float* x, int64_t rows, int64_t stride, int64_t width, const double* shift,
                        double* sum, double* sum_sq) {
   constexpr int kTile = Ops::kLanes * Ops::kTileVectors;
   int64_t c = 0;
@@ -136,15 +150,13 @@ inline void ColumnSums(const float* x, int64_t rows, int64_t stride, int64_t wid
     ColumnTile<Ops, 1>(x + c, rows, stride, shift + c, sum + c, sum_sq + c);
   }
   for (; c < width; ++c) {
-    const double k = x[c];
-    double s1 = 0.0;
-    double s2 = 0.0;
-    for (int64_t r = 1; r < rows; ++r) {
-      const double d = static_cast<double>(x[r * stride + c]) - k;
+    double s1 = sum[c];
+    double s2 = sum_sq[c];
+    for (int64_t r = 0; r < rows; ++r) {
+      const double d = static_cast<double>(x[r * stride + c]) - shift[c];
       s1 += d;
       s2 += d * d;
     }
-    shift[c] = k;
     sum[c] = s1;
     sum_sq[c] = s2;
   }
@@ -158,7 +170,7 @@ inline void ColumnSums(const float* x, int64_t rows, int64_t stride, int64_t wid
     RunSums<Ops>(x, n, shift, sum, sum_sq);                                                    \
   }                                                                                              \
   attributes void ColumnSums##suffix(const float* x, int64_t rows, int64_t stride, int64_t width, \
-                                     double* shift, double* sum, double* sum_sq) {               \
+                                     const double* shift, double* sum, double* sum_sq) {         \
     ColumnSums<Ops>(x, rows, stride, width, shift, sum, sum_sq);                               \
   }
 

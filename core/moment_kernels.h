@@ -19,10 +19,10 @@ enum class MomentKernelIsa {
 struct MomentKernels {
   // sum = sum_i (x[i] - shift), sum_sq = sum_i (x[i] - shift)^2, i < n.
   void (*run_sums)(const float* x, int64_t n, double shift, double* sum, double* sum_sq);
-  // Column c < width of a block of `rows` rows, row r starting at
-  // x + r * stride: shift[c] = x[c] (the first row), and sum[c], sum_sq[c] =
-  // the shifted sums over rows 1 .. rows-1. REQUIRES: rows >= 1.
-  void (*column_sums)(const float* x, int64_t rows, int64_t stride, int64_t width, double* shift,
+  // For each column c < width of `rows` rows (row r starting at
+  // x + r * stride), ADDS sum_r (x[r*stride+c] - shift[c]) to sum[c] and its
+  // square to sum_sq[c], so a caller can split a block into several passes.
+  void (*column_sums)(const float* x, int64_t rows, int64_t stride, int64_t width, const double* shift,
                       double* sum, double* sum_sq);
 };
 

@@ -30,7 +30,7 @@ ChannelMoments RunMoments(const MomentKernels& kernels, const float* x, int64_t 
     const double shift = x[start];
     double sum = 0.0;
     double sum_sq = 0.0;
-    kernels.run_sums(x + start + 1, len - 1, shift, &sum, &sum_sq);
+    kernels.run_sums(x + start, len, shift, &sum, &sum_sq);
     total.Merge(BlockMoments(len, shift, sum, sum_sq));
   }
   return total;
@@ -98,20 +98,32 @@ void ReduceRuns(const MomentKernels& kernels, const float* x, const Groups& g, C
   }
 }
 
+// Rows per column-kernel pass: about 128 KiB of data, so the passes of
+// adjacent column tiles over the same rows hit L2 rather than memory.
+int64_t RowsPerPass(int64_t width) { return std::max<int64_t>(1, (int64_t{32} << 10) / width); }
+
 // Layout [prefix..., reduced R, kept W]: every chunk is R rows of W outputs.
 void ReduceColumns(const MomentKernels& kernels, const float* x, const Groups& g, ChannelMoments* out) {
   const int prefix = g.count - 2;
   const int64_t rows = g.items[g.count - 2].size;
   const int64_t width = g.items[g.count - 1].size;
   const int64_t chunks = PrefixChunks(g, prefix);
+  const int64_t rows_per_pass = RowsPerPass(width);
   std::vector<double> shift(width), sum(width), sum_sq(width);
   for (int64_t t = 0; t < chunks; ++t) {
     ChannelMoments* chunk_out = out + PrefixOutputBase(g, prefix, t) * width;
     const float* chunk = x + t * rows * width;
     for (int64_t r = 0; r < rows; r += kMomentBlock) {
       const int64_t block_rows = std::min(kMomentBlock, rows - r);
-      kernels.column_sums(chunk + r * width, block_rows, width, width, shift.data(), sum.data(),
-                          sum_sq.data());
+      const float* block = chunk + r * width;
+      std::copy(block, block + width, shift.begin());
+      std::fill(sum.begin(), sum.end(), 0.0);
+      std::fill(sum_sq.begin(), sum_sq.end(), 0.0);
+      // The first row is the shift itself and adds nothing.
+      for (int64_t p = 1; p < block_rows; p += rows_per_pass) {
+        kernels.column_sums(block + p * width, std::min(rows_per_pass, block_rows - p), width, width,
+                            shift.data(), sum.data(), sum_sq.data());
+      }
       for (int64_t c = 0; c < width; ++c) {
         chunk_out[c].Merge(BlockMoments(block_rows, shift[c], sum[c], sum_sq[c]));
       }
