@@ -71,7 +71,19 @@ absl::Status Recalibrator::AddBatch(absl::Span<const TensorView> inputs) {
   // The pass validates everything (finite inputs, n >= 2, finite moments)
   // before any accumulator sees the batch: all or nothing.
   BN_RETURN_IF_ERROR(plan_->Run(inputs, &sink_));
-  for (size_t i = 0; i < selected_.size(); ++i) accumulators_[i].AddBatch(sink_.layers[selected_[i]]);
+  // An eval-mode pass accepts one value per channel, which no running
+  // variance can be estimated from: refuse it before any accumulator moves.
+  for (int l : selected_) {
+    const int64_t count = sink_.layers[l].empty() ? 0 : sink_.layers[l][0].count;
+    if (count < 2) {
+      return absl::FailedPreconditionError(absl::StrCat("BN layer '", model_->bn_layers()[l].name,
+                                                        "': expected more than 1 value per channel to ",
+                                                        "recalibrate, got ", count));
+    }
+  }
+  for (size_t i = 0; i < selected_.size(); ++i) {
+    BN_RETURN_IF_ERROR(accumulators_[i].AddBatch(sink_.layers[selected_[i]]));
+  }
   ++batches_;
   samples_ += inputs.empty() || inputs[0].shape.rank() == 0 ? 0 : inputs[0].shape[0];
   return absl::OkStatus();
