@@ -72,7 +72,8 @@ absl::Status Recalibrator::AddBatch(absl::Span<const TensorView> inputs) {
   // before any accumulator sees the batch: all or nothing.
   BN_RETURN_IF_ERROR(plan_->Run(inputs, &sink_));
   // An eval-mode pass accepts one value per channel, which no running
-  // variance can be estimated from: refuse it before any accumulator moves.
+  // variance can be estimated from: the same FAILED_PRECONDITION as the
+  // train-mode pass gives.
   for (int l : selected_) {
     const int64_t count = sink_.layers[l].empty() ? 0 : sink_.layers[l][0].count;
     if (count < 2) {
@@ -81,9 +82,16 @@ absl::Status Recalibrator::AddBatch(absl::Span<const TensorView> inputs) {
                                                         "recalibrate, got ", count));
     }
   }
+  // Accumulate into copies so that a layer rejecting the batch leaves every
+  // accumulator as it was (the copies are O(layers x channels)).
+  std::vector<RunningStatsAccumulator> next = accumulators_;
   for (size_t i = 0; i < selected_.size(); ++i) {
-    BN_RETURN_IF_ERROR(accumulators_[i].AddBatch(sink_.layers[selected_[i]]));
+    absl::Status st = next[i].AddBatch(sink_.layers[selected_[i]]);
+    if (!st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("BN layer '", model_->bn_layers()[selected_[i]].name, "': ", st.message()));
+    }
   }
+  accumulators_ = std::move(next);
   ++batches_;
   samples_ += inputs.empty() || inputs[0].shape.rank() == 0 ? 0 : inputs[0].shape[0];
   return absl::OkStatus();
