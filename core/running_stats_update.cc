@@ -60,7 +60,14 @@ absl::Status RunningStatsAccumulator::AddBatch(const std::vector<ChannelMoments>
   BN_RETURN_IF_ERROR(CheckBatch(batch, channels()));
   ++batches_added_;
   ++stats_.num_batches_tracked;
-  if (!batch.empty()) stats_.sample_count += batch[0].count;
+  // Only a pooled result is an exact (count, mean, M2) state; the averaging
+  // modes' statistics are not, so they must not claim a sample count that a
+  // later exact recalibration would seed its pool with.
+  if (mode_ == RecalibrationMode::kExact) {
+    if (!batch.empty()) stats_.sample_count += batch[0].count;
+  } else {
+    stats_.sample_count = 0;
+  }
   switch (mode_) {
     case RecalibrationMode::kEma:
       BlendBatch(batch, momentum_);

@@ -45,8 +45,9 @@ LayerStats ResetLayerStats(int64_t channels);
 //    replaces the start);
 //  - kExact seeds its pool with (sample_count, mean, var*(sample_count-1))
 //    when start.sample_count > 0, and starts empty otherwise.
-// Every mode adds 1 to num_batches_tracked and the batch's per-channel count
-// to sample_count per batch. Not thread-safe; one per layer per stream.
+// Every mode adds 1 to num_batches_tracked per batch; kExact adds the batch's
+// per-channel count to sample_count, the averaging modes reset it to 0 (their
+// result is not a pooled state). Not thread-safe; one per layer per stream.
 class RunningStatsAccumulator {
  public:
   // `momentum` is PyTorch's (weight of the new batch); only kEma reads it.
