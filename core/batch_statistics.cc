@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/graph_rewrites.h"
+#include "core/ops/bn_fold.h"
 
 namespace bnserve {
 namespace {
@@ -15,16 +16,9 @@ namespace {
 // they would see in that PyTorch mode.
 class BatchStatsOp : public Op {
  public:
-  BatchStatsOp(int layer, const BnLayerInfo& info, const LayerStats& frozen, ForwardMode mode)
-      : layer_(layer), info_(info), mode_(mode) {
-    frozen_scale_.resize(info.channels);
-    frozen_shift_.resize(info.channels);
-    for (int64_t c = 0; c < info.channels; ++c) {
-      const double scale = info.gamma[c] / std::sqrt(frozen.var[c] + info.epsilon);
-      frozen_scale_[c] = static_cast<float>(scale);
-      frozen_shift_[c] = static_cast<float>(info.beta[c] - frozen.mean[c] * scale);
-    }
-  }
+  // REQUIRES: `frozen` is a validated snapshot's layer, folded by the caller.
+  BatchStatsOp(int layer, const BnLayerInfo& info, ChannelAffineParams frozen, ForwardMode mode)
+      : layer_(layer), info_(info), mode_(mode), frozen_(std::move(frozen)) {}
 
   absl::Status Run(const OpContext& ctx) const override {
     const TensorView& x = ctx.input(0);
@@ -52,8 +46,8 @@ class BatchStatsOp : public Op {
     const int64_t outer = x.shape[0];
     const int64_t inner = x.shape.Product(2, x.shape.rank());
     for (int64_t c = 0; c < info_.channels; ++c) {
-      float scale = frozen_scale_[c];
-      float shift = frozen_shift_[c];
+      float scale = frozen_.scale[c];
+      float shift = frozen_.shift[c];
       if (mode_ == ForwardMode::kTrain) {
         const double s = info_.gamma[c] / std::sqrt(moments[c].VarBiased() + info_.epsilon);
         scale = static_cast<float>(s);
@@ -71,8 +65,7 @@ class BatchStatsOp : public Op {
   int layer_;
   BnLayerInfo info_;
   ForwardMode mode_;
-  std::vector<float> frozen_scale_;
-  std::vector<float> frozen_shift_;
+  ChannelAffineParams frozen_;  // eval mode's per-channel scale and shift
 };
 
 }  // namespace
@@ -96,7 +89,12 @@ absl::StatusOr<std::shared_ptr<const StatisticsPlan>> StatisticsPlan::Build(std:
     if (ctx.node.op_type != "BatchNormalization" || it == layer_of_node.end()) {
       return OpRegistry::Builtin().Create(ctx);
     }
-    return std::unique_ptr<Op>(new BatchStatsOp(it->second, m->bn_layers()[it->second], s->layers[it->second], mode));
+    const BnLayerInfo& info = m->bn_layers()[it->second];
+    const LayerStats& frozen = s->layers[it->second];
+    BN_ASSIGN_OR_RETURN(ChannelAffineParams folded,
+                        FoldBatchNorm(info.gamma, info.beta, frozen.mean, frozen.var, info.epsilon,
+                                      absl::StrCat("BN layer '", info.name, "'")));
+    return std::unique_ptr<Op>(new BatchStatsOp(it->second, info, std::move(folded), mode));
   };
   std::shared_ptr<StatisticsPlan> plan(new StatisticsPlan());
   BN_ASSIGN_OR_RETURN(plan->compiled_, CompiledGraph::Build(std::move(graph), creator));

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/op.h"
+#include "core/ops/bn_fold.h"
 #include "core/ops/fused_activation.h"
 
 namespace bnserve {
@@ -160,14 +161,12 @@ absl::Status ReplaceBatchNorms(const std::vector<BnLayerInfo>& layers, const Sta
     if (node.op_type != "BatchNormalization") {
       return absl::InternalError(absl::StrCat("BN layer '", info.name, "' does not point at a BN node"));
     }
-    std::vector<double> scale(info.channels), shift(info.channels);
-    for (int64_t c = 0; c < info.channels; ++c) {
-      scale[c] = info.gamma[c] / std::sqrt(stats.var[c] + info.epsilon);
-      shift[c] = info.beta[c] - stats.mean[c] * scale[c];
-    }
+    BN_ASSIGN_OR_RETURN(ChannelAffineParams folded,
+                        FoldBatchNorm(info.gamma, info.beta, stats.mean, stats.var, info.epsilon,
+                                      absl::StrCat("BN layer '", info.name, "'")));
     const AffineNames names = AffineInitializerNames(info.name);
-    graph->initializers[names.scale] = FloatConstant(Shape{info.channels}, scale);
-    graph->initializers[names.shift] = FloatConstant(Shape{info.channels}, shift);
+    graph->initializers[names.scale] = FloatConstant(Shape{info.channels}, folded.exact_scale);
+    graph->initializers[names.shift] = FloatConstant(Shape{info.channels}, folded.exact_shift);
     Node affine;
     affine.name = node.name;
     affine.op_type = "ChannelAffine";

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages bnserve needs (deploy/packages-build.txt), only
-# those missing, so it is fast when everything is there. Needs root and apt.
+# Installs the Debian packages listed in the given files (default:
+# deploy/packages-build.txt), only those missing, so it is fast when
+# everything is there. Needs root and apt.
+#   deploy/install-deps.sh [LIST...]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-list="${1:-$here/packages-build.txt}"
-mapfile -t wanted < <(grep -v '^\s*#' "$list" | grep -v '^\s*$')
+lists=("$@")
+[ ${#lists[@]} -gt 0 ] || lists=("$here/packages-build.txt")
+mapfile -t wanted < <(cat "${lists[@]}" | grep -v '^\s*#' | grep -v '^\s*$')
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -4,7 +4,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BNSERVE_BUILD_DIR:-$root/build}"
-bash "$root/deploy/install-deps.sh"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$build" --parallel "$(nproc)"
+bash "$root/deploy/install-deps.sh" "$root/deploy/packages-build.txt" "$root/deploy/packages-test.txt"
+BNSERVE_BUILD_DIR="$build" bash "$root/deploy/build.sh"
 ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 900

@@ -27,7 +27,7 @@ void FusedActivation::Apply(float* data, int64_t n) const {
   switch (kind) {
     case Kind::kNone: return;
     case Kind::kRelu:
-      for (int64_t i = 0; i < n; ++i) data[i] = data[i] > 0.0f ? data[i] : 0.0f;
+      for (int64_t i = 0; i < n; ++i) data[i] = data[i] < 0.0f ? 0.0f : data[i];
       return;
     default:
       for (int64_t i = 0; i < n; ++i) data[i] = (*this)(data[i]);

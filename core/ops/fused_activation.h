@@ -27,7 +27,7 @@ struct FusedActivation {
   inline float operator()(float v) const {
     switch (kind) {
       case Kind::kNone: return v;
-      case Kind::kRelu: return v > 0.0f ? v : 0.0f;
+      case Kind::kRelu: return v < 0.0f ? 0.0f : v;  // NaN propagates, as in PyTorch
       case Kind::kLeakyRelu: return v >= 0.0f ? v : v * alpha;
       case Kind::kClip: return std::min(std::max(v, min), max);
     }

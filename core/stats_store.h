@@ -1,0 +1,125 @@
+// StatsStore: the durable, versioned history of one model's BN statistics.
+//
+// Version 1 is what model.onnx carries (handed to Open, never written). Every
+// later version is a file in <model_dir>/stats/ and CURRENT names the live
+// one (layout and format: docs/stats-file-format.md). A commit is durable
+// before it is acknowledged, and a crash at any moment leaves either the old
+// or the new version: a restart serves exactly the last committed version.
+// History is append-only: a rollback commits a copy of an old version.
+//
+// Memory stays bounded: the history's metadata is kept in memory, snapshots
+// are read from disk on demand (Load), except the current one and version 1.
+//
+// Thread-safety: all methods may be called concurrently. Commits (and
+// rollbacks) are serialized by a mutex held across their I/O; readers of
+// current()/current_version()/History() take only a short second mutex, so
+// they never wait for a writer's fsync (LevelDB's LogAndApply unlocks during
+// the manifest write for the same reason). Both are std::mutex rather than
+// absl::Mutex: Debian's Abseil is not built with ThreadSanitizer, so TSan
+// cannot see absl::Mutex's synchronization and reports false races, while it
+// does understand the pthread calls behind std::mutex. The FileSystem is not
+// owned and must outlive the store.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/bn_layer.h"
+#include "core/file_system.h"
+#include "core/stats_snapshot.h"
+#include "core/status.h"
+#include "core/version_info.h"
+
+namespace bnserve {
+
+class StatsStore {
+ public:
+  // Opens (creating <model_dir>/stats/ if needed) the store of the model whose
+  // BN layers are `layers` and whose ONNX statistics are `onnx_snapshot`
+  // (version 1; must pass ValidateSnapshot). Removes leftover temporary files,
+  // validates every version file and serves the version CURRENT names. When
+  // CURRENT is missing (but version files exist), malformed, or names a
+  // missing or corrupt file, serves the newest intact version not newer than
+  // the one CURRENT names (the newest overall when CURRENT is unusable) and
+  // records a recovery warning. Corrupt files and files written for other
+  // layers (model.onnx replaced) are reported in the warnings and left
+  // untouched. Errors: INVALID_ARGUMENT for a bad onnx_snapshot, and I/O
+  // errors (other than a missing file) as the FileSystem reports them - an
+  // unreadable disk is not guessed around.
+  static absl::StatusOr<std::unique_ptr<StatsStore>> Open(FileSystem* fs, const std::string& model_dir,
+                                                          const std::vector<BnLayerInfo>& layers,
+                                                          std::shared_ptr<const StatsSnapshot> onnx_snapshot);
+
+  StatsStore(const StatsStore&) = delete;
+  StatsStore& operator=(const StatsStore&) = delete;
+
+  int64_t current_version() const;
+  // The served statistics; snapshot->version == current_version().
+  std::shared_ptr<const StatsSnapshot> current() const;
+
+  // The statistics of `version`, read from disk unless it is the current one
+  // or version 1. NOT_FOUND for a version not in History(); DATA_LOSS if its
+  // file has been damaged since Open.
+  absl::StatusOr<std::shared_ptr<const StatsSnapshot>> Load(int64_t version) const;
+
+  // The lineage of the current version, oldest first: version 1 (origin
+  // "onnx"), then each committed version whose successor names it as parent.
+  // Files on disk outside that lineage (a commit that crashed before updating
+  // CURRENT) are not listed.
+  std::vector<VersionInfo> History() const;
+
+  // Commits `stats` as a new version if current_version() == expected_parent,
+  // else ABORTED naming both versions (another writer got there first). The
+  // new version's number is above every file in stats/ - normally
+  // current_version() + 1. The store fills meta.version and meta.parent, and
+  // meta.created_unix_ms when it is <= 0; an empty origin means
+  // "recalibrate". INVALID_ARGUMENT when `stats` fails ValidateSnapshot or
+  // meta is unusable (origin "onnx", negative counters). Durable before
+  // returning OK. On an I/O error the in-memory state and the version a
+  // restart would serve stay unchanged (the commit's files are removed, a
+  // replaced CURRENT is restored) and the error is returned.
+  absl::StatusOr<VersionInfo> Commit(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent);
+
+  // Commits a copy of version `to` as a new version with origin "rollback"
+  // (history stays append-only). NOT_FOUND when `to` is not in History();
+  // otherwise as Commit.
+  absl::StatusOr<VersionInfo> Rollback(int64_t to, int64_t expected_parent);
+
+  // What Open had to work around (fallbacks, corrupt or foreign files, stale
+  // temporary files it could not remove), one sentence each. Fixed after Open.
+  const std::vector<std::string>& recovery_warnings() const { return recovery_warnings_; }
+
+ private:
+  StatsStore(FileSystem* fs, std::string stats_dir, std::vector<BnLayerInfo> layers,
+             std::shared_ptr<const StatsSnapshot> onnx_snapshot);
+
+  // Open's work after construction: fills the fields below and the warnings.
+  absl::Status Recover();
+  // Commit with commit_mu_ held.
+  absl::StatusOr<VersionInfo> CommitLocked(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent);
+  absl::StatusOr<std::shared_ptr<const StatsSnapshot>> LoadFromDisk(int64_t version) const;
+  std::string VersionPath(int64_t version) const;
+  std::string CurrentPath() const;
+
+  FileSystem* const fs_;
+  const std::string stats_dir_;
+  const std::vector<BnLayerInfo> layers_;
+  const std::shared_ptr<const StatsSnapshot> onnx_snapshot_;
+  std::vector<std::string> recovery_warnings_;  // written only by Open
+
+  // Serializes writers, held across their I/O. Acquired before state_mu_.
+  std::mutex commit_mu_;
+  // Guards the three fields below, the state readers see; held only for a
+  // few instructions. Only holders of commit_mu_ modify them.
+  mutable std::mutex state_mu_;
+  std::shared_ptr<const StatsSnapshot> current_;
+  std::vector<VersionInfo> history_;  // ascending versions, history_.back() is current
+  // Lowest version number above every file ever seen in stats/ (and the one
+  // CURRENT named): the next commit's number, so no file is overwritten.
+  int64_t next_version_ = 2;
+};
+
+}  // namespace bnserve
