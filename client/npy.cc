@@ -109,7 +109,7 @@ class HeaderDictParser {
       if (Consume(')')) return dims;
       auto dim = ParseInt();
       if (!dim.ok()) return dim.status();
-      if (dims.size() >= 64) return Error("shape has more than 64 dims");
+      if (dims.size() >= kMaxNpyDims) return Error(absl::StrCat("shape has more than ", kMaxNpyDims, " dims"));
       dims.push_back(*dim);
       if (Consume(',')) continue;
       if (Consume(')')) return dims;
@@ -219,22 +219,19 @@ std::string SerializeWithDescr(const std::vector<int64_t>& shape, const char* de
   for (int64_t d : shape) absl::StrAppend(&dims, d, shape.size() == 1 ? "," : ", ");
   if (shape.size() > 1) dims.resize(dims.size() - 2);
   std::string dict = absl::StrCat("{'descr': '", descr, "', 'fortran_order': False, 'shape': (", dims, "), }");
-  // Pad with spaces and a final newline so that the data starts at a multiple
-  // of 64 bytes (numpy's alignment rule).
-  size_t prefix = kMagicLen + 2 + 2;
-  int major = 1;
-  if (prefix + dict.size() + 1 > 65535) {
-    prefix = kMagicLen + 2 + 4;
-    major = 2;
-  }
-  const size_t total = (prefix + dict.size() + 1 + 63) / 64 * 64;
-  dict.append(total - prefix - dict.size() - 1, ' ');
+  // Version 1.0 (2-byte header length) always suffices: the dict of a
+  // shape with at most 64 dims is far below 65535 bytes. Pad with spaces and
+  // a final newline so that the data starts at a multiple of 64 bytes
+  // (numpy's alignment rule).
+  constexpr size_t kPrefix = kMagicLen + 2 + 2;
+  const size_t total = (kPrefix + dict.size() + 1 + 63) / 64 * 64;
+  dict.append(total - kPrefix - dict.size() - 1, ' ');
   dict.push_back('\n');
   std::string out(kMagic, kMagicLen);
-  out.push_back(static_cast<char>(major));
-  out.push_back('\0');
-  const size_t len = dict.size();
-  for (size_t i = 0; i < (major == 1 ? 2u : 4u); ++i) out.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
+  out.push_back('\x01');
+  out.push_back('\x00');
+  out.push_back(static_cast<char>(dict.size() & 0xff));
+  out.push_back(static_cast<char>(dict.size() >> 8));
   out += dict;
   out.append(static_cast<const char*>(data), data_bytes);
   return out;

@@ -4,8 +4,8 @@
 // order only. The header is untrusted input: its length, its dict literal,
 // the shape (overflow) and the data length are all checked, and every
 // problem is an INVALID_ARGUMENT (bad header) or DATA_LOSS (truncated data)
-// naming the file, never a crash. Writes version 1.0 (2.0 when the header
-// needs more than 65535 bytes), as numpy.save does.
+// naming the file, never a crash. Writes version 1.0, as numpy.save does
+// for any array of at most 64 dims.
 //
 // Stateless free functions; thread-safe.
 #pragma once
@@ -33,6 +33,8 @@ struct NpyHeader {
 // by default (max_header_size); we allow more for very high-rank shapes but
 // keep a bound so a hostile length cannot make us scan gigabytes.
 inline constexpr size_t kMaxNpyHeaderBytes = 1 << 20;
+// Most dims a shape may have (numpy's own limit is 64).
+inline constexpr size_t kMaxNpyDims = 64;
 
 // `what` names the source (usually the path) in error messages.
 absl::StatusOr<NpyHeader> ParseNpyHeader(absl::string_view bytes, const std::string& what);
@@ -44,7 +46,8 @@ absl::StatusOr<LabelArray> ParseNpyLabels(absl::string_view bytes, const std::st
 absl::StatusOr<FloatArray> ReadNpyFloat(const std::string& path);
 absl::StatusOr<LabelArray> ReadNpyLabels(const std::string& path);
 
-// Serialized .npy bytes: <f4 for floats, <i8 for labels.
+// Serialized .npy bytes (format 1.0): <f4 for floats, <i8 for labels.
+// REQUIRES: at most kMaxNpyDims dims (what the reader accepts).
 std::string SerializeNpy(const FloatArray& array);
 std::string SerializeNpy(const LabelArray& array);
 
