@@ -57,6 +57,9 @@ struct Node {
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   std::map<std::string, Attribute> attributes;
+  // True when `name` was made up by the loader because the file left it empty
+  // or repeated it; BN layer naming then prefers the running-mean name.
+  bool name_derived = false;
 
   const Attribute* FindAttribute(const std::string& key) const {
     auto it = attributes.find(key);
