@@ -1,0 +1,36 @@
+// ComputeBatchStats: what every BN layer of a model sees for one batch, and
+// how far that is from the running statistics of a version (the drift
+// measures of core/drift.h). Read-only: never changes any statistics.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "core/batch_statistics.h"
+#include "core/channel_moments.h"
+#include "core/drift.h"
+#include "core/serving_bundle.h"
+
+namespace bnserve {
+
+struct LayerBatchReport {
+  LayerDrift drift;                     // per channel: batch and running moments, z, KL
+  std::vector<ChannelMoments> moments;  // per channel: count, mean, M2 (exactly mergeable)
+};
+
+struct BatchStatsReport {
+  int64_t version = 0;  // the statistics version compared with
+  ForwardMode mode = ForwardMode::kTrain;
+  int64_t samples = 0;                   // batch size N
+  std::vector<LayerBatchReport> layers;  // model order, or by drift (largest first)
+};
+
+// Runs `inputs` (a batch, batch dim first; validated against the model)
+// through a statistics pass of `bundle` in `mode`. INVALID_ARGUMENT for bad
+// shapes, an empty batch or non-finite values; FAILED_PRECONDITION when a
+// train-mode BN would see one value per channel.
+absl::StatusOr<BatchStatsReport> ComputeBatchStats(const ServingBundle& bundle, absl::Span<const TensorView> inputs,
+                                                   ForwardMode mode, bool sort_by_drift);
+
+}  // namespace bnserve

@@ -1,0 +1,294 @@
+#include "core/model_entry.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace bnserve {
+namespace {
+
+// Prefixes a core error with the model it concerns, keeping its code.
+absl::Status ForModel(const std::string& name, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat("model '", name, "': ", status.message()));
+}
+
+}  // namespace
+
+ModelEntry::ModelEntry(std::string name, std::string dir, ModelEntryOptions options, ModelStateListener listener)
+    : name_(std::move(name)),
+      dir_(std::move(dir)),
+      options_(options),
+      listener_(std::move(listener)),
+      pinned_(options.pinned_cache_capacity) {}
+
+ModelStatus ModelEntry::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ModelStatus status;
+  status.name = name_;
+  status.state = state_;
+  status.error = error_;
+  status.version = bundle_ ? bundle_->info.version : 0;
+  status.active_recalibrations = active_recalibrations_;
+  return status;
+}
+
+void ModelEntry::SetState(ModelState state, std::string error) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = state;
+    error_ = std::move(error);
+  }
+  if (listener_) listener_(name_, state);
+}
+
+absl::StatusOr<ModelEntry::Loaded> ModelEntry::LoadFromDisk() const {
+  BN_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, Model::LoadFromFile(JoinPath(dir_, "model.onnx")));
+  BN_ASSIGN_OR_RETURN(std::unique_ptr<StatsStore> store,
+                      StatsStore::Open(options_.file_system, dir_, model->bn_layers(), model->file_stats()));
+  for (const std::string& warning : store->recovery_warnings()) {
+    spdlog::warn("event=stats_recovery model={} warning=\"{}\"", name_, warning);
+  }
+  std::shared_ptr<const StatsSnapshot> stats = store->current();
+  std::vector<VersionInfo> history = store->History();
+  BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(model, stats));
+  auto bundle = std::make_shared<const ServingBundle>(
+      ServingBundle{std::move(model), std::move(stats), std::move(plan), history.back()});
+  return Loaded{std::move(bundle), std::shared_ptr<StatsStore>(std::move(store))};
+}
+
+absl::Status ModelEntry::LoadLocked() {
+  SetState(ModelState::kLoading, "");
+  spdlog::info("event=model_loading model={} dir={}", name_, dir_);
+  absl::StatusOr<Loaded> loaded = LoadFromDisk();
+  if (!loaded.ok()) {
+    const absl::Status error = ForModel(name_, loaded.status());
+    SetState(ModelState::kError, std::string(error.message()));
+    spdlog::error("event=model_load_failed model={} code={} error=\"{}\"", name_,
+                  absl::StatusCodeToString(error.code()), std::string(error.message()));
+    return error;
+  }
+  pinned_.Clear();
+  const int64_t version = loaded->bundle->info.version;
+  const size_t layers = loaded->bundle->model->bn_layers().size();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bundle_ = std::move(loaded->bundle);
+    store_ = std::move(loaded->store);
+  }
+  SetState(ModelState::kAvailable, "");
+  spdlog::info("event=model_available model={} version={} bn_layers={}", name_, version, layers);
+  return absl::OkStatus();
+}
+
+absl::Status ModelEntry::Load() {
+  std::lock_guard<std::mutex> writer(writer_mu_);
+  if (status().state == ModelState::kAvailable) {
+    return absl::AlreadyExistsError(absl::StrCat("model '", name_, "' is already loaded (statistics version ",
+                                                 status().version, "); use ReloadModel to re-read it"));
+  }
+  return LoadLocked();
+}
+
+absl::Status ModelEntry::Reload() {
+  std::lock_guard<std::mutex> writer(writer_mu_);
+  if (status().state != ModelState::kAvailable) return LoadLocked();
+  spdlog::info("event=model_reloading model={}", name_);
+  absl::StatusOr<Loaded> loaded = LoadFromDisk();
+  if (!loaded.ok()) {
+    // The old bundle keeps serving: a bad file on disk must not take a
+    // working model down.
+    const absl::Status error = ForModel(name_, loaded.status());
+    spdlog::error("event=model_reload_failed model={} code={} error=\"{}\" still_serving=true", name_,
+                  absl::StatusCodeToString(error.code()), std::string(error.message()));
+    return error;
+  }
+  const int64_t version = loaded->bundle->info.version;
+  std::shared_ptr<const ServingBundle> old_bundle;
+  std::shared_ptr<StatsStore> old_store;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    old_bundle = std::exchange(bundle_, std::move(loaded->bundle));
+    old_store = std::exchange(store_, std::move(loaded->store));
+  }
+  pinned_.Clear();  // pinned plans belong to the old model
+  spdlog::info("event=model_reloaded model={} version={}", name_, version);
+  return absl::OkStatus();
+}
+
+absl::Status ModelEntry::Unload() {
+  std::lock_guard<std::mutex> writer(writer_mu_);
+  const ModelStatus current = status();
+  if (current.state != ModelState::kAvailable) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", name_, "' is not loaded (state ", ModelStateName(current.state), ")"));
+  }
+  SetState(ModelState::kUnloading, "");
+  spdlog::info("event=model_unloading model={} version={}", name_, current.version);
+  std::shared_ptr<const ServingBundle> old_bundle;
+  std::shared_ptr<StatsStore> old_store;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    old_bundle = std::move(bundle_);
+    old_store = std::move(store_);
+  }
+  pinned_.Clear();
+  SetState(ModelState::kUnloaded, "");
+  spdlog::info("event=model_unloaded model={}", name_);
+  return absl::OkStatus();
+}
+
+absl::Status ModelEntry::CopyServing(std::shared_ptr<const ServingBundle>* bundle,
+                                     std::shared_ptr<StatsStore>* store) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  switch (state_) {
+    case ModelState::kAvailable:
+      *bundle = bundle_;
+      if (store != nullptr) *store = store_;
+      return absl::OkStatus();
+    case ModelState::kLoading:
+      return absl::UnavailableError(absl::StrCat("model '", name_, "' is loading; retry shortly"));
+    case ModelState::kError:
+      return absl::FailedPreconditionError(absl::StrCat("model '", name_, "' failed to load: ", error_));
+    case ModelState::kUnloading:
+    case ModelState::kUnloaded:
+      break;
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("model '", name_, "' is not loaded (state ", ModelStateName(state_), "); LoadModel it first"));
+}
+
+absl::StatusOr<std::shared_ptr<const ServingBundle>> ModelEntry::Acquire(VersionRequest version) const {
+  std::shared_ptr<const ServingBundle> current;
+  std::shared_ptr<StatsStore> store;
+  BN_RETURN_IF_ERROR(CopyServing(&current, version.is_current() ? nullptr : &store));
+  if (version.is_current() || version.version() == current->info.version) return current;
+  std::shared_ptr<const ServingBundle> cached = pinned_.Get(version.version());
+  // A bundle cached for the model before a reload is not served with the
+  // new model (the cache is cleared on reload, but a slow concurrent miss
+  // may have put an old one back).
+  if (cached != nullptr && cached->model == current->model) return cached;
+  return BuildPinned(*current, *store, version.version());
+}
+
+absl::StatusOr<std::shared_ptr<const ServingBundle>> ModelEntry::BuildPinned(const ServingBundle& current,
+                                                                             const StatsStore& store,
+                                                                             int64_t version) const {
+  absl::StatusOr<std::shared_ptr<const StatsSnapshot>> stats = store.Load(version);
+  if (absl::IsNotFound(stats.status())) {
+    return absl::NotFoundError(absl::StrCat("model '", name_, "' has no statistics version ", version,
+                                            " (current version ", current.info.version, ")"));
+  }
+  if (!stats.ok()) return ForModel(name_, stats.status());
+  VersionInfo info;
+  for (const VersionInfo& entry : store.History()) {
+    if (entry.version == version) info = entry;
+  }
+  BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(current.model, *stats));
+  auto bundle = std::make_shared<const ServingBundle>(
+      ServingBundle{current.model, *std::move(stats), std::move(plan), std::move(info)});
+  pinned_.Put(version, bundle);
+  return bundle;
+}
+
+absl::StatusOr<std::vector<VersionInfo>> ModelEntry::History() const {
+  std::shared_ptr<const ServingBundle> current;
+  std::shared_ptr<StatsStore> store;
+  BN_RETURN_IF_ERROR(CopyServing(&current, &store));
+  return store->History();
+}
+
+absl::Status ModelEntry::VersionRace(int64_t expected, int64_t current) const {
+  return absl::AbortedError(absl::StrCat("model '", name_, "': expected_version ", expected,
+                                         " is no longer current; the current version is ", current,
+                                         "; nothing was committed"));
+}
+
+void ModelEntry::InstallCommitted(std::shared_ptr<StatsSnapshot> snapshot, std::shared_ptr<const InferencePlan> plan,
+                                  const VersionInfo& info) {
+  // The store numbers the version, so the snapshot learns its number only
+  // now; it is still private to this thread (the plan holds it, nobody holds
+  // the plan), so setting the field is race-free.
+  snapshot->version = info.version;
+  std::shared_ptr<const ServingBundle> old_bundle;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    old_bundle = bundle_;
+    bundle_ = std::make_shared<const ServingBundle>(
+        ServingBundle{old_bundle->model, std::move(snapshot), std::move(plan), info});
+  }
+  // The version just replaced is the likeliest to be pinned next (clients
+  // comparing old and new): keep its plan.
+  pinned_.Put(old_bundle->info.version, old_bundle);
+}
+
+absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsSnapshot stats, VersionInfo meta,
+                                               int64_t expected_version) {
+  std::lock_guard<std::mutex> writer(writer_mu_);
+  std::shared_ptr<const ServingBundle> current;
+  std::shared_ptr<StatsStore> store;
+  BN_RETURN_IF_ERROR(CopyServing(&current, &store));
+  if (current->model != base.model) {
+    return absl::AbortedError(absl::StrCat("model '", name_,
+                                           "' was reloaded while the recalibration ran; nothing was "
+                                           "committed, run it again"));
+  }
+  const int64_t current_version = store->current_version();
+  if (expected_version > 0 && expected_version != current_version) {
+    return VersionRace(expected_version, current_version);
+  }
+  auto snapshot = std::make_shared<StatsSnapshot>(std::move(stats));
+  // Plan first: a snapshot that cannot be served must not become durable.
+  BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(current->model, snapshot));
+  absl::StatusOr<VersionInfo> info = store->Commit(*snapshot, std::move(meta), current_version);
+  if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
+  if (!info.ok()) return ForModel(name_, info.status());
+  InstallCommitted(std::move(snapshot), std::move(plan), *info);
+  spdlog::info("event=stats_committed model={} version={} parent={} origin={} mode={} batches={} samples={}", name_,
+               info->version, info->parent, info->origin, info->mode, info->batches, info->samples);
+  return info;
+}
+
+absl::StatusOr<VersionInfo> ModelEntry::Rollback(int64_t to, int64_t expected_version) {
+  std::lock_guard<std::mutex> writer(writer_mu_);
+  std::shared_ptr<const ServingBundle> current;
+  std::shared_ptr<StatsStore> store;
+  BN_RETURN_IF_ERROR(CopyServing(&current, &store));
+  const int64_t current_version = store->current_version();
+  if (expected_version > 0 && expected_version != current_version) {
+    return VersionRace(expected_version, current_version);
+  }
+  absl::StatusOr<std::shared_ptr<const StatsSnapshot>> source = store->Load(to);
+  if (absl::IsNotFound(source.status())) {
+    return absl::NotFoundError(
+        absl::StrCat("model '", name_, "' has no statistics version ", to, " (current version ", current_version, ")"));
+  }
+  if (!source.ok()) return ForModel(name_, source.status());
+  auto snapshot = std::make_shared<StatsSnapshot>(**source);
+  BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(current->model, snapshot));
+  absl::StatusOr<VersionInfo> info = store->Rollback(to, current_version);
+  if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
+  if (!info.ok()) return ForModel(name_, info.status());
+  InstallCommitted(std::move(snapshot), std::move(plan), *info);
+  spdlog::info("event=stats_rolled_back model={} version={} parent={} source={}", name_, info->version, info->parent,
+               to);
+  return info;
+}
+
+absl::Status ModelEntry::AcquireRecalibrationSlot() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (active_recalibrations_ >= options_.max_recalibration_streams) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("model '", name_, "' already has ", active_recalibrations_, " recalibration streams open (limit ",
+                     options_.max_recalibration_streams, ", --max-recalibration-streams); retry when one finishes"));
+  }
+  ++active_recalibrations_;
+  return absl::OkStatus();
+}
+
+void ModelEntry::ReleaseRecalibrationSlot() {
+  std::lock_guard<std::mutex> lock(mu_);
+  --active_recalibrations_;
+}
+
+}  // namespace bnserve

@@ -1,0 +1,28 @@
+#include "core/prediction.h"
+
+namespace bnserve {
+
+int Prediction::num_outputs() const { return static_cast<int>(bundle_->model->graph().outputs.size()); }
+
+const std::string& Prediction::output_name(int i) const { return bundle_->model->graph().outputs[i].name; }
+
+TensorView Prediction::output(int i) const {
+  TensorView view = bundle_->plan->compiled().output(*workspace_, i).view();
+  if (form_ == BatchForm::kSingleInstance && view.shape.rank() >= 1 && view.shape[0] == 1) {
+    Shape unbatched;
+    for (int d = 1; d < view.shape.rank(); ++d) unbatched.push_back(view.shape[d]);
+    view.shape = unbatched;
+  }
+  return view;
+}
+
+absl::StatusOr<Prediction> RunPrediction(std::shared_ptr<const ServingBundle> bundle,
+                                         absl::Span<const std::string> names, std::vector<TensorView> inputs) {
+  BN_ASSIGN_OR_RETURN(BatchForm form, ResolveBatchForm(bundle->model->graph(), names, absl::MakeSpan(inputs),
+                                                       /*allow_single_instance=*/true));
+  WorkspacePool::Handle workspace = bundle->plan->workspaces().Acquire();
+  BN_RETURN_IF_ERROR(bundle->plan->Run(inputs, workspace.get()));
+  return Prediction(std::move(bundle), std::move(workspace), form);
+}
+
+}  // namespace bnserve

@@ -1,0 +1,63 @@
+#include "server/reactors.h"
+
+namespace bnserve {
+namespace {
+
+// Reads chunks into a BatchStatsStream (on the pool, which copies them into
+// one batch), computes when the client half-closes. One operation in flight
+// at a time; nothing touches `this` after StartRead or Finish.
+class BatchStatsStreamReactor final : public grpc::ServerReadReactor<v1::GetBatchStatsRequest> {
+ public:
+  BatchStatsStreamReactor(const CallEnv& env, grpc::CallbackServerContext* context, v1::GetBatchStatsResponse* response)
+      : env_(env), context_(context), response_(response), stream_(env.limits) {
+    StartRead(&chunk_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (ok) {
+      env_.pool->Submit([this] { AddChunk(); });
+    } else if (context_->IsCancelled()) {
+      Finish(ToGrpcStatus(CheckNotCancelled(context_, "batch statistics")));
+    } else {
+      env_.pool->Submit([this] { Compute(); });
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void AddChunk() {
+    const absl::Status status = stream_.Add(chunk_);
+    if (!status.ok()) {
+      LogCall("GetBatchStatsStream", chunk_.model(), context_, status, start_);
+      Finish(ToGrpcStatus(status));
+      return;
+    }
+    chunk_.Clear();
+    StartRead(&chunk_);
+  }
+
+  void Compute() {
+    absl::Status status = stream_.Finish(*env_.manager, response_);
+    if (status.ok()) status = CheckResponseSize(response_->ByteSizeLong(), env_.limits);
+    LogCall("GetBatchStatsStream", response_->model(), context_, status, start_);
+    Finish(ToGrpcStatus(status));
+  }
+
+  const CallEnv env_;
+  grpc::CallbackServerContext* const context_;
+  v1::GetBatchStatsResponse* const response_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  v1::GetBatchStatsRequest chunk_;
+  BatchStatsStream stream_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<v1::GetBatchStatsRequest>* NewBatchStatsStreamReactor(const CallEnv& env,
+                                                                              grpc::CallbackServerContext* context,
+                                                                              v1::GetBatchStatsResponse* response) {
+  return new BatchStatsStreamReactor(env, context, response);
+}
+
+}  // namespace bnserve

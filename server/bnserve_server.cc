@@ -1,0 +1,65 @@
+#include "server/bnserve_server.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "spdlog/spdlog.h"
+
+namespace bnserve {
+
+absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager, const ServerOptions& options) {
+  if (options.limits.max_message_bytes < 1024 || options.limits.max_message_bytes > INT32_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max message size: expected 1 KiB to 2 GiB, got ", options.limits.max_message_bytes, " bytes"));
+  }
+  std::unique_ptr<BnServer> server(new BnServer());
+  server->manager_ = manager;
+  const int threads =
+      options.worker_threads > 0 ? options.worker_threads : std::max(1u, std::thread::hardware_concurrency());
+  server->pool_ = std::make_unique<WorkerPool>(threads);
+  server->service_ = std::make_unique<BnServeService>(CallEnv{manager, server->pool_.get(), options.limits});
+
+  // Both are process-wide switches read by the next ServerBuilder.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.limits.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options.limits.max_message_bytes));
+  builder.RegisterService(server->service_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("could not listen on ", options.listen, " (address in use, or not a valid host:port)"));
+  }
+
+  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  manager->SetStateListener([health](const std::string& name, ModelState state) {
+    health->SetServingStatus(name, state == ModelState::kAvailable);
+  });
+  spdlog::info("event=server_started listen={} port={} worker_threads={} max_message_bytes={}", options.listen,
+               server->port_, threads, options.limits.max_message_bytes);
+  return server;
+}
+
+void BnServer::Shutdown(std::chrono::system_clock::time_point deadline) {
+  std::call_once(shutdown_once_, [&] {
+    // Load balancers stop routing here before the listener closes.
+    server_->GetHealthCheckService()->Shutdown();
+    manager_->SetStateListener(nullptr);
+    server_->Shutdown(deadline);
+    server_->Wait();
+    spdlog::info("event=server_stopped");
+  });
+}
+
+BnServer::~BnServer() {
+  if (server_ != nullptr) Shutdown(std::chrono::system_clock::now());
+}
+
+}  // namespace bnserve

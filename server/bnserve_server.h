@@ -1,0 +1,64 @@
+// BnServer: a running bnserve gRPC server - the BnServe service, the
+// standard health service (service "" = the server, service "<model>" =
+// that model, kept in step with the ModelManager's states) and server
+// reflection, on one listening address. Owns the worker pool and the
+// grpc::Server; the ModelManager is not owned and must outlive it.
+//
+// Thread-safe: Shutdown may be called from any thread (e.g. the one that
+// caught SIGTERM) while calls are being served.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/model_manager.h"
+#include "grpcpp/server.h"
+#include "server/bnserve_service.h"
+#include "server/worker_pool.h"
+
+namespace bnserve {
+
+struct ServerOptions {
+  // host:port; port 0 picks a free port (see BnServer::port()).
+  std::string listen = "0.0.0.0:50051";
+  // Threads computing requests; 0 = one per hardware thread.
+  int worker_threads = 0;
+  ServiceLimits limits;
+};
+
+class BnServer {
+ public:
+  // Builds and starts the server. UNAVAILABLE when the address cannot be
+  // bound; INVALID_ARGUMENT for unusable options.
+  static absl::StatusOr<std::unique_ptr<BnServer>> Start(ModelManager* manager, const ServerOptions& options);
+  // Shuts down now if Shutdown was not called.
+  ~BnServer();
+  BnServer(const BnServer&) = delete;
+  BnServer& operator=(const BnServer&) = delete;
+
+  // The bound port.
+  int port() const { return port_; }
+  grpc::Server* grpc_server() { return server_.get(); }
+
+  // Reports NOT_SERVING on every health service name, stops accepting calls,
+  // lets calls in flight finish until `deadline`, cancels the rest and waits
+  // for them. Idempotent.
+  void Shutdown(std::chrono::system_clock::time_point deadline);
+
+ private:
+  BnServer() = default;
+
+  ModelManager* manager_ = nullptr;
+  int port_ = 0;
+  std::once_flag shutdown_once_;
+  // Destroyed in reverse order: the server first (no call can reach the
+  // service or the pool afterwards), then the service, then the pool (which
+  // runs any task still queued).
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<BnServeService> service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace bnserve

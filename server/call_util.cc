@@ -1,0 +1,33 @@
+#include "server/call_util.h"
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace bnserve {
+
+absl::Status CheckResponseSize(size_t bytes, const ServiceLimits& limits) {
+  if (static_cast<int64_t>(bytes) <= limits.max_message_bytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("response of ", bytes, " bytes exceeds the server's message limit of ", limits.max_message_bytes,
+                   " bytes (--max-message-mb); send a smaller batch or use "
+                   "the streaming RPC"));
+}
+
+absl::Status CheckNotCancelled(grpc::CallbackServerContext* context, const char* what) {
+  if (!context->IsCancelled()) return absl::OkStatus();
+  const bool expired = context->deadline() <= std::chrono::system_clock::now();
+  return expired ? absl::DeadlineExceededError(absl::StrCat("deadline exceeded; ", what, " abandoned"))
+                 : absl::CancelledError(absl::StrCat("cancelled by the client; ", what, " abandoned"));
+}
+
+void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerContext* context,
+             const absl::Status& status, std::chrono::steady_clock::time_point start) {
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const bool server_fault = status.code() == absl::StatusCode::kInternal ||
+                            status.code() == absl::StatusCode::kDataLoss || status.code() == absl::StatusCode::kUnknown;
+  spdlog::log(server_fault ? spdlog::level::err : spdlog::level::debug,
+              "event=rpc rpc={} model={} peer={} code={} ms={:.3f} error=\"{}\"", rpc, model, context->peer(),
+              absl::StatusCodeToString(status.code()), ms, std::string(status.message()));
+}
+
+}  // namespace bnserve

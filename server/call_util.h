@@ -1,0 +1,59 @@
+// What the gRPC handlers and stream reactors share: the environment they run
+// in, the unary-call wrapper, the response-size check and the one log line
+// per call.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "core/model_manager.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/server_callback.h"
+#include "server/requests.h"
+#include "server/status_util.h"
+#include "server/worker_pool.h"
+
+namespace bnserve {
+
+// Everything a call needs; the pointees outlive the gRPC server.
+struct CallEnv {
+  ModelManager* manager = nullptr;
+  WorkerPool* pool = nullptr;
+  ServiceLimits limits;
+};
+
+// RESOURCE_EXHAUSTED when a response of `bytes` would exceed the message
+// limit (the message states the limit and the size).
+absl::Status CheckResponseSize(size_t bytes, const ServiceLimits& limits);
+
+// CANCELLED when the client cancelled or the deadline passed (gRPC cancels
+// the call then), naming what was abandoned; else OK.
+absl::Status CheckNotCancelled(grpc::CallbackServerContext* context, const char* what);
+
+// One line per call: at debug level for every call, at error level for
+// server-side failures (INTERNAL, DATA_LOSS, UNKNOWN).
+void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerContext* context,
+             const absl::Status& status, std::chrono::steady_clock::time_point start);
+
+// Runs `work` on the worker pool and finishes the call with its status
+// (after checking the response size). `work` fills `response`.
+template <typename Response>
+grpc::ServerUnaryReactor* RunUnary(const CallEnv& env, grpc::CallbackServerContext* context, const char* rpc,
+                                   std::string model, const Response* response, std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const ServiceLimits limits = env.limits;
+  env.pool->Submit([=, work = std::move(work), model = std::move(model)] {
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status status = CheckNotCancelled(context, "call");
+    if (status.ok()) status = work();
+    if (status.ok()) status = CheckResponseSize(response->ByteSizeLong(), limits);
+    LogCall(rpc, model, context, status, start);
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  return reactor;
+}
+
+}  // namespace bnserve

@@ -1,0 +1,116 @@
+// bnserve: the gRPC server. Parses flags (or a TOML/INI config file, or
+// BNSERVE_* environment variables), loads every model of the repository,
+// serves until SIGTERM/SIGINT, then drains in-flight calls for
+// --drain-seconds and exits.
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "core/model_manager.h"
+#include "server/bnserve_server.h"
+#include "server/logging.h"
+#include "server/shutdown_signal.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+struct Flags {
+  std::string listen = "0.0.0.0:50051";
+  std::string model_repository;
+  int worker_threads = 0;
+  int max_message_mb = 64;
+  int max_stream_batch_mb = 1024;
+  int max_recalibration_streams = 2;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  double drain_seconds = 10.0;
+};
+
+void DefineFlags(CLI::App& app, Flags& flags) {
+  app.set_config("--config", "", "Read flags from a TOML/INI file (key = value, keys are flag names)");
+  app.add_option("--listen", flags.listen, "host:port to serve on (port 0 = any free port)")
+      ->envname("BNSERVE_LISTEN")
+      ->capture_default_str();
+  app.add_option("--model-repository", flags.model_repository, "Directory with one <model>/model.onnx per model")
+      ->envname("BNSERVE_MODEL_REPOSITORY")
+      ->required();
+  app.add_option("--worker-threads", flags.worker_threads, "Threads computing requests (0 = one per core)")
+      ->envname("BNSERVE_WORKER_THREADS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-message-mb", flags.max_message_mb, "Largest gRPC message received or sent, in MiB")
+      ->envname("BNSERVE_MAX_MESSAGE_MB")
+      ->check(CLI::Range(1, 2047))
+      ->capture_default_str();
+  app.add_option("--max-stream-batch-mb", flags.max_stream_batch_mb,
+                 "Largest batch GetBatchStatsStream assembles from chunks, in MiB")
+      ->envname("BNSERVE_MAX_STREAM_BATCH_MB")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--max-recalibration-streams", flags.max_recalibration_streams,
+                 "Concurrent Recalibrate streams per model")
+      ->envname("BNSERVE_MAX_RECALIBRATION_STREAMS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, critical or off")
+      ->envname("BNSERVE_LOG_LEVEL")
+      ->capture_default_str();
+  app.add_option("--log-format", flags.log_format, "text or json (one JSON object per line)")
+      ->envname("BNSERVE_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("--drain-seconds", flags.drain_seconds,
+                 "On SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled")
+      ->envname("BNSERVE_DRAIN_SECONDS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
+int Run(const Flags& flags) {
+  if (absl::Status status = bnserve::ConfigureLogging(flags.log_level, flags.log_format); !status.ok()) {
+    std::fprintf(stderr, "bnserve: %s\n", std::string(status.message()).c_str());
+    return 2;
+  }
+  bnserve::ModelManagerOptions manager_options;
+  manager_options.repository = flags.model_repository;
+  manager_options.max_recalibration_streams = flags.max_recalibration_streams;
+  absl::StatusOr<std::unique_ptr<bnserve::ModelManager>> manager = bnserve::ModelManager::Create(manager_options);
+  if (!manager.ok()) {
+    spdlog::critical("event=startup_failed error=\"{}\"", std::string(manager.status().message()));
+    return 1;
+  }
+  (*manager)->LoadAll();
+
+  bnserve::ServerOptions server_options;
+  server_options.listen = flags.listen;
+  server_options.worker_threads = flags.worker_threads;
+  server_options.limits.max_message_bytes = int64_t{flags.max_message_mb} << 20;
+  server_options.limits.max_stream_batch_bytes = int64_t{flags.max_stream_batch_mb} << 20;
+  absl::StatusOr<std::unique_ptr<bnserve::BnServer>> server = bnserve::BnServer::Start(manager->get(), server_options);
+  if (!server.ok()) {
+    spdlog::critical("event=startup_failed error=\"{}\"", std::string(server.status().message()));
+    return 1;
+  }
+
+  const int signal_number = bnserve::WaitForShutdownSignal();
+  spdlog::info("event=shutdown_requested signal={} drain_seconds={}", signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
+               flags.drain_seconds);
+  const auto drain = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::duration<double>(flags.drain_seconds));
+  (*server)->Shutdown(std::chrono::system_clock::now() + drain);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists, so that every thread inherits the mask and
+  // only sigwait in Run sees these signals.
+  bnserve::BlockShutdownSignals();
+  CLI::App app{"bnserve: gRPC serving of BatchNorm networks with versioned, recalibratable statistics"};
+  Flags flags;
+  DefineFlags(app, flags);
+  CLI11_PARSE(app, argc, argv);
+  return Run(flags);
+}

@@ -1,0 +1,79 @@
+#include "server/reactors.h"
+#include "spdlog/spdlog.h"
+
+namespace bnserve {
+namespace {
+
+// Reads the config and the batches into a RecalibrationStream (each batch
+// runs a statistics pass on the pool) and commits when the client
+// half-closes. A false OnReadDone means "done" OR "cancelled" (deadline
+// exceeded included), so the commit point checks IsCancelled first - once
+// when the stream ends and again right before committing, after the wait
+// for a pool thread. Any error, or a cancellation, finishes the call and
+// destroys the stream, which commits nothing.
+class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateRequest> {
+ public:
+  RecalibrateReactor(const CallEnv& env, grpc::CallbackServerContext* context, v1::RecalibrateResponse* response)
+      : env_(env), context_(context), response_(response), stream_(env.manager) {
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (ok) {
+      env_.pool->Submit([this] { AddMessage(); });
+    } else if (context_->IsCancelled()) {
+      Abandon(CheckNotCancelled(context_, "recalibration (nothing committed)"));
+    } else {
+      env_.pool->Submit([this] { Commit(); });
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void AddMessage() {
+    const absl::Status status = stream_.Add(message_);
+    if (!status.ok()) {
+      Abandon(status);
+      return;
+    }
+    message_.Clear();
+    StartRead(&message_);
+  }
+
+  void Commit() {
+    absl::Status status = CheckNotCancelled(context_, "recalibration (nothing committed)");
+    if (!status.ok()) {
+      Abandon(status);
+      return;
+    }
+    status = stream_.Finish(response_);
+    LogCall("Recalibrate", stream_.model(), context_, status, start_);
+    Finish(ToGrpcStatus(status));
+  }
+
+  void Abandon(const absl::Status& status) {
+    stream_.Abandon();
+    spdlog::info("event=recalibration_abandoned model={} code={} reason=\"{}\"", stream_.model(),
+                 absl::StatusCodeToString(status.code()), std::string(status.message()));
+    LogCall("Recalibrate", stream_.model(), context_, status, start_);
+    Finish(ToGrpcStatus(status));
+  }
+
+  const CallEnv env_;
+  grpc::CallbackServerContext* const context_;
+  v1::RecalibrateResponse* const response_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  v1::RecalibrateRequest message_;
+  RecalibrationStream stream_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<v1::RecalibrateRequest>* NewRecalibrateReactor(const CallEnv& env,
+                                                                       grpc::CallbackServerContext* context,
+                                                                       v1::RecalibrateResponse* response) {
+  return new RecalibrateReactor(env, context, response);
+}
+
+}  // namespace bnserve

@@ -1,0 +1,48 @@
+#include "absl/strings/str_cat.h"
+#include "server/proto_convert.h"
+#include "server/requests.h"
+
+namespace bnserve {
+
+absl::Status RecalibrationStream::Add(const v1::RecalibrateRequest& message) {
+  const int64_t index = messages_++;
+  switch (message.kind_case()) {
+    case v1::RecalibrateRequest::kConfig: {
+      if (session_ != nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("message ", index, ": expected a batch (the config comes once, first), got a second config"));
+      }
+      BN_ASSIGN_OR_RETURN(RecalibrationRequest request, RecalibrationRequestFromProto(message.config()));
+      model_ = message.config().model();
+      BN_ASSIGN_OR_RETURN(session_, manager_->StartRecalibration(model_, std::move(request)));
+      return absl::OkStatus();
+    }
+    case v1::RecalibrateRequest::kBatch: {
+      if (session_ == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat("message ", index, ": expected the config first, got a batch"));
+      }
+      DecodedTensors inputs;
+      absl::Status added = DecodeTensors(message.batch().inputs(), "inputs", &inputs);
+      if (added.ok()) added = session_->AddBatch(inputs.views);
+      if (added.ok()) return added;
+      // Say which message of the stream was refused.
+      return absl::Status(added.code(), absl::StrCat("message ", index, " (batch): ", added.message()));
+    }
+    case v1::RecalibrateRequest::KIND_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("message ", index, ": expected config or batch, got a message with neither"));
+}
+
+absl::Status RecalibrationStream::Finish(v1::RecalibrateResponse* response) {
+  if (session_ == nullptr) {
+    return absl::InvalidArgumentError("Recalibrate: expected a config message, the stream ended without one");
+  }
+  std::unique_ptr<RecalibrationSession> session = std::move(session_);
+  BN_ASSIGN_OR_RETURN(RecalibrationOutcome outcome, session->Finish());
+  RecalibrationOutcomeToProto(outcome, response);
+  return absl::OkStatus();
+}
+
+}  // namespace bnserve

@@ -1,0 +1,100 @@
+// The request logic of every bnserve.v1 RPC as gRPC-free functions taking
+// (core, request, response), TF Serving's *_impl pattern: they validate and
+// convert the request, make one call into core and fill the response. The
+// gRPC handlers (bnserve_service.cc) and the stream reactors only add
+// threading, cancellation and status conversion, so all of this is testable
+// without a server.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "bnserve/v1/inference.pb.h"
+#include "bnserve/v1/model.pb.h"
+#include "bnserve/v1/recalibration.pb.h"
+#include "bnserve/v1/statistics.pb.h"
+#include "bnserve/v1/versions.pb.h"
+#include "core/batch_assembler.h"
+#include "core/model_manager.h"
+#include "server/tensor_codec.h"
+
+namespace bnserve {
+
+// Limits the service enforces and reports (from the command line).
+struct ServiceLimits {
+  int64_t max_message_bytes = 64 << 20;               // gRPC send/receive limit
+  int64_t max_stream_batch_bytes = int64_t{1} << 30;  // GetBatchStatsStream: assembled batch
+};
+
+// --- model lifecycle (model_requests.cc) ---
+absl::Status ListModelsImpl(const ModelManager& manager, const ServiceLimits& limits,
+                            const v1::ListModelsRequest& request, v1::ListModelsResponse* response);
+absl::Status DescribeModelImpl(const ModelManager& manager, const v1::DescribeModelRequest& request,
+                               v1::DescribeModelResponse* response);
+absl::Status LoadModelImpl(ModelManager& manager, const v1::LoadModelRequest& request, v1::LoadModelResponse* response);
+absl::Status ReloadModelImpl(ModelManager& manager, const v1::ReloadModelRequest& request,
+                             v1::ReloadModelResponse* response);
+absl::Status UnloadModelImpl(ModelManager& manager, const v1::UnloadModelRequest& request,
+                             v1::UnloadModelResponse* response);
+
+// --- inference (inference_requests.cc) ---
+absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request, v1::PredictResponse* response);
+
+// --- statistics (statistics_requests.cc) ---
+absl::Status GetRunningStatsImpl(const ModelManager& manager, const v1::GetRunningStatsRequest& request,
+                                 v1::GetRunningStatsResponse* response);
+absl::Status GetBatchStatsImpl(const ModelManager& manager, const v1::GetBatchStatsRequest& request,
+                               v1::GetBatchStatsResponse* response);
+absl::Status MomentsImpl(const v1::MomentsRequest& request, v1::MomentsResponse* response);
+
+// GetBatchStatsStream's state: the first message's parameters and the batch
+// assembled from every chunk. Not thread-safe (one per stream).
+class BatchStatsStream {
+ public:
+  explicit BatchStatsStream(const ServiceLimits& limits) : assembler_(limits.max_stream_batch_bytes) {}
+  // One chunk. Fields other than inputs must be unset or equal to the first
+  // message's (INVALID_ARGUMENT naming the field otherwise).
+  absl::Status Add(const v1::GetBatchStatsRequest& chunk);
+  // The statistics of the whole batch. INVALID_ARGUMENT if no chunk came.
+  absl::Status Finish(const ModelManager& manager, v1::GetBatchStatsResponse* response) const;
+
+ private:
+  bool started_ = false;
+  v1::GetBatchStatsRequest header_;  // the first message without its inputs
+  BatchAssembler assembler_;
+};
+
+// --- recalibration (recalibration_requests.cc) ---
+
+// Recalibrate's state: a config message opens a core RecalibrationSession,
+// batch messages feed it, Finish commits. Destroying it unfinished commits
+// nothing. Not thread-safe (one per stream).
+class RecalibrationStream {
+ public:
+  explicit RecalibrationStream(ModelManager* manager) : manager_(manager) {}
+  // Config first (exactly once), then batches; INVALID_ARGUMENT for any
+  // other order, and the session's errors.
+  absl::Status Add(const v1::RecalibrateRequest& message);
+  // Ends the stream: the dry-run summary or the committed version. The
+  // model's stream slot is free again when this returns.
+  absl::Status Finish(v1::RecalibrateResponse* response);
+  // Ends the stream without committing (error or cancellation), freeing
+  // the model's stream slot at once.
+  void Abandon() { session_.reset(); }
+  const std::string& model() const { return model_; }
+
+ private:
+  ModelManager* manager_;
+  std::string model_;
+  int64_t messages_ = 0;
+  std::unique_ptr<RecalibrationSession> session_;
+};
+
+// --- versions (version_requests.cc) ---
+absl::Status ListVersionsImpl(const ModelManager& manager, const v1::ListVersionsRequest& request,
+                              v1::ListVersionsResponse* response);
+absl::Status RollbackImpl(ModelManager& manager, const v1::RollbackRequest& request, v1::RollbackResponse* response);
+// The exported file as bytes; the Export reactor splits it into chunks.
+absl::StatusOr<ExportedModel> ExportImpl(const ModelManager& manager, const v1::ExportRequest& request);
+
+}  // namespace bnserve

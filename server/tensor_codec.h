@@ -1,0 +1,52 @@
+// Converting tensors between bnserve.v1.Tensor messages and core's views.
+// Decoding validates everything a client controls (shape, value count, byte
+// length) and reports the field; encoding writes either packed values or
+// little-endian raw bytes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "bnserve/v1/tensor.pb.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "google/protobuf/repeated_field.h"
+
+namespace bnserve {
+
+// Tensors decoded from a request. Packed `values` are viewed in place (the
+// request message must outlive the views); raw bytes are copied into owned
+// buffers, because a bytes field need not be float-aligned and a copy is
+// the well-defined way to reinterpret it. Move-only in spirit: the views
+// point into `owned_` and into the request.
+class DecodedTensors {
+ public:
+  std::vector<TensorView> views;
+  std::vector<std::string> names;  // Tensor.name of each ("" when unset)
+
+ private:
+  friend absl::Status DecodeTensors(const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors,
+                                    absl::string_view field, DecodedTensors* out);
+  friend absl::Status DecodeTensor(const v1::Tensor& tensor, absl::string_view field, DecodedTensors* out);
+  std::vector<std::vector<float>> owned_;
+};
+
+// Appends `tensor` to `out`. INVALID_ARGUMENT naming `field` (e.g.
+// "inputs[1]") for a bad shape, both encodings set, a value count other
+// than product(shape), or a byte length other than 4 * product(shape).
+absl::Status DecodeTensor(const v1::Tensor& tensor, absl::string_view field, DecodedTensors* out);
+// Decodes every tensor; fields are named "<field>[i]".
+absl::Status DecodeTensors(const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors, absl::string_view field,
+                           DecodedTensors* out);
+
+// Writes `view` into `out` in `encoding` (TENSOR_ENCODING_UNSPECIFIED is
+// taken as VALUES; callers resolve "same as the request" first).
+void EncodeTensor(const std::string& name, const TensorView& view, v1::TensorEncoding encoding, v1::Tensor* out);
+
+// The encoding a response uses: the request's choice, or for UNSPECIFIED the
+// encoding of the request's first tensor.
+v1::TensorEncoding ResolveEncoding(v1::TensorEncoding requested,
+                                   const google::protobuf::RepeatedPtrField<v1::Tensor>& inputs);
+
+}  // namespace bnserve
