@@ -7,7 +7,7 @@
 namespace bnserve::client {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // NaN and infinities become null (JSON has no such numbers).
 json Number(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }

@@ -41,7 +41,7 @@ std::string Table::Render() const {
     bool all_numeric = true;
     for (const auto& row : rows_) {
       width[c] = std::max(width[c], DisplayWidth(row[c]));
-      if (row[c].empty()) continue;
+      if (row[c].empty() || row[c] == "-") continue;  // placeholders fit either alignment
       numeric = true;
       all_numeric = all_numeric && LooksNumeric(row[c]);
     }

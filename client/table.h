@@ -4,8 +4,8 @@
 //   ─────  ────────  ─────  ──────────────
 //   bn1          16  1e-05  -0.4 .. 0.18
 //
-// A column is right-aligned when every non-empty cell in it is a number,
-// left-aligned otherwise; widths count code points (DisplayWidth), so bars
+// A column is right-aligned when every cell in it is a number (empty cells
+// and "-" placeholders aside), left-aligned otherwise; widths count code points (DisplayWidth), so bars
 // and box characters line up. A value type; not thread-safe.
 #pragma once
 

@@ -11,10 +11,9 @@
 # free loopback port.
 set -euo pipefail
 
-bnserve="$1"
-bnctl="$2"
-examples="$3"
-data="$examples/data"
+bnserve="$(realpath "$1")"
+bnctl="$(realpath "$2")"
+examples="$(realpath "$3")"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/bnctl_walkthrough.XXXXXX")"
 server_pid=""
@@ -43,7 +42,10 @@ at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export BNSERVE_ADDR="127.0.0.1:$port"
 cp -r "$examples/repository" "$work/repository"
-"$bnserve" --listen "$BNSERVE_ADDR" --model-repository "$work/repository" >"$work/bnserve.log" 2>&1 &
+# Relative paths keep the printed session readable: data/digits_test.npy.
+cd "$examples"
+data=data
+"$bnserve" --listen "$BNSERVE_ADDR" --model-repository "$work/repository" --drain-seconds 1 >"$work/bnserve.log" 2>&1 &
 server_pid=$!
 
 # Ready when the server and the digits model report SERVING (at most 60 s).
@@ -90,6 +92,7 @@ recovered="$(accuracy digits_shifted_test)"
 
 # 6. Roll back: the original statistics, and the original accuracies, return.
 step rollback digits --to "$base_version"
+step evaluate digits --input "$data/digits_shifted_test.npy" --labels "$data/digits_shifted_test_labels.npy"
 rolled_back_shifted="$(accuracy digits_shifted_test)"
 rolled_back_clean="$(accuracy digits_test)"
 
@@ -110,8 +113,9 @@ at_least "$recovered" 0.9 || fail "recovered accuracy $recovered < 0.9"
 at_least "$recovered" "$(awk -v s="$shifted" 'BEGIN { print s + 0.3 }')" ||
   fail "recovered $recovered is not 0.3 above shifted $shifted"
 [ "$recalibrated_version" -gt "$base_version" ] || fail "recalibration committed no new version"
-# The first conv's BN sees the brightness/contrast change directly.
-[ "$most_drifted" = "bn1" ] || fail "most drifted layer is $most_drifted, expected bn1"
+# The first conv's BN sees the brightness/contrast change directly (the ONNX
+# node of PyTorch module bn1 is /bn1/BatchNormalization).
+case "$most_drifted" in *bn1*) ;; *) fail "most drifted layer is $most_drifted, expected bn1" ;; esac
 # Rollback serves bit-identical statistics: the same predictions exactly.
 [ "$rolled_back_shifted" = "$shifted" ] || fail "after rollback shifted accuracy $rolled_back_shifted != $shifted"
 [ "$rolled_back_clean" = "$clean" ] || fail "after rollback clean accuracy $rolled_back_clean != $clean"

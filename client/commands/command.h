@@ -18,7 +18,7 @@ namespace bnserve::client {
 
 // What a command produced.
 struct CommandResult {
-  nlohmann::json json;
+  nlohmann::ordered_json json;
   std::string text;
   // Non-zero to fail without an error message (health: not serving).
   int exit_code = 0;

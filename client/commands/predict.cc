@@ -30,7 +30,7 @@ CommandResult Render(const PredictOptions& opts, const Predictions& predictions)
   const FloatArray& output = predictions.output;
   const bool classifier = IsClassifier(output);
   const int64_t width = output.row_size();
-  nlohmann::json instances = nlohmann::json::array();
+  nlohmann::ordered_json instances = nlohmann::ordered_json::array();
   std::vector<std::string> headers = {"instance"};
   if (classifier) headers.insert(headers.end(), {"class", "probability"});
   if (!classifier || opts.raw) headers.push_back(predictions.output_name);
@@ -38,7 +38,7 @@ CommandResult Render(const PredictOptions& opts, const Predictions& predictions)
   for (int64_t i = 0; i < output.rows(); ++i) {
     absl::Span<const float> row(output.values.data() + i * width, static_cast<size_t>(width));
     std::vector<double> values(row.begin(), row.end());
-    nlohmann::json entry = {{"index", i}, {"output", values}};
+    nlohmann::ordered_json entry = {{"index", i}, {"output", values}};
     std::vector<std::string> cells = {absl::StrCat(i)};
     if (classifier) {
       const ClassScore score = Classify(row);
