@@ -26,7 +26,9 @@ struct ChannelMoments {
 
 // Per-channel moments of `x` with the channel on axis 1 and every other axis
 // reduced (ONNX/PyTorch BatchNorm semantics; a rank-1 tensor is one channel).
-// Two passes in float64 per channel. Resizes `out` to the channel count.
+// One read of the data, float64 shifted sums per block merged with Chan's
+// formula (core/moment_reduction.h). Resizes `out` to the channel count; a
+// channel with no elements (N == 0) gets count 0.
 void ComputeChannelMoments(const TensorView& x, std::vector<ChannelMoments>* out);
 
 }  // namespace bnserve

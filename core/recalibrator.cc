@@ -71,7 +71,16 @@ absl::Status Recalibrator::AddBatch(absl::Span<const TensorView> inputs) {
   // The pass validates everything (finite inputs, n >= 2, finite moments)
   // before any accumulator sees the batch: all or nothing.
   BN_RETURN_IF_ERROR(plan_->Run(inputs, &sink_));
-  for (size_t i = 0; i < selected_.size(); ++i) accumulators_[i].AddBatch(sink_.layers[selected_[i]]);
+  // Accumulate into copies so that a layer rejecting the batch leaves every
+  // accumulator as it was (the copies are O(layers x channels)).
+  std::vector<RunningStatsAccumulator> next = accumulators_;
+  for (size_t i = 0; i < selected_.size(); ++i) {
+    absl::Status st = next[i].AddBatch(sink_.layers[selected_[i]]);
+    if (!st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("BN layer '", model_->bn_layers()[selected_[i]].name, "': ", st.message()));
+    }
+  }
+  accumulators_ = std::move(next);
   ++batches_;
   samples_ += inputs.empty() || inputs[0].shape.rank() == 0 ? 0 : inputs[0].shape[0];
   return absl::OkStatus();

@@ -1,8 +1,231 @@
+// Conv (ONNX opsets 1-22, float32, NCHW): 1-D and 2-D convolution with
+// groups, dilations, strides, explicit or automatic padding, an optional bias
+// and a fused activation. W and B must be constant initializers; they are
+// copied into the op when it is built.
+//
+// Algorithms, chosen per run from the geometry:
+// - pointwise (1x1 kernel, stride 1, no padding): per group, Y = W * X as one
+//   GEMM straight on the input, no copy;
+// - depthwise (one input channel per group, group > 1): a direct loop per
+//   channel, accumulating tap by tap into the output plane;
+// - otherwise im2col + GEMM, with the im2col patches never stored: Sgemm
+//   asks for them panel by panel (SgemmImplicitB) and they are written
+//   straight into its packing buffer, saving a copy and a pass over them.
+// The bias is written into Y before the GEMM, which then accumulates onto it
+// at no extra pass; the fused activation follows over the group's output,
+// which is still in L2 at these sizes (e.g. 32x32x32 floats is 128 KiB).
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/ops/conv_geometry.h"
+#include "core/ops/fused_activation.h"
+#include "core/ops/im2col_panels.h"
 #include "core/ops/ops.h"
+#include "core/ops/required_inputs.h"
+#include "core/ops/sgemm.h"
 
 namespace bnserve {
+namespace {
 
-// TODO(owner of this file): register the ops of this family.
-void RegisterConvOps(OpRegistry* registry) {}
+class ConvOp final : public Op {
+ public:
+  static absl::StatusOr<std::unique_ptr<Op>> Create(const OpBuildContext& ctx);
+  absl::Status Run(const OpContext& ctx) const override;
+
+ private:
+  ConvOp() = default;
+
+  absl::Status CheckInput(const TensorView& x) const;
+  // One image, one group: x is [C/group, H, W], y is [M/group, OH, OW].
+  void RunGroupGemm(const float* x, const float* weights, const float* bias, const WindowGeometry& g,
+                    float* y) const;
+  // One image, all channels (in_channels_per_group_ == 1).
+  void RunDepthwise(const float* x, const WindowGeometry& g, float* y) const;
+  // Writes bias[m] into rows [0, rows) of y (row stride ld, `cols` columns).
+  static void FillBias(const float* bias, int64_t rows, int64_t cols, float* y, int64_t ld);
+
+  std::string describe_;
+  WindowAttributes window_;
+  int64_t group_ = 1;
+  int64_t in_channels_ = 0;            // C
+  int64_t in_channels_per_group_ = 0;  // C / group
+  int64_t out_channels_ = 0;           // M
+  int64_t out_channels_per_group_ = 0;
+  int64_t gemm_depth_ = 0;   // K = C/group * kernel height * kernel width
+  std::vector<float> weights_;  // W as [M, K] row-major: per group, the GEMM's A
+  std::vector<float> bias_;     // [M], or empty without B
+  FusedActivation activation_;
+};
+
+absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
+  const Node& node = ctx.node;
+  BN_RETURN_IF_ERROR(RequireInputs(ctx, {"X", "W"}));
+  const ConstantTensor* w = ctx.ConstantInput(1);
+  if (w == nullptr || w->dtype != DataType::kFloat) {
+    return absl::UnimplementedError(absl::StrCat(ctx.Describe(), ": input W ('",
+                                                 node.inputs.size() > 1 ? node.inputs[1] : "",
+                                                 "') expected a constant float initializer, got a runtime value"));
+  }
+  const Shape& w_shape = w->shape;
+  if (w_shape.rank() < 3) {
+    return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": input W expected [M,C/group,kH,kW] or [M,C/group,kL], got ",
+                                                   w_shape.ToString()));
+  }
+  const absl::Span<const int64_t> kernel = w_shape.dims().subspan(2);
+  if (const Attribute* ks = node.FindAttribute("kernel_shape");
+      ks != nullptr && !std::equal(ks->ints.begin(), ks->ints.end(), kernel.begin(), kernel.end())) {
+    return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": attribute kernel_shape [",
+                                                   absl::StrJoin(ks->ints, ","), "] expected to match W ",
+                                                   w_shape.ToString()));
+  }
+  auto op = std::unique_ptr<ConvOp>(new ConvOp());
+  op->describe_ = ctx.Describe();
+  BN_ASSIGN_OR_RETURN(op->window_, ReadWindowAttributes(ctx, kernel, /*read_ceil_mode=*/false));
+  op->group_ = node.GetInt("group", 1);
+  op->out_channels_ = w_shape[0];
+  op->in_channels_per_group_ = w_shape[1];
+  if (op->group_ < 1 || op->out_channels_ < 1 || op->in_channels_per_group_ < 1 ||
+      op->out_channels_ % op->group_ != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": expected group >= 1 dividing the ",
+                                                   "output channels of W (and W dims >= 1), got group ",
+                                                   op->group_, " and W ", w_shape.ToString()));
+  }
+  op->in_channels_ = op->in_channels_per_group_ * op->group_;
+  op->out_channels_per_group_ = op->out_channels_ / op->group_;
+  op->gemm_depth_ = w_shape.Product(1, w_shape.rank());
+  op->weights_ = w->floats;
+
+  if (node.HasInput(2)) {
+    const ConstantTensor* b = ctx.ConstantInput(2);
+    if (b == nullptr || b->dtype != DataType::kFloat) {
+      return absl::UnimplementedError(absl::StrCat(ctx.Describe(), ": input B ('", node.inputs[2],
+                                                   "') expected a constant float initializer, got a runtime value"));
+    }
+    if (b->shape.rank() != 1 || b->shape[0] != op->out_channels_) {
+      return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": input B expected [", op->out_channels_,
+                                                     "], got ", b->shape.ToString()));
+    }
+    op->bias_ = b->floats;
+  }
+  BN_ASSIGN_OR_RETURN(op->activation_, FusedActivation::FromNode(node));
+  return std::unique_ptr<Op>(std::move(op));
+}
+
+absl::Status ConvOp::CheckInput(const TensorView& x) const {
+  const int rank = window_.spatial_rank + 2;
+  if (x.shape.rank() != rank || x.shape[1] != in_channels_) {
+    const char* layout = rank == 3 ? "L" : "H,W";
+    return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X expected [N,", in_channels_, ",",
+                                                   layout, "] with ", in_channels_, " channels, got ",
+                                                   x.shape.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ConvOp::Run(const OpContext& ctx) const {
+  const TensorView& x = ctx.input(0);
+  BN_RETURN_IF_ERROR(CheckInput(x));
+  WindowGeometry g;
+  if (absl::Status s = ComputeWindowGeometry(window_, x.shape.dims().subspan(2), &g); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X ", x.shape.ToString(), ": ", s.message()));
+  }
+  const int64_t batch = x.shape[0];
+  // Validated: large pads can make the output far bigger than the input.
+  const int64_t y_dims[4] = {batch, out_channels_, g.out[0], g.out[1]};
+  auto y_shape = window_.spatial_rank == 2 ? Shape::FromDims(y_dims, "output Y")
+                                           : Shape::FromDims({batch, out_channels_, g.out[1]}, "output Y");
+  if (!y_shape.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X ", x.shape.ToString(), ": ",
+                                                   y_shape.status().message()));
+  }
+  Tensor* y = ctx.output(0);
+  y->Resize(*y_shape);
+
+  const bool depthwise = in_channels_per_group_ == 1 && group_ > 1;
+  const int64_t x_image = in_channels_ * g.in_size();
+  const int64_t y_image = out_channels_ * g.out_size();
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* x_n = x.data + n * x_image;
+    float* y_n = y->data.data() + n * y_image;
+    if (depthwise) {
+      RunDepthwise(x_n, g, y_n);
+      continue;
+    }
+    for (int64_t group = 0; group < group_; ++group) {
+      const int64_t m0 = group * out_channels_per_group_;
+      RunGroupGemm(x_n + group * in_channels_per_group_ * g.in_size(), weights_.data() + m0 * gemm_depth_,
+                   bias_.empty() ? nullptr : bias_.data() + m0, g, y_n + m0 * g.out_size());
+    }
+  }
+  return absl::OkStatus();
+}
+
+void ConvOp::FillBias(const float* bias, int64_t rows, int64_t cols, float* y, int64_t ld) {
+  for (int64_t m = 0; m < rows; ++m) std::fill_n(y + m * ld, cols, bias[m]);
+}
+
+void ConvOp::RunGroupGemm(const float* x, const float* weights, const float* bias, const WindowGeometry& g,
+                          float* y) const {
+  const int64_t m = out_channels_per_group_;
+  const int64_t out_size = g.out_size();
+  // Both products accumulate onto Y, which starts as the bias (or zero).
+  if (bias != nullptr) {
+    FillBias(bias, m, out_size, y, out_size);
+  } else {
+    std::fill_n(y, m * out_size, 0.0f);
+  }
+  if (g.IsPointwise()) {
+    Sgemm(false, false, m, out_size, in_channels_per_group_, 1.0f, weights, gemm_depth_, x, g.in_size(), 1.0f, y,
+          out_size);
+  } else {
+    SgemmImplicitB(m, out_size, gemm_depth_, weights, gemm_depth_, Im2colPanels(x, g), y, out_size);
+  }
+  activation_.Apply(y, m * out_size);
+}
+
+void ConvOp::RunDepthwise(const float* x, const WindowGeometry& g, float* y) const {
+  const int64_t height = g.in[0], width = g.in[1];
+  const int64_t out_h = g.out[0], out_w = g.out[1];
+  const int64_t taps = g.kernel[0] * g.kernel[1];
+  for (int64_t m = 0; m < out_channels_; ++m) {
+    const float* x_c = x + (m / out_channels_per_group_) * height * width;
+    const float* w_m = weights_.data() + m * taps;
+    float* y_m = y + m * out_h * out_w;
+    std::fill_n(y_m, out_h * out_w, bias_.empty() ? 0.0f : bias_[m]);
+    for (int64_t ki = 0; ki < g.kernel[0]; ++ki) {
+      const int64_t h_offset = ki * g.dilation[0] - g.pad_begin[0];
+      int64_t oh_lo, oh_hi;
+      TapRange(h_offset, g.stride[0], out_h, 0, height, &oh_lo, &oh_hi);
+      for (int64_t kj = 0; kj < g.kernel[1]; ++kj) {
+        const float weight = w_m[ki * g.kernel[1] + kj];
+        const int64_t w_offset = kj * g.dilation[1] - g.pad_begin[1];
+        int64_t ow_lo, ow_hi;
+        TapRange(w_offset, g.stride[1], out_w, 0, width, &ow_lo, &ow_hi);
+        for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+          const float* src = x_c + (oh * g.stride[0] + h_offset) * width;
+          float* dst = y_m + oh * out_w;
+          if (g.stride[1] == 1) {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += weight * src[ow + w_offset];
+          } else {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += weight * src[ow * g.stride[1] + w_offset];
+          }
+        }
+      }
+    }
+    activation_.Apply(y_m, out_h * out_w);
+  }
+}
+
+}  // namespace
+
+void RegisterConvOps(OpRegistry* registry) {
+  // Conv-1 and Conv-11 compute the same thing (11 only restated the output
+  // shape rules); later versions only add element types.
+  registry->Register("", "Conv", 1, 22, ConvOp::Create);
+}
 
 }  // namespace bnserve

@@ -1,8 +1,221 @@
+// MaxPool, AveragePool (1-D and 2-D windows) and GlobalAveragePool (any rank
+// >= 3), float32 NCHW, ONNX opsets 1-22.
+//
+// Window attributes by opset: count_include_pad from 7, ceil_mode from 10,
+// dilations from 10 (MaxPool) and 19 (AveragePool); an attribute given before
+// its opset is an invalid model. MaxPool's optional Indices output (opset 8+)
+// is not supported. Padding never contributes to a maximum; for averages it
+// counts in the divisor only with count_include_pad, and then only the
+// declared padding does (not the extra cells ceil_mode may add), as in
+// PyTorch and ONNX Runtime.
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/ops/conv_geometry.h"
 #include "core/ops/ops.h"
+#include "core/ops/required_inputs.h"
 
 namespace bnserve {
+namespace {
 
-// TODO(owner of this file): register the ops of this family.
-void RegisterPoolOps(OpRegistry* registry) {}
+enum class PoolKind { kMax, kAverage };
+
+// Rejects `attribute` when present below `since_opset`.
+absl::Status CheckAttributeOpset(const OpBuildContext& ctx, const char* attribute, int64_t since_opset) {
+  if (ctx.node.FindAttribute(attribute) != nullptr && ctx.graph.opset < since_opset) {
+    return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": attribute ", attribute,
+                                                   " expected only from opset ", since_opset, ", got opset ",
+                                                   ctx.graph.opset));
+  }
+  return absl::OkStatus();
+}
+
+class PoolOp final : public Op {
+ public:
+  static absl::StatusOr<std::unique_ptr<Op>> Create(const OpBuildContext& ctx, PoolKind kind);
+  absl::Status Run(const OpContext& ctx) const override;
+
+ private:
+  PoolOp() = default;
+  // One [H, W] plane into one [OH, OW] plane.
+  void MaxPlane(const float* x, const WindowGeometry& g, float* y) const;
+  void AveragePlane(const float* x, const WindowGeometry& g, float* y) const;
+
+  std::string describe_;
+  PoolKind kind_ = PoolKind::kMax;
+  WindowAttributes window_;
+  bool count_include_pad_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<Op>> PoolOp::Create(const OpBuildContext& ctx, PoolKind kind) {
+  const Node& node = ctx.node;
+  BN_RETURN_IF_ERROR(RequireInputs(ctx, {"X"}));
+  if (kind == PoolKind::kMax && node.outputs.size() > 1 && !node.outputs[1].empty()) {
+    return absl::UnimplementedError(absl::StrCat(ctx.Describe(), ": output Indices ('", node.outputs[1],
+                                                 "') is not supported; expected only output Y"));
+  }
+  const Attribute* kernel = node.FindAttribute("kernel_shape");
+  if (kernel == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": attribute kernel_shape expected, got none"));
+  }
+  BN_RETURN_IF_ERROR(CheckAttributeOpset(ctx, "ceil_mode", 10));
+  BN_RETURN_IF_ERROR(CheckAttributeOpset(ctx, "dilations", kind == PoolKind::kMax ? 10 : 19));
+  auto op = std::unique_ptr<PoolOp>(new PoolOp());
+  op->describe_ = ctx.Describe();
+  op->kind_ = kind;
+  BN_ASSIGN_OR_RETURN(op->window_, ReadWindowAttributes(ctx, kernel->ints, /*read_ceil_mode=*/true));
+  if (kind == PoolKind::kAverage) {
+    BN_RETURN_IF_ERROR(CheckAttributeOpset(ctx, "count_include_pad", 7));
+    const int64_t include = node.GetInt("count_include_pad", 0);
+    if (include != 0 && include != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ctx.Describe(), ": attribute count_include_pad expected 0 or 1, got ", include));
+    }
+    op->count_include_pad_ = include == 1;
+  }
+  // A pad as wide as the window would allow windows made of padding alone,
+  // whose max or mean is undefined; PyTorch never exports one.
+  const WindowAttributes& w = op->window_;
+  for (int axis = 0; axis < 2; ++axis) {
+    const int64_t extent = (w.kernel[axis] - 1) * w.dilation[axis] + 1;
+    if (w.pad_begin[axis] >= extent || w.pad_end[axis] >= extent) {
+      return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": attribute pads [",
+                                                     absl::StrJoin(node.GetInts("pads", {}), ","),
+                                                     "] expected smaller than the (dilated) kernel [",
+                                                     absl::StrJoin(kernel->ints, ","), "]"));
+    }
+  }
+  return std::unique_ptr<Op>(std::move(op));
+}
+
+absl::Status PoolOp::Run(const OpContext& ctx) const {
+  const TensorView& x = ctx.input(0);
+  const int rank = window_.spatial_rank + 2;
+  if (x.shape.rank() != rank) {
+    return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X expected rank ", rank,
+                                                   rank == 3 ? " [N,C,L]" : " [N,C,H,W]", ", got ",
+                                                   x.shape.ToString()));
+  }
+  WindowGeometry g;
+  if (absl::Status s = ComputeWindowGeometry(window_, x.shape.dims().subspan(2), &g); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X ", x.shape.ToString(), ": ", s.message()));
+  }
+  Shape y_shape{x.shape[0], x.shape[1]};
+  if (rank == 4) y_shape.push_back(g.out[0]);
+  y_shape.push_back(g.out[1]);
+  Tensor* y = ctx.output(0);
+  y->Resize(y_shape);
+  const int64_t planes = x.shape[0] * x.shape[1];
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* x_p = x.data + p * g.in_size();
+    float* y_p = y->data.data() + p * g.out_size();
+    if (kind_ == PoolKind::kMax) {
+      MaxPlane(x_p, g, y_p);
+    } else {
+      AveragePlane(x_p, g, y_p);
+    }
+  }
+  return absl::OkStatus();
+}
+
+void PoolOp::MaxPlane(const float* x, const WindowGeometry& g, float* y) const {
+  const int64_t height = g.in[0], width = g.in[1];
+  for (int64_t oh = 0; oh < g.out[0]; ++oh) {
+    const int64_t h0 = oh * g.stride[0] - g.pad_begin[0];
+    int64_t i_lo, i_hi;
+    TapRange(h0, g.dilation[0], g.kernel[0], 0, height, &i_lo, &i_hi);
+    for (int64_t ow = 0; ow < g.out[1]; ++ow) {
+      const int64_t w0 = ow * g.stride[1] - g.pad_begin[1];
+      int64_t j_lo, j_hi;
+      TapRange(w0, g.dilation[1], g.kernel[1], 0, width, &j_lo, &j_hi);
+      float best = -std::numeric_limits<float>::infinity();
+      for (int64_t i = i_lo; i < i_hi; ++i) {
+        const float* row = x + (h0 + i * g.dilation[0]) * width;
+        for (int64_t j = j_lo; j < j_hi; ++j) {
+          const float v = row[w0 + j * g.dilation[1]];
+          best = v > best ? v : best;
+        }
+      }
+      y[oh * g.out[1] + ow] = best;
+    }
+  }
+}
+
+void PoolOp::AveragePlane(const float* x, const WindowGeometry& g, float* y) const {
+  const int64_t height = g.in[0], width = g.in[1];
+  for (int64_t oh = 0; oh < g.out[0]; ++oh) {
+    const int64_t h0 = oh * g.stride[0] - g.pad_begin[0];
+    int64_t i_lo, i_hi, pi_lo, pi_hi;
+    TapRange(h0, g.dilation[0], g.kernel[0], 0, height, &i_lo, &i_hi);
+    TapRange(h0, g.dilation[0], g.kernel[0], -g.pad_begin[0], height + g.pad_end[0], &pi_lo, &pi_hi);
+    for (int64_t ow = 0; ow < g.out[1]; ++ow) {
+      const int64_t w0 = ow * g.stride[1] - g.pad_begin[1];
+      int64_t j_lo, j_hi, pj_lo, pj_hi;
+      TapRange(w0, g.dilation[1], g.kernel[1], 0, width, &j_lo, &j_hi);
+      TapRange(w0, g.dilation[1], g.kernel[1], -g.pad_begin[1], width + g.pad_end[1], &pj_lo, &pj_hi);
+      float sum = 0.0f;
+      for (int64_t i = i_lo; i < i_hi; ++i) {
+        const float* row = x + (h0 + i * g.dilation[0]) * width;
+        for (int64_t j = j_lo; j < j_hi; ++j) sum += row[w0 + j * g.dilation[1]];
+      }
+      const int64_t count =
+          count_include_pad_ ? (pi_hi - pi_lo) * (pj_hi - pj_lo) : (i_hi - i_lo) * (j_hi - j_lo);
+      y[oh * g.out[1] + ow] = sum / static_cast<float>(count);
+    }
+  }
+}
+
+// GlobalAveragePool: the mean of each [N, C] plane over all spatial dims.
+class GlobalAveragePoolOp final : public Op {
+ public:
+  explicit GlobalAveragePoolOp(std::string describe) : describe_(std::move(describe)) {}
+
+  absl::Status Run(const OpContext& ctx) const override {
+    const TensorView& x = ctx.input(0);
+    const int rank = x.shape.rank();
+    const int64_t spatial = rank >= 3 ? x.shape.Product(2, rank) : 0;
+    if (rank < 3 || spatial < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          describe_, ": input X expected [N,C,D1,...] with rank >= 3 and spatial dims >= 1, got ",
+          x.shape.ToString()));
+    }
+    Shape y_shape = x.shape;
+    for (int i = 2; i < rank; ++i) y_shape[i] = 1;
+    Tensor* y = ctx.output(0);
+    y->Resize(y_shape);
+    const int64_t planes = x.shape[0] * x.shape[1];
+    for (int64_t p = 0; p < planes; ++p) {
+      // float64 accumulation: planes can be large (e.g. 112x112) and this is
+      // the whole computation, so exactness is nearly free.
+      const float* plane = x.data + p * spatial;
+      double sum = 0.0;
+      for (int64_t i = 0; i < spatial; ++i) sum += plane[i];
+      y->data[p] = static_cast<float>(sum / static_cast<double>(spatial));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string describe_;
+};
+
+}  // namespace
+
+void RegisterPoolOps(OpRegistry* registry) {
+  registry->Register("", "MaxPool", 1, 22,
+                     [](const OpBuildContext& ctx) { return PoolOp::Create(ctx, PoolKind::kMax); });
+  registry->Register("", "AveragePool", 1, 22,
+                     [](const OpBuildContext& ctx) { return PoolOp::Create(ctx, PoolKind::kAverage); });
+  registry->Register("", "GlobalAveragePool", 1, 22,
+                     [](const OpBuildContext& ctx) -> absl::StatusOr<std::unique_ptr<Op>> {
+                       BN_RETURN_IF_ERROR(RequireInputs(ctx, {"X"}));
+                       return std::make_unique<GlobalAveragePoolOp>(ctx.Describe());
+                     });
+}
 
 }  // namespace bnserve

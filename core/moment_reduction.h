@@ -1,0 +1,41 @@
+// The one reduction engine behind ComputeChannelMoments (BatchNorm layout) and
+// ComputeMoments (tf.nn.moments, any axes): per-output (count, mean, M2) of a
+// dense float32 tensor, reduced over an arbitrary set of axes, in one read of
+// the data.
+//
+// Numerics: the data is cut into blocks of at most kMomentBlock elements per
+// output; within a block every element is shifted by the block's first value
+// K (an element of the same output, so sum((x-K)^2) <= (B+1) * M2_block and
+// the shifted sums cannot cancel catastrophically), the shifted sums are
+// accumulated in float64 (x-K and (x-K)^2 of float32 inputs are then exact or
+// correctly rounded), and blocks are combined with Chan's merge. Float32
+// accumulation of the shifted sums was measured and rejected: on
+// tests/fixtures/bn-vectors/cancellation.json it is off by 3e-9 to 4e-7
+// relative, above the 1e-9 the service promises.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/channel_moments.h"
+#include "core/moment_kernels.h"
+#include "core/tensor.h"
+
+namespace bnserve {
+
+// Elements (per output) combined with one shift before a Chan merge.
+inline constexpr int64_t kMomentBlock = 1024;
+
+// Reduces `x` over the axes whose bit is set in `reduced_axes` (bit i = axis
+// i). `out` is resized to the product of the kept dimensions and holds their
+// moments in row-major order of the kept axes (a single entry when every axis
+// is reduced). An output whose reduction set is empty gets count 0.
+// REQUIRES: x.data is valid for x.size() floats (or x.size() == 0) and no bit
+// at or above x.shape.rank() is set.
+// Uses the fastest inner loops this CPU runs; the overload taking `kernels`
+// lets tests check every variant.
+void ReduceMoments(const TensorView& x, uint32_t reduced_axes, std::vector<ChannelMoments>* out);
+void ReduceMoments(const TensorView& x, uint32_t reduced_axes, const MomentKernels& kernels,
+                   std::vector<ChannelMoments>* out);
+
+}  // namespace bnserve

@@ -1,0 +1,122 @@
+// Sgemm's dispatcher: picks the kernel table for this CPU once, handles beta
+// and degenerate sizes, and owns the per-thread packing buffer. Built with the
+// baseline flags only, so everything here runs on any x86-64 CPU.
+#include "core/ops/sgemm.h"
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "core/ops/sgemm_kernel.h"
+
+namespace bnserve {
+namespace sgemm_internal {
+namespace {
+
+bool CpuSupports(const KernelTable& table) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (&table == &kAvx512Kernels) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }
+  if (&table == &kAvx2Kernels) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }
+#endif
+  return &table == &kGenericKernels;
+}
+
+// C = beta * C over an m x n block, reading C only when beta != 0.
+void ScaleRows(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  if (beta == 1.0f) return;
+  for (int64_t i = 0; i < m; ++i) {
+    float* row = c + i * ldc;
+    if (beta == 0.0f) {
+      std::memset(row, 0, static_cast<size_t>(n) * sizeof(float));
+    } else {
+      for (int64_t j = 0; j < n; ++j) row[j] *= beta;
+    }
+  }
+}
+
+}  // namespace
+
+void SupportedKernels(const KernelTable** tables, int* count) {
+  *count = 0;
+#if defined(__x86_64__)
+  if (CpuSupports(kAvx512Kernels)) tables[(*count)++] = &kAvx512Kernels;
+  if (CpuSupports(kAvx2Kernels)) tables[(*count)++] = &kAvx2Kernels;
+#endif
+  tables[(*count)++] = &kGenericKernels;
+}
+
+const KernelTable& SelectedKernels() {
+  static const KernelTable selected = [] {
+    const KernelTable* tables[3];
+    int count = 0;
+    SupportedKernels(tables, &count);
+    KernelTable best = *tables[0];
+#if defined(__x86_64__)
+    // Eigen's AVX-512 GEMM is twice as fast as its AVX2 one, but its AVX-512
+    // matrix-vector product is slower than the AVX2 one at MLP sizes
+    // (784x512: 25 us vs 19 us on a Sapphire Rapids core; see
+    // tests/bench/kernels_bench.cc), so batch-1 layers keep the AVX2 path.
+    if (tables[0] == &kAvx512Kernels && count > 1 && tables[1] == &kAvx2Kernels) {
+      best.gemv = kAvx2Kernels.gemv;
+    }
+#endif
+    return best;
+  }();
+  return selected;
+}
+
+float* ThreadPackingBuffer(int64_t floats) {
+  // One buffer per thread: Run() is concurrent, and a per-thread buffer needs
+  // no lock and no plumbing through every caller. It only grows (to Eigen's
+  // largest panel pair, a few MiB), so steady state allocates nothing.
+  constexpr int64_t kAlignFloats = 16;  // 64 bytes
+  thread_local std::vector<float> buffer;
+  const size_t needed = static_cast<size_t>(floats + kAlignFloats);
+  if (buffer.size() < needed) buffer.resize(needed);
+  const uintptr_t address = reinterpret_cast<uintptr_t>(buffer.data());
+  const uintptr_t aligned = (address + 63) & ~uintptr_t{63};
+  return reinterpret_cast<float*>(aligned);
+}
+
+void SgemmWith(const KernelTable& kernels, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+               float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+               float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  ScaleRows(m, n, beta, c, ldc);
+  if (k <= 0 || alpha == 0.0f) return;
+  if (m == 1 || n == 1) {
+    kernels.gemv(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+  } else {
+    kernels.gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+  }
+}
+
+void SgemmImplicitBWith(const KernelTable& kernels, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                        const SgemmPanelSource& b, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0 || k <= 0) return;
+  kernels.gemm_implicit_b(m, n, k, a, lda, b, c, ldc);
+}
+
+}  // namespace sgemm_internal
+
+void SgemmImplicitB(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const SgemmPanelSource& b,
+                    float* c, int64_t ldc) {
+  sgemm_internal::SgemmImplicitBWith(sgemm_internal::SelectedKernels(), m, n, k, a, lda, b, c, ldc);
+}
+
+void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  sgemm_internal::SgemmWith(sgemm_internal::SelectedKernels(), trans_a, trans_b, m, n, k, alpha, a, lda,
+                            b, ldb, beta, c, ldc);
+}
+
+const char* SgemmIsa() { return sgemm_internal::SelectedKernels().isa; }
+
+}  // namespace bnserve

@@ -1,0 +1,144 @@
+// Throughput of the compute kernels: Sgemm at the shapes the target models
+// produce (MLP 784-512-256-10 layers, im2col products of 3x3 convolutions),
+// each instruction-set variant of it, and whole Conv ops built through
+// the registry. Single-threaded, batch 1 unless named. Reports GFLOP/s.
+//
+//   build/tests/bench/kernels_bench --benchmark_repetitions=3
+//     --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/op.h"
+#include "core/ops/fused_activation.h"
+#include "core/ops/ops.h"
+#include "core/ops/sgemm.h"
+#include "core/ops/sgemm_kernel.h"
+
+namespace bnserve {
+namespace {
+
+std::vector<float> Filled(int64_t count, float seed) {
+  std::vector<float> v(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) v[i] = static_cast<float>((i * 7919 + 13) % 1000) / 1000.0f - 0.5f + seed;
+  return v;
+}
+
+void SetFlops(benchmark::State& state, double flops_per_iteration) {
+  state.counters["GFLOPS"] = benchmark::Counter(flops_per_iteration, benchmark::Counter::kIsIterationInvariantRate,
+                                                benchmark::Counter::OneK::kIs1000);
+  state.counters["GFLOPS"].value /= 1e9;
+}
+
+// Args: m, n, k, trans_b.
+void BM_Sgemm(benchmark::State& state) {
+  const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+  const bool trans_b = state.range(3) != 0;
+  const std::vector<float> a = Filled(m * k, 0.0f), b = Filled(k * n, 0.1f);
+  std::vector<float> c(static_cast<size_t>(m * n));
+  for (auto _ : state) {
+    Sgemm(false, trans_b, m, n, k, 1.0f, a.data(), k, b.data(), trans_b ? k : n, 0.0f, c.data(), n);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.SetLabel(SgemmIsa());
+  SetFlops(state, 2.0 * m * n * k);
+}
+// MLP 784-512-256-10 with nn.Linear weights ([out, in], transB = 1), batch 1 and 32.
+BENCHMARK(BM_Sgemm)->ArgNames({"m", "n", "k", "tb"})
+    ->Args({1, 512, 784, 1})->Args({1, 256, 512, 1})->Args({1, 10, 256, 1})
+    ->Args({1, 512, 784, 0})
+    ->Args({32, 512, 784, 1})->Args({32, 256, 512, 1})
+    // im2col products: 3x3 conv 32->32 at 32x32, and 64->64 at 56x56.
+    ->Args({32, 1024, 288, 0})->Args({64, 3136, 576, 0});
+
+// Each compiled variant this CPU supports. Args: variant index, m, n, k.
+void BM_SgemmVariant(benchmark::State& state) {
+  const sgemm_internal::KernelTable* tables[3];
+  int count = 0;
+  sgemm_internal::SupportedKernels(tables, &count);
+  if (state.range(0) >= count) {
+    state.SkipWithError("variant not supported on this CPU");
+    return;
+  }
+  const sgemm_internal::KernelTable& table = *tables[state.range(0)];
+  const int64_t m = state.range(1), n = state.range(2), k = state.range(3);
+  const std::vector<float> a = Filled(m * k, 0.0f), b = Filled(k * n, 0.1f);
+  std::vector<float> c(static_cast<size_t>(m * n));
+  for (auto _ : state) {
+    sgemm_internal::SgemmWith(table, false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.SetLabel(table.isa);
+  SetFlops(state, 2.0 * m * n * k);
+}
+BENCHMARK(BM_SgemmVariant)->ArgNames({"isa", "m", "n", "k"})
+    ->ArgsProduct({{0, 1, 2}, {1}, {512}, {784}})
+    ->ArgsProduct({{0, 1, 2}, {32}, {1024}, {288}});
+
+Attribute Ints(std::vector<int64_t> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+
+// Runs a Conv (bias, fused Relu) built through the registry.
+// Args: channels in, channels out, spatial size, kernel, stride, group.
+void BM_Conv(benchmark::State& state) {
+  const int64_t c_in = state.range(0), c_out = state.range(1), size = state.range(2);
+  const int64_t kernel = state.range(3), stride = state.range(4), group = state.range(5);
+  Graph graph;
+  graph.opset = 13;
+  graph.initializers["w"] = ConstantTensor{DataType::kFloat, Shape{c_out, c_in / group, kernel, kernel},
+                                           Filled(c_out * c_in / group * kernel * kernel, 0.0f), {}};
+  graph.initializers["b"] = ConstantTensor{DataType::kFloat, Shape{c_out}, Filled(c_out, 0.0f), {}};
+  Node node;
+  node.name = "conv";
+  node.op_type = "Conv";
+  node.inputs = {"x", "w", "b"};
+  node.outputs = {"y"};
+  const int64_t pad = kernel / 2;
+  node.attributes["pads"] = Ints({pad, pad, pad, pad});
+  node.attributes["strides"] = Ints({stride, stride});
+  node.attributes["group"].i = group;
+  node.attributes[kFusedActivationAttr].kind = Attribute::Kind::kString;
+  node.attributes[kFusedActivationAttr].s = "Relu";
+  OpRegistry registry;
+  RegisterConvOps(&registry);
+  auto op = registry.Create(OpBuildContext{node, graph});
+  if (!op.ok()) {
+    state.SkipWithError(std::string(op.status().message()).c_str());
+    return;
+  }
+  const Tensor x(Shape{1, c_in, size, size}, Filled(c_in * size * size, 0.0f));
+  const ConstantTensor& w = graph.initializers["w"];
+  const ConstantTensor& b = graph.initializers["b"];
+  const TensorView inputs[3] = {x.view(), TensorView{w.shape, w.floats.data()}, TensorView{b.shape, b.floats.data()}};
+  Tensor y;
+  Tensor* outputs[1] = {&y};
+  std::vector<float> scratch;
+  OpContext ctx(inputs, 3, outputs, 1, &scratch, nullptr);
+  for (auto _ : state) {
+    if (!(*op)->Run(ctx).ok()) state.SkipWithError("Conv failed");
+    benchmark::DoNotOptimize(y.data.data());
+  }
+  const int64_t out = (size + 2 * pad - kernel) / stride + 1;
+  SetFlops(state, 2.0 * c_out * out * out * (c_in / group) * kernel * kernel);
+}
+BENCHMARK(BM_Conv)->ArgNames({"cin", "cout", "hw", "k", "s", "g"})
+    ->Args({3, 32, 32, 3, 1, 1})      // CIFAR CNN first layer
+    ->Args({32, 32, 32, 3, 1, 1})     // CIFAR CNN 32 -> 32
+    ->Args({32, 64, 16, 3, 1, 1})     // CIFAR CNN 32 -> 64 after pooling
+    ->Args({64, 64, 56, 3, 1, 1})     // resnet18 layer1
+    ->Args({3, 64, 224, 7, 2, 1})     // resnet18 stem
+    ->Args({64, 128, 56, 1, 2, 1})    // resnet18 downsample 1x1 stride 2
+    ->Args({256, 256, 14, 1, 1, 1})   // pointwise
+    ->Args({64, 64, 56, 3, 1, 64});   // depthwise
+
+}  // namespace
+}  // namespace bnserve
+
+BENCHMARK_MAIN();
