@@ -54,7 +54,7 @@ class BnctlTest : public ::testing::Test {
       auto server = std::make_unique<testing::ChildProcess>(
           std::vector<std::string>{BNSERVE_BINARY, "--listen", *address_, "--model-repository", repository, "--drain-seconds", "1"},
           *scratch_ + "/bnserve.log");
-      if (WaitUntilServing(server.get())) server_ = server.release();
+      if (WaitUntilServing(server.get(), port)) server_ = server.release();
     }
   }
 
@@ -65,12 +65,17 @@ class BnctlTest : public ::testing::Test {
   }
 
   // Health SERVING and every example model AVAILABLE, within 60 s.
-  static bool WaitUntilServing(testing::ChildProcess* server) {
+  static bool WaitUntilServing(testing::ChildProcess* server, int port) {
+    const auto deadline = absl::Now() + absl::Seconds(60);
+    // Probe the port first: a gRPC channel that failed to connect backs off
+    // for seconds before it tries again.
+    while (absl::Now() < deadline && server->Running() && !testing::LoopbackPortAccepts(port)) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
     client::ClientOptions options;
     options.address = *address_;
     options.timeout = absl::Seconds(2);
     client::Client probe(options);
-    const auto deadline = absl::Now() + absl::Seconds(60);
     while (absl::Now() < deadline && server->Running()) {
       auto health = probe.CheckHealth("");
       auto models = probe.ListModels();

@@ -58,6 +58,18 @@ inline int FreeLoopbackPort() {
   return port;
 }
 
+// Whether something accepts TCP connections on 127.0.0.1:port right now.
+inline bool LoopbackPortAccepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool accepted = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return accepted;
+}
+
 // fork + exec with stdout/stderr sent to files; -1 when fork fails.
 inline pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
   pid_t pid = fork();
@@ -140,9 +152,7 @@ class ChildProcess {
   void Stop() {
     if (pid_ <= 0) return;
     kill(pid_, SIGTERM);
-    if (WaitBounded(pid_, std::chrono::seconds(20)) == -1) {
-      // WaitBounded already killed and reaped it.
-    }
+    WaitBounded(pid_, std::chrono::seconds(20));  // SIGKILLs it after the grace period
     pid_ = -1;
   }
 
