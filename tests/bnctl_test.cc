@@ -91,7 +91,8 @@ class BnctlTest : public ::testing::Test {
 
   void SetUp() override {
     if (std::string(BNSERVE_BINARY).empty()) GTEST_SKIP() << "bnserve is not built in this tree yet";
-    ASSERT_NE(server_, nullptr) << "bnserve did not become ready; log: "
+    ASSERT_NE(server_, nullptr) << "bnserve did not become ready; its output:\n"
+                                << testing::ReadWholeFile(*scratch_ + "/bnserve.log")
                                 << testing::ReadWholeFile(*scratch_ + "/bnserve.log.err");
   }
 
