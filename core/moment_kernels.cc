@@ -164,14 +164,13 @@ inline void ColumnSums(const float* x, int64_t rows, int64_t stride, int64_t wid
 
 // One entry point per variant. `flatten` inlines the templates (and, for
 // AVX-512, the widening intrinsic) into a body compiled for that target.
-#define BN_DEFINE_MOMENT_KERNELS(suffix, attributes, Ops)                                       \
-  attributes void RunSums##suffix(const float* x, int64_t n, double shift, double* sum,          \
-                                  double* sum_sq) {                                              \
-    RunSums<Ops>(x, n, shift, sum, sum_sq);                                                    \
-  }                                                                                              \
-  attributes void ColumnSums##suffix(const float* x, int64_t rows, int64_t stride, int64_t width, \
-                                     const double* shift, double* sum, double* sum_sq) {         \
-    ColumnSums<Ops>(x, rows, stride, width, shift, sum, sum_sq);                               \
+#define BN_DEFINE_MOMENT_KERNELS(suffix, attributes, Ops)                                                 \
+  attributes void RunSums##suffix(const float* x, int64_t n, double shift, double* sum, double* sum_sq) { \
+    RunSums<Ops>(x, n, shift, sum, sum_sq);                                                               \
+  }                                                                                                       \
+  attributes void ColumnSums##suffix(const float* x, int64_t rows, int64_t stride, int64_t width,         \
+                                     const double* shift, double* sum, double* sum_sq) {                  \
+    ColumnSums<Ops>(x, rows, stride, width, shift, sum, sum_sq);                                          \
   }
 
 BN_DEFINE_MOMENT_KERNELS(Portable, __attribute__((flatten)), PortableOps)
@@ -211,7 +210,7 @@ const MomentKernels& GetMomentKernels(MomentKernelIsa isa) {
 }
 
 const MomentKernels& BestMomentKernels() {
-  static const MomentKernels& best = [] () -> const MomentKernels& {
+  static const MomentKernels& best = []() -> const MomentKernels& {
     for (MomentKernelIsa isa : {MomentKernelIsa::kAvx512, MomentKernelIsa::kAvx2}) {
       if (MomentKernelsSupported(isa)) return GetMomentKernels(isa);
     }

@@ -23,15 +23,20 @@ ChannelMoments BlockMoments(int64_t n, double shift, double sum, double sum_sq) 
   return m;
 }
 
+// Moments of x[0, len) with len <= kMomentBlock.
+ChannelMoments BlockRunMoments(const MomentKernels& kernels, const float* x, int64_t len) {
+  const double shift = x[0];
+  double sum = 0.0;
+  double sum_sq = 0.0;
+  kernels.run_sums(x, len, shift, &sum, &sum_sq);
+  return BlockMoments(len, shift, sum, sum_sq);
+}
+
+// Moments of x[0, n), n >= 1.
 ChannelMoments RunMoments(const MomentKernels& kernels, const float* x, int64_t n) {
-  ChannelMoments total;
-  for (int64_t start = 0; start < n; start += kMomentBlock) {
-    const int64_t len = std::min(kMomentBlock, n - start);
-    const double shift = x[start];
-    double sum = 0.0;
-    double sum_sq = 0.0;
-    kernels.run_sums(x + start, len, shift, &sum, &sum_sq);
-    total.Merge(BlockMoments(len, shift, sum, sum_sq));
+  ChannelMoments total = BlockRunMoments(kernels, x, std::min(kMomentBlock, n));
+  for (int64_t start = kMomentBlock; start < n; start += kMomentBlock) {
+    total.Merge(BlockRunMoments(kernels, x + start, std::min(kMomentBlock, n - start)));
   }
   return total;
 }

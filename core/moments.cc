@@ -16,8 +16,8 @@ absl::StatusOr<uint32_t> ReducedAxesMask(const Shape& shape, absl::Span<const in
     const int64_t axis = axes[i];
     if (axis < -rank || axis >= rank) {
       return absl::InvalidArgumentError(absl::StrCat("axes[", i, "]: expected a value in [", -rank, ", ",
-                                                     rank - 1, "] for an input of shape ",
-                                                     shape.ToString(), ", got ", axis));
+                                                     rank - 1, "] for an input of shape ", shape.ToString(),
+                                                     ", got ", axis));
     }
     const int64_t normalized = axis < 0 ? axis + rank : axis;
     if ((mask >> normalized) & 1u) {
@@ -25,8 +25,9 @@ absl::StatusOr<uint32_t> ReducedAxesMask(const Shape& shape, absl::Span<const in
                                                      " which repeats axis ", normalized));
     }
     if (shape[normalized] == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("axes[", i, "]: expected a non-empty axis to reduce, got ",
-                                                     axis, " of size 0 in input shape ", shape.ToString()));
+      return absl::InvalidArgumentError(absl::StrCat("axes[", i,
+                                                     "]: expected a non-empty axis to reduce, got ", axis,
+                                                     " of size 0 in input shape ", shape.ToString()));
     }
     mask |= 1u << normalized;
   }

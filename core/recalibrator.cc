@@ -71,6 +71,17 @@ absl::Status Recalibrator::AddBatch(absl::Span<const TensorView> inputs) {
   // The pass validates everything (finite inputs, n >= 2, finite moments)
   // before any accumulator sees the batch: all or nothing.
   BN_RETURN_IF_ERROR(plan_->Run(inputs, &sink_));
+  // An eval-mode pass accepts one value per channel, which no running
+  // variance can be estimated from: the same FAILED_PRECONDITION as the
+  // train-mode pass gives.
+  for (int l : selected_) {
+    const int64_t count = sink_.layers[l].empty() ? 0 : sink_.layers[l][0].count;
+    if (count < 2) {
+      return absl::FailedPreconditionError(absl::StrCat("BN layer '", model_->bn_layers()[l].name,
+                                                        "': expected more than 1 value per channel to ",
+                                                        "recalibrate, got ", count));
+    }
+  }
   // Accumulate into copies so that a layer rejecting the batch leaves every
   // accumulator as it was (the copies are O(layers x channels)).
   std::vector<RunningStatsAccumulator> next = accumulators_;

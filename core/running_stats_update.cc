@@ -25,9 +25,8 @@ absl::Status CheckBatch(const std::vector<ChannelMoments>& batch, int64_t channe
                                                      m.count));
     }
     if (!std::isfinite(m.mean) || !std::isfinite(m.m2)) {
-      return absl::InvalidArgumentError(absl::StrCat("batch moments, channel ", c,
-                                                     ": expected finite mean and M2, got ", m.mean,
-                                                     " and ", m.m2));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batch moments, channel ", c, ": expected finite mean and M2, got ", m.mean, " and ", m.m2));
     }
   }
   return absl::OkStatus();

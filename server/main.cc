@@ -2,8 +2,10 @@
 // BNSERVE_* environment variables), loads every model of the repository,
 // serves until SIGTERM/SIGINT, then drains in-flight calls for
 // --drain-seconds and exits.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "CLI/CLI.hpp"

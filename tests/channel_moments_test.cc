@@ -129,11 +129,10 @@ TEST(ComputeChannelMomentsTest, MatchesNaiveReferenceOnAwkwardShapes) {
   // Rank 1 is one channel; rank 2 is [N,C]; rank >= 3 is [N,C,spatial...].
   // Sizes straddle the 1024-element blocks and the 64-element run threshold.
   const std::vector<std::vector<int64_t>> shapes = {
-      {1},           {7},          {1024},        {1025},         {5000},      {1, 1},
-      {5, 3},        {2, 1},       {1030, 7},     {3, 17},        {2000, 33},  {1, 5, 1},
-      {4, 3, 5},     {2, 5, 130},  {3, 3, 1},     {2, 3, 2, 2},   {1, 3, 1, 1}, {3, 5, 7, 11},
-      {2, 4, 33, 33}, {9, 7, 3, 3}, {2, 3, 2, 3, 2}, {1, 1, 1025},  {1030, 3, 2}, {2, 2, 63},
-      {2, 2, 64},    {1, 16, 1, 1}, {3, 24, 1, 1}};
+      {1},          {7},          {1024},       {1025},        {5000},         {1, 1},       {5, 3},
+      {2, 1},       {1030, 7},    {3, 17},      {2000, 33},    {1, 5, 1},      {4, 3, 5},    {2, 5, 130},
+      {3, 3, 1},    {2, 3, 2, 2}, {1, 3, 1, 1}, {3, 5, 7, 11}, {2, 4, 33, 33}, {9, 7, 3, 3}, {2, 3, 2, 3, 2},
+      {1, 1, 1025}, {1030, 3, 2}, {2, 2, 63},   {2, 2, 64},    {1, 16, 1, 1},  {3, 24, 1, 1}};
   uint32_t seed = 1;
   for (const auto& dims : shapes) {
     const std::vector<float> data = RandomData(NumElements(dims), 0.5, 2.0, seed++);
@@ -184,7 +183,8 @@ TEST(ComputeChannelMomentsTest, TrainFixtureBatchStatistics) {
       const auto& want = steps[b].at("batch_stats");
       ASSERT_EQ(got.size(), want.at("mean").size());
       for (size_t ch = 0; ch < got.size(); ++ch) {
-        const std::string where = absl::StrCat(c.at("module").get<std::string>(), " batch ", b, " channel ", ch);
+        const std::string where =
+            absl::StrCat(c.at("module").get<std::string>(), " batch ", b, " channel ", ch);
         EXPECT_EQ(got[ch].count, want.at("n").get<int64_t>()) << where;
         const double mean = want.at("mean")[ch];
         const double var_biased = want.at("var_biased")[ch];

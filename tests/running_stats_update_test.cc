@@ -46,8 +46,8 @@ std::vector<ChannelMoments> MomentsOf(const nlohmann::json& tensor) {
 std::vector<ChannelMoments> StatedMoments(const nlohmann::json& per_batch) {
   std::vector<ChannelMoments> moments;
   for (size_t c = 0; c < per_batch.at("mean").size(); ++c) {
-    moments.push_back(ChannelMoments{per_batch.at("n").get<int64_t>(), per_batch.at("mean")[c],
-                                     per_batch.at("M2")[c]});
+    moments.push_back(
+        ChannelMoments{per_batch.at("n").get<int64_t>(), per_batch.at("mean")[c], per_batch.at("M2")[c]});
   }
   return moments;
 }
@@ -137,7 +137,8 @@ TEST(RunningStatsAccumulatorTest, EdgeCaseFixtures) {
   for (const auto& c : fixture.at("cases")) {
     if (!c.contains("running_mean_after") || !c.contains("momentum")) continue;
     const std::string label = c.at("label");
-    RunningStatsAccumulator accumulator(RecalibrationMode::kEma, ResetLayerStats(1), c.at("momentum").get<double>());
+    RunningStatsAccumulator accumulator(RecalibrationMode::kEma, ResetLayerStats(1),
+                                        c.at("momentum").get<double>());
     ASSERT_TRUE(accumulator.AddBatch(MomentsOf(c.at("input"))).ok()) << label;
     ExpectStatsClose(accumulator.Result(), c.at("running_mean_after"), c.at("running_var_after"), label);
     ++checked;

@@ -230,6 +230,14 @@ TEST_F(RecalibrationTest, StreamErrors) {
   RecalibrateResult result = Recalibrate(server_->stub(), UpdateBnConfig(), one_sample);
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 
+  // Eval mode takes one sample through the network, but no variance can be
+  // estimated from it.
+  v1::RecalibrationConfig eval = UpdateBnConfig();
+  eval.set_forward_mode(v1::FORWARD_MODE_EVAL);
+  result = Recalibrate(server_->stub(), eval, {TrainBatches()[0], one_sample[0]});
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("message 2 (batch)"));
+
   std::vector<v1::Tensor> wrong_shape = {MakeTensor({4, 21}, GridValues(84, 21))};
   result = Recalibrate(server_->stub(), UpdateBnConfig(), wrong_shape);
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
