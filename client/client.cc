@@ -1,0 +1,216 @@
+#include "client/client.h"
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace bnserve::client {
+namespace {
+
+// Marks the status FromGrpc builds for a server that could not be reached.
+constexpr char kUnreachablePayload[] = "type.bnserve.dev/bnctl.unreachable";
+
+std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const ClientOptions& options) {
+  if (!options.use_tls) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options.tls_root_certs_pem;
+  ssl.pem_cert_chain = options.tls_client_cert_pem;
+  ssl.pem_private_key = options.tls_client_key_pem;
+  return grpc::SslCredentials(ssl);
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const ClientOptions& options) {
+  grpc::ChannelArguments args;
+  // The server bounds what it sends (ListModelsResponse.max_message_bytes);
+  // the client accepts whatever that is.
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  if (options.use_tls && !options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
+  return grpc::CreateCustomChannel(options.address, MakeCredentials(options), args);
+}
+
+}  // namespace
+
+Client::Client(ClientOptions options)
+    : options_(std::move(options)),
+      channel_(MakeChannel(options_)),
+      stub_(v1::BnServe::NewStub(channel_)),
+      health_stub_(grpc::health::v1::Health::NewStub(channel_)) {}
+
+std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  return context;
+}
+
+absl::Status Client::FromGrpc(const grpc::Status& status) const {
+  if (status.ok()) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  // A server that answered leaves the channel READY; a refused or
+  // unanswered connection leaves it CONNECTING or TRANSIENT_FAILURE.
+  if ((code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded) &&
+      channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY) {
+    absl::Status unreachable(code, absl::StrCat("cannot reach bnserve at ", options_.address));
+    unreachable.SetPayload(kUnreachablePayload, absl::Cord(status.error_message()));
+    return unreachable;
+  }
+  return absl::Status(code, status.error_message());
+}
+
+bool IsUnreachable(const absl::Status& status) { return status.GetPayload(kUnreachablePayload).has_value(); }
+
+template <typename Request, typename Response>
+absl::StatusOr<Response> Client::CallUnary(
+    grpc::Status (v1::BnServe::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request) const {
+  auto context = NewContext();
+  Response response;
+  grpc::Status status = (stub_.get()->*method)(context.get(), request, &response);
+  if (!status.ok()) return FromGrpc(status);
+  return response;
+}
+
+absl::StatusOr<v1::ListModelsResponse> Client::ListModels() const {
+  return CallUnary(&v1::BnServe::Stub::ListModels, v1::ListModelsRequest());
+}
+
+absl::StatusOr<v1::DescribeModelResponse> Client::DescribeModel(const std::string& model) const {
+  v1::DescribeModelRequest request;
+  request.set_model(model);
+  return CallUnary(&v1::BnServe::Stub::DescribeModel, request);
+}
+
+absl::StatusOr<v1::LoadModelResponse> Client::LoadModel(const std::string& model) const {
+  v1::LoadModelRequest request;
+  request.set_model(model);
+  return CallUnary(&v1::BnServe::Stub::LoadModel, request);
+}
+
+absl::StatusOr<v1::ReloadModelResponse> Client::ReloadModel(const std::string& model) const {
+  v1::ReloadModelRequest request;
+  request.set_model(model);
+  return CallUnary(&v1::BnServe::Stub::ReloadModel, request);
+}
+
+absl::StatusOr<v1::UnloadModelResponse> Client::UnloadModel(const std::string& model) const {
+  v1::UnloadModelRequest request;
+  request.set_model(model);
+  return CallUnary(&v1::BnServe::Stub::UnloadModel, request);
+}
+
+absl::StatusOr<v1::PredictResponse> Client::Predict(const v1::PredictRequest& request) const {
+  return CallUnary(&v1::BnServe::Stub::Predict, request);
+}
+
+absl::StatusOr<v1::GetRunningStatsResponse> Client::GetRunningStats(const v1::GetRunningStatsRequest& request) const {
+  return CallUnary(&v1::BnServe::Stub::GetRunningStats, request);
+}
+
+absl::StatusOr<v1::GetBatchStatsResponse> Client::GetBatchStats(const v1::GetBatchStatsRequest& request) const {
+  return CallUnary(&v1::BnServe::Stub::GetBatchStats, request);
+}
+
+absl::StatusOr<v1::MomentsResponse> Client::Moments(const v1::MomentsRequest& request) const {
+  return CallUnary(&v1::BnServe::Stub::Moments, request);
+}
+
+absl::StatusOr<v1::ListVersionsResponse> Client::ListVersions(const std::string& model) const {
+  v1::ListVersionsRequest request;
+  request.set_model(model);
+  return CallUnary(&v1::BnServe::Stub::ListVersions, request);
+}
+
+absl::StatusOr<v1::RollbackResponse> Client::Rollback(const v1::RollbackRequest& request) const {
+  return CallUnary(&v1::BnServe::Stub::Rollback, request);
+}
+
+absl::StatusOr<std::string> Client::CheckHealth(const std::string& service) const {
+  auto context = NewContext();
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = health_stub_->Check(context.get(), request, &response);
+  if (!status.ok()) return FromGrpc(status);
+  return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+}
+
+absl::StatusOr<v1::GetBatchStatsResponse> Client::GetBatchStatsStreamed(const v1::GetBatchStatsRequest& header,
+                                                                       const BatchSplitter& chunks) const {
+  auto context = NewContext();
+  v1::GetBatchStatsResponse response;
+  auto writer = stub_->GetBatchStatsStream(context.get(), &response);
+  bool ok = true;
+  for (int64_t i = 0; ok && i < chunks.num_batches(); ++i) {
+    v1::GetBatchStatsRequest request;
+    if (i == 0) {
+      request = header;
+      request.clear_inputs();
+    }
+    *request.add_inputs() = chunks.Batch(i);
+    ok = writer->Write(request);
+  }
+  if (ok) writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  if (!status.ok()) return FromGrpc(status);
+  return response;
+}
+
+absl::StatusOr<v1::RecalibrateResponse> Client::Recalibrate(const v1::RecalibrationConfig& config,
+                                                            const BatchSplitter& batches,
+                                                            const ProgressCallback& progress) const {
+  auto context = NewContext();
+  v1::RecalibrateResponse response;
+  auto writer = stub_->Recalibrate(context.get(), &response);
+  v1::RecalibrateRequest first;
+  *first.mutable_config() = config;
+  bool ok = writer->Write(first);
+  UploadProgress sent;
+  sent.total_batches = batches.num_batches();
+  sent.total_samples = batches.num_batches() == 0 ? 0 : batches.end(batches.num_batches() - 1);
+  for (int64_t i = 0; ok && i < batches.num_batches(); ++i) {
+    v1::RecalibrateRequest request;
+    *request.mutable_batch()->add_inputs() = batches.Batch(i);
+    ok = writer->Write(request);
+    if (!ok) break;
+    ++sent.batches_sent;
+    sent.samples_sent = batches.end(i);
+    if (progress) progress(sent);
+  }
+  if (ok) writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  if (!status.ok()) return FromGrpc(status);
+  return response;
+}
+
+absl::StatusOr<ExportedModel> Client::Export(const std::string& model, int64_t statistics_version) const {
+  auto context = NewContext();
+  v1::ExportRequest request;
+  request.set_model(model);
+  request.set_statistics_version(statistics_version);
+  auto reader = stub_->Export(context.get(), request);
+  ExportedModel exported;
+  int64_t total_bytes = -1;
+  v1::ExportChunk chunk;
+  while (reader->Read(&chunk)) {
+    if (total_bytes < 0) {
+      exported.model = chunk.model();
+      exported.statistics_version = chunk.statistics_version();
+      total_bytes = chunk.total_bytes();
+    }
+    exported.onnx_bytes += chunk.data();
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return FromGrpc(status);
+  if (total_bytes < 0 || static_cast<int64_t>(exported.onnx_bytes.size()) != total_bytes) {
+    return absl::DataLossError(absl::StrCat("export of '", model, "': received ", exported.onnx_bytes.size(),
+                                            " bytes, the server announced ", total_bytes < 0 ? 0 : total_bytes));
+  }
+  return exported;
+}
+
+}  // namespace bnserve::client
