@@ -74,7 +74,7 @@ bench="$build/tests/bench/loadgen/bnserve-bench"
 # --- engine and moments (Google Benchmark, 3 repetitions each) -------------
 have_model() { [ -f "$models_dir/$1.onnx" ]; }
 note "engine_bench"
-"$build/tests/bench/engine_bench" --benchmark_filter='^predict/(mlp|cnn)/batch:(1|64)$' \
+"$build/tests/bench/engine_bench" --benchmark_filter='^predict/(mlp|cnn)/batch:(1|64)/' \
   --benchmark_repetitions=$reps --benchmark_min_time=$bm_min_time --benchmark_format=json \
   >"$results/engine.json" 2>"$results/engine.log" || note "engine_bench failed (see $results/engine.log)"
 note "moments_bench"

@@ -32,7 +32,8 @@ def read_benchmark(path):
     runs = {}
     for b in data.get("benchmarks", []):
         if b.get("run_type", "iteration") == "iteration" and not b.get("error_occurred"):
-            runs.setdefault(b.get("run_name", b["name"]), []).append(b["real_time"])
+            name = b.get("run_name", b["name"]).removesuffix("/real_time")
+            runs.setdefault(name, []).append(b["real_time"])
     return runs
 
 
@@ -167,7 +168,8 @@ def main():
             print(f"- {key} {side} {t} worker(s): {codes}")
     blas = sorted({lib for x in torch for lib in x.get("blas", [])})
     if torch:
-        print(f"\nPyTorch {torch[0]['version']}, BLAS: {', '.join(blas) or 'none found in the process maps'}")
+        print(f"\nPyTorch {torch[0]['version']}, BLAS: {', '.join(blas) or 'none found in the process maps'}, "
+              f"OMP_WAIT_POLICY={torch[0].get('omp_wait_policy', 'default')}")
     if ort:
         print(f"ONNX Runtime {ort[0].get('version', '')} (onnxruntime-node; Identity model median subtracted)")
 

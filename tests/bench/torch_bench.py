@@ -19,9 +19,13 @@ import time
 # OpenBLAS (pthread build) sizes its own thread pool from the environment when it is loaded, i.e. at
 # "import torch"; torch.set_num_threads does not reach it, and an oversubscribed pool makes a batch-1
 # matvec two orders of magnitude slower. So the thread count goes into the environment first.
+# OpenMP's default (active) waiting spins; on a machine shared with other work, 2 spinning threads on 2
+# busy cores made a CNN batch-1 forward 100x slower here, so passive waiting is the default (override by
+# setting OMP_WAIT_POLICY).
 if len(sys.argv) > 3:
     os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[3]
     os.environ["OMP_NUM_THREADS"] = sys.argv[3]
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
@@ -78,7 +82,8 @@ def report(name, batch, threads, mode, times):
     print(json.dumps({"peer": "pytorch", "version": torch.__version__, "model": name, "batch": batch,
                       "threads": threads, "mode": mode, "runs": len(times), "median_us": q(0.5),
                       "p10_us": q(0.1), "p90_us": q(0.9), "samples_per_s": batch / (q(0.5) * 1e-6),
-                      "blas": loaded_blas()}), flush=True)
+                      "blas": loaded_blas(),
+                      "omp_wait_policy": os.environ["OMP_WAIT_POLICY"]}), flush=True)
 
 if __name__ == "__main__":
     main()
