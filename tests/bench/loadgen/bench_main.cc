@@ -14,9 +14,7 @@
 // 1 when the run could not start, 2 for bad flags.
 #include <cstdio>
 #include <cmath>
-#include <cstring>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
