@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "client/commands/command.h"
@@ -24,7 +25,9 @@ constexpr int kExitUnavailable = 3;  // server unreachable, unavailable or too s
 constexpr char kFooter[] = R"(Exit codes: 0 success; 1 the request failed (or health: not SERVING);
 2 bad command line or input data (INVALID_ARGUMENT); 3 server unreachable or UNAVAILABLE.
 Errors are one line on stderr: "error: <GRPC_CODE>: <message>".
---json prints one JSON object with stable snake_case fields (client/README.md).)";
+--json prints one JSON object with stable snake_case fields (client/README.md).
+Security: --tls (system roots) or --tls-ca FILE for TLS, plus --tls-cert/--tls-key for mutual TLS;
+the bearer token comes from --token, --token-file or $BNSERVE_TOKEN (README.md "Security").)";
 
 struct GlobalOptions {
   std::string server = "localhost:50051";
@@ -35,7 +38,36 @@ struct GlobalOptions {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_server_name;
+  std::string token;
+  std::string token_file;
 };
+
+// The bearer token: --token, else the contents of --token-file (surrounding
+// whitespace trimmed), else $BNSERVE_TOKEN; empty = none. INVALID_ARGUMENT
+// naming the source when it is not one token gRPC metadata can carry.
+absl::StatusOr<std::string> ResolveToken(const GlobalOptions& global) {
+  std::string token;
+  std::string source;
+  if (!global.token.empty()) {
+    token = global.token;
+    source = "--token";
+  } else if (!global.token_file.empty()) {
+    BN_ASSIGN_OR_RETURN(std::string contents, ReadFileBytes(global.token_file));
+    token = std::string(absl::StripAsciiWhitespace(contents));
+    source = absl::StrCat("--token-file ", global.token_file);
+    if (token.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": empty"));
+  } else if (const char* env = std::getenv("BNSERVE_TOKEN"); env != nullptr) {
+    token = env;
+    source = "$BNSERVE_TOKEN";
+  }
+  for (char c : token) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": expected one token (printable ASCII, no spaces or line breaks)"));
+    }
+  }
+  return token;
+}
 
 void AddGlobalOptions(CLI::App* app, GlobalOptions* global) {
   app->add_option("--server,-s", global->server, "bnserve address HOST:PORT")
@@ -50,6 +82,12 @@ void AddGlobalOptions(CLI::App* app, GlobalOptions* global) {
   app->add_option("--tls-cert", global->tls_cert, "PEM client certificate (mutual TLS)");
   app->add_option("--tls-key", global->tls_key, "PEM client private key (mutual TLS)");
   app->add_option("--tls-server-name", global->tls_server_name, "Name expected in the server certificate");
+  // No envname on --token: $BNSERVE_TOKEN is read in ResolveToken, after
+  // --token-file, so that the two flags can exclude each other.
+  CLI::Option* token = app->add_option("--token", global->token,
+                                       "Bearer token sent with every call (visible in ps: prefer --token-file or "
+                                       "BNSERVE_TOKEN)");
+  app->add_option("--token-file", global->token_file, "File holding the bearer token")->excludes(token);
 }
 
 absl::StatusOr<ClientOptions> MakeClientOptions(const GlobalOptions& global) {
@@ -58,6 +96,7 @@ absl::StatusOr<ClientOptions> MakeClientOptions(const GlobalOptions& global) {
   options.timeout = absl::Seconds(global.timeout_seconds);
   options.use_tls = global.tls || !global.tls_ca.empty() || !global.tls_cert.empty();
   options.tls_server_name = global.tls_server_name;
+  BN_ASSIGN_OR_RETURN(options.bearer_token, ResolveToken(global));
   if (!global.tls_ca.empty()) {
     BN_ASSIGN_OR_RETURN(options.tls_root_certs_pem, ReadFileBytes(global.tls_ca));
   }

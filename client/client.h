@@ -42,6 +42,10 @@ struct ClientOptions {
   // When set, the name the server certificate must carry instead of the
   // host of `address` (e.g. connecting by IP to a certificate for a name).
   std::string tls_server_name;
+  // When set, sent with every BnServe call as `authorization: Bearer <token>`
+  // (servers started with --token-file require it). Sent on plaintext
+  // channels too: use TLS off loopback.
+  std::string bearer_token;
 };
 
 // Progress of a streamed upload, reported after each batch is sent.

@@ -10,24 +10,45 @@
 #include "spdlog/spdlog.h"
 
 namespace bnserve {
+namespace {
+
+// Start-up warnings for set-ups that leave the service exposed.
+void LogSecurity(const ServerOptions& options) {
+  if (!options.tls.enabled() && !IsLoopbackListenAddress(options.listen)) {
+    spdlog::warn(
+        "event=insecure_listen listen={} detail=\"plaintext gRPC on a non-loopback address: requests, "
+        "statistics and bearer tokens cross the network unencrypted; use --tls-cert/--tls-key\"",
+        options.listen);
+  }
+  if (!options.auth.enabled()) {
+    spdlog::warn(
+        "event=auth_disabled detail=\"no --token-file: every RPC, including the mutating ones (LoadModel, "
+        "ReloadModel, UnloadModel, Recalibrate, Rollback), is open to anyone who can connect\"");
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager, const ServerOptions& options) {
   if (options.limits.max_message_bytes < 1024 || options.limits.max_message_bytes > INT32_MAX) {
     return absl::InvalidArgumentError(
         absl::StrCat("max message size: expected 1 KiB to 2 GiB, got ", options.limits.max_message_bytes, " bytes"));
   }
+  BN_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, MakeServerCredentials(options.tls));
   std::unique_ptr<BnServer> server(new BnServer());
   server->manager_ = manager;
+  server->auth_ = options.auth;
   const int threads =
       options.worker_threads > 0 ? options.worker_threads : std::max(1u, std::thread::hardware_concurrency());
   server->pool_ = std::make_unique<WorkerPool>(threads);
-  server->service_ = std::make_unique<BnServeService>(CallEnv{manager, server->pool_.get(), options.limits});
+  server->service_ =
+      std::make_unique<BnServeService>(CallEnv{manager, server->pool_.get(), options.limits, &server->auth_});
 
   // Both are process-wide switches read by the next ServerBuilder.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.listen, credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.limits.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.limits.max_message_bytes));
   builder.RegisterService(server->service_.get());
@@ -42,8 +63,13 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   manager->SetStateListener([health](const std::string& name, ModelState state) {
     health->SetServingStatus(name, state == ModelState::kAvailable);
   });
-  spdlog::info("event=server_started listen={} port={} worker_threads={} max_message_bytes={}", options.listen,
-               server->port_, threads, options.limits.max_message_bytes);
+  LogSecurity(options);
+  spdlog::info(
+      "event=server_started listen={} port={} worker_threads={} max_message_bytes={} tls={} mutual_tls={} "
+      "token_auth={} read_auth={}",
+      options.listen, server->port_, threads, options.limits.max_message_bytes, options.tls.enabled(),
+      !options.tls.client_ca.empty(), options.auth.enabled(),
+      options.auth.read_auth() == ReadAuth::kToken ? "token" : "open");
   return server;
 }
 

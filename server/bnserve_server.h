@@ -1,7 +1,8 @@
 // BnServer: a running bnserve gRPC server - the BnServe service, the
 // standard health service (service "" = the server, service "<model>" =
 // that model, kept in step with the ModelManager's states) and server
-// reflection, on one listening address. Owns the worker pool and the
+// reflection, on one listening address, over TLS or plaintext (TlsFiles)
+// and with bearer-token authorisation of the BnServe RPCs (AuthPolicy). Owns the worker pool and the
 // grpc::Server; the ModelManager is not owned and must outlive it.
 //
 // Thread-safe: Shutdown may be called from any thread (e.g. the one that
@@ -15,7 +16,9 @@
 
 #include "core/model_manager.h"
 #include "grpcpp/server.h"
+#include "server/auth_policy.h"
 #include "server/bnserve_service.h"
+#include "server/tls_options.h"
 #include "server/worker_pool.h"
 
 namespace bnserve {
@@ -26,12 +29,18 @@ struct ServerOptions {
   // Threads computing requests; 0 = one per hardware thread.
   int worker_threads = 0;
   ServiceLimits limits;
+  // No files = plaintext.
+  TlsFiles tls;
+  // Default = every RPC open.
+  AuthPolicy auth;
 };
 
 class BnServer {
  public:
   // Builds and starts the server. UNAVAILABLE when the address cannot be
-  // bound; INVALID_ARGUMENT for unusable options.
+  // bound; INVALID_ARGUMENT for unusable options (TLS files included).
+  // Logs a warning when serving plaintext on a non-loopback address and
+  // when no tokens protect the mutating RPCs.
   static absl::StatusOr<std::unique_ptr<BnServer>> Start(ModelManager* manager, const ServerOptions& options);
   // Shuts down now if Shutdown was not called.
   ~BnServer();
@@ -53,6 +62,8 @@ class BnServer {
   ModelManager* manager_ = nullptr;
   int port_ = 0;
   std::once_flag shutdown_once_;
+  // Read by every call through the service's CallEnv.
+  AuthPolicy auth_;
   // Destroyed in reverse order: the server first (no call can reach the
   // service or the pool afterwards), then the service, then the pool (which
   // runs any task still queued).

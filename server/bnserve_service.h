@@ -1,7 +1,9 @@
 // BnServeService: the bnserve.v1.BnServe gRPC service - a thin adapter.
 // Each unary handler hands one request function (server/requests.h) to the
 // worker pool through RunUnary; each streaming RPC gets a reactor
-// (server/reactors.h). No model logic lives here.
+// (server/reactors.h), each behind the Authorized() gate (server/call_auth.h)
+// so that no RPC runs without passing the server's AuthPolicy. No model
+// logic lives here.
 //
 // Thread-safe; the CallEnv's manager and pool must outlive the gRPC server.
 #pragma once

@@ -12,6 +12,7 @@
 #include "core/model_manager.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
+#include "server/auth_policy.h"
 #include "server/requests.h"
 #include "server/status_util.h"
 #include "server/worker_pool.h"
@@ -23,6 +24,8 @@ struct CallEnv {
   ModelManager* manager = nullptr;
   WorkerPool* pool = nullptr;
   ServiceLimits limits;
+  // Who may call what (server/call_auth.h checks it); nullptr = all open.
+  const AuthPolicy* auth = nullptr;
 };
 
 // RESOURCE_EXHAUSTED when a response of `bytes` would exceed the message

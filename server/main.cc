@@ -1,7 +1,8 @@
 // bnserve: the gRPC server. Parses flags (or a TOML/INI config file, or
 // BNSERVE_* environment variables), loads every model of the repository,
 // serves until SIGTERM/SIGINT, then drains in-flight calls for
-// --drain-seconds and exits.
+// --drain-seconds and exits. Optional TLS (--tls-*) and bearer-token
+// authorisation (--token-file, --read-auth): see README.md "Security".
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -10,6 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "core/model_manager.h"
+#include "server/auth_policy.h"
 #include "server/bnserve_server.h"
 #include "server/logging.h"
 #include "server/shutdown_signal.h"
@@ -27,7 +29,24 @@ struct Flags {
   std::string log_level = "info";
   std::string log_format = "text";
   double drain_seconds = 10.0;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  std::string token_file;
+  std::string read_auth = "open";
 };
+
+constexpr char kSecurityFooter[] = R"(Security (README.md "Security"):
+  TLS: --tls-cert and --tls-key serve TLS; adding --tls-client-ca requires
+  client certificates signed by that CA (mutual TLS). Without them the
+  server speaks plaintext (a warning is logged on non-loopback addresses).
+  Tokens: --token-file holds one '<role> <token>' per line, role 'admin'
+  (every RPC) or 'read' (read-only RPCs); '#' comments and blank lines are
+  allowed; keep it chmod 600. Clients send 'authorization: Bearer <token>'.
+  Mutating RPCs (LoadModel, ReloadModel, UnloadModel, Recalibrate,
+  Rollback) need an admin token; read-only RPCs need a token only with
+  --read-auth token. The health service is always open. WITHOUT
+  --token-file EVERY RPC, THE MUTATING ONES INCLUDED, IS OPEN.)";
 
 void DefineFlags(CLI::App& app, Flags& flags) {
   app.set_config("--config", "", "Read flags from a TOML/INI file (key = value, keys are flag names)");
@@ -67,11 +86,33 @@ void DefineFlags(CLI::App& app, Flags& flags) {
       ->envname("BNSERVE_DRAIN_SECONDS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--tls-cert", flags.tls_cert, "PEM certificate chain of the server (serve TLS; needs --tls-key)")
+      ->envname("BNSERVE_TLS_CERT");
+  app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert")->envname("BNSERVE_TLS_KEY");
+  app.add_option("--tls-client-ca", flags.tls_client_ca,
+                 "PEM CA bundle: require client certificates signed by it (mutual TLS)")
+      ->envname("BNSERVE_TLS_CLIENT_CA");
+  app.add_option("--token-file", flags.token_file,
+                 "Bearer tokens, one '<role> <token>' per line (role admin or read); none = no authorisation")
+      ->envname("BNSERVE_TOKEN_FILE");
+  app.add_option("--read-auth", flags.read_auth,
+                 "Whether read-only RPCs need a token: open or token (mutating RPCs always do with --token-file)")
+      ->envname("BNSERVE_READ_AUTH")
+      ->check(CLI::IsMember({"open", "token"}))
+      ->capture_default_str();
+  app.footer(kSecurityFooter);
 }
 
 int Run(const Flags& flags) {
   if (absl::Status status = bnserve::ConfigureLogging(flags.log_level, flags.log_format); !status.ok()) {
     std::fprintf(stderr, "bnserve: %s\n", std::string(status.message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<bnserve::ReadAuth> read_auth = bnserve::ParseReadAuth(flags.read_auth);
+  absl::StatusOr<bnserve::AuthPolicy> auth =
+      read_auth.ok() ? bnserve::AuthPolicy::FromFlags(flags.token_file, *read_auth) : read_auth.status();
+  if (!auth.ok()) {
+    spdlog::critical("event=startup_failed error=\"{}\"", std::string(auth.status().message()));
     return 2;
   }
   bnserve::ModelManagerOptions manager_options;
@@ -89,6 +130,8 @@ int Run(const Flags& flags) {
   server_options.worker_threads = flags.worker_threads;
   server_options.limits.max_message_bytes = int64_t{flags.max_message_mb} << 20;
   server_options.limits.max_stream_batch_bytes = int64_t{flags.max_stream_batch_mb} << 20;
+  server_options.tls = bnserve::TlsFiles{flags.tls_cert, flags.tls_key, flags.tls_client_ca};
+  server_options.auth = *std::move(auth);
   absl::StatusOr<std::unique_ptr<bnserve::BnServer>> server = bnserve::BnServer::Start(manager->get(), server_options);
   if (!server.ok()) {
     spdlog::critical("event=startup_failed error=\"{}\"", std::string(server.status().message()));

@@ -5,6 +5,7 @@
 // and error lines.
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/subprocess_util.h"
+#include "tests/test_certs.h"
 
 #ifndef BNSERVE_BINARY
 #define BNSERVE_BINARY ""  // the server target is not part of this build yet
@@ -30,11 +32,36 @@ namespace bnserve {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 const std::string kExamples = BNSERVE_EXAMPLES_DIR;
 const std::string kData = kExamples + "/data/";
+
+// Health SERVING and every example model AVAILABLE, within 60 s, asked
+// through a client with `probe` (address, TLS, token).
+bool WaitUntilServing(testing::ChildProcess* server, int port, client::ClientOptions probe_options) {
+  const auto deadline = absl::Now() + absl::Seconds(60);
+  // Probe the port first: a gRPC channel that failed to connect backs off
+  // for seconds before it tries again.
+  while (absl::Now() < deadline && server->Running() && !testing::LoopbackPortAccepts(port)) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  probe_options.timeout = absl::Seconds(2);
+  client::Client probe(probe_options);
+  while (absl::Now() < deadline && server->Running()) {
+    auto health = probe.CheckHealth("");
+    auto models = probe.ListModels();
+    if (health.ok() && *health == "SERVING" && models.ok() && models->models_size() >= 2) {
+      bool all_available = true;
+      for (const auto& m : models->models()) all_available &= m.state() == v1::MODEL_STATE_AVAILABLE;
+      if (all_available) return true;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return false;
+}
 
 // One server for the whole suite (starting it per test would dominate the
 // run time); tests that change state pin versions or measure relative to
@@ -54,7 +81,9 @@ class BnctlTest : public ::testing::Test {
       auto server = std::make_unique<testing::ChildProcess>(
           std::vector<std::string>{BNSERVE_BINARY, "--listen", *address_, "--model-repository", repository, "--drain-seconds", "1"},
           *scratch_ + "/bnserve.log");
-      if (WaitUntilServing(server.get(), port)) server_ = server.release();
+      client::ClientOptions probe;
+      probe.address = *address_;
+      if (WaitUntilServing(server.get(), port, probe)) server_ = server.release();
     }
   }
 
@@ -62,31 +91,6 @@ class BnctlTest : public ::testing::Test {
     delete server_;
     server_ = nullptr;
     if (scratch_ != nullptr) fs::remove_all(*scratch_);
-  }
-
-  // Health SERVING and every example model AVAILABLE, within 60 s.
-  static bool WaitUntilServing(testing::ChildProcess* server, int port) {
-    const auto deadline = absl::Now() + absl::Seconds(60);
-    // Probe the port first: a gRPC channel that failed to connect backs off
-    // for seconds before it tries again.
-    while (absl::Now() < deadline && server->Running() && !testing::LoopbackPortAccepts(port)) {
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    client::ClientOptions options;
-    options.address = *address_;
-    options.timeout = absl::Seconds(2);
-    client::Client probe(options);
-    while (absl::Now() < deadline && server->Running()) {
-      auto health = probe.CheckHealth("");
-      auto models = probe.ListModels();
-      if (health.ok() && *health == "SERVING" && models.ok() && models->models_size() >= 2) {
-        bool all_available = true;
-        for (const auto& m : models->models()) all_available &= m.state() == v1::MODEL_STATE_AVAILABLE;
-        if (all_available) return true;
-      }
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return false;
   }
 
   void SetUp() override {
@@ -488,6 +492,152 @@ TEST_F(BnctlTest, UsageErrorsExitWithTwo) {
   EXPECT_EQ(Bnctl({"recalibrate", "digits", "--input", kData + "digits_test.npy"}).exit_code, 2);  // no batch size
   EXPECT_EQ(Bnctl({"batch-stats", "digits", "--input", "x.npy", "--forward", "sideways"}).exit_code, 2);
   EXPECT_EQ(Bnctl({"predict", "mlp", "--values", "1,2"}).exit_code, 2);  // 2 values for 8 features
+}
+
+// A second bnserve with mutual TLS, tokens and --read-auth token, driven by
+// bnctl with its --tls-* and --token* options.
+constexpr char kAdminToken[] = "bnctl-admin-2f4e6a8c0b1d3f5a7c9e1b3d5f7a9c0e";
+constexpr char kReadToken[] = "bnctl-read-8d6b4f2a0e9c7a5b3d1f0e8c6a4b2d9f";
+
+class BnctlSecureTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (std::string(BNSERVE_BINARY).empty()) return;
+    scratch_ = new std::string(testing::MakeTempDir("bnctl_secure_test"));
+    ASSERT_FALSE(scratch_->empty());
+    certs_ = new testing::TestCerts(testing::MakeTestCerts(*scratch_));
+    if (!certs_->error.empty()) return;
+    const std::string repository = *scratch_ + "/repository";
+    fs::copy(kExamples + "/repository", repository, fs::copy_options::recursive);
+    const std::string tokens = *scratch_ + "/tokens.txt";
+    std::ofstream(tokens) << "# bnctl_test\nadmin " << kAdminToken << "\nread " << kReadToken << "\n";
+    fs::permissions(tokens, fs::perms::owner_read | fs::perms::owner_write);
+    std::ofstream(*scratch_ + "/admin.token") << kAdminToken << "\n";
+    for (int attempt = 0; attempt < 3 && server_ == nullptr; ++attempt) {
+      const int port = testing::FreeLoopbackPort();
+      // By name: the certificate is for localhost (and 127.0.0.1).
+      address_ = new std::string(absl::StrCat("localhost:", port));
+      auto server = std::make_unique<testing::ChildProcess>(
+          std::vector<std::string>{BNSERVE_BINARY, "--listen", absl::StrCat("127.0.0.1:", port), "--model-repository",
+                                   repository, "--drain-seconds", "1", "--tls-cert", certs_->server_cert, "--tls-key",
+                                   certs_->server_key, "--tls-client-ca", certs_->ca, "--token-file", tokens,
+                                   "--read-auth", "token"},
+          *scratch_ + "/bnserve.log");
+      client::ClientOptions probe;
+      probe.address = *address_;
+      probe.use_tls = true;
+      probe.tls_root_certs_pem = testing::ReadWholeFile(certs_->ca);
+      probe.tls_client_cert_pem = testing::ReadWholeFile(certs_->client_cert);
+      probe.tls_client_key_pem = testing::ReadWholeFile(certs_->client_key);
+      probe.bearer_token = kReadToken;
+      if (WaitUntilServing(server.get(), port, probe)) server_ = server.release();
+    }
+  }
+
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    delete certs_;
+    certs_ = nullptr;
+    if (scratch_ != nullptr) fs::remove_all(*scratch_);
+  }
+
+  void SetUp() override {
+    if (std::string(BNSERVE_BINARY).empty()) GTEST_SKIP() << "bnserve is not built in this tree yet";
+    ASSERT_TRUE(certs_->error.empty()) << certs_->error;
+    ASSERT_NE(server_, nullptr) << "bnserve did not become ready; its output:\n"
+                                << testing::ReadWholeFile(*scratch_ + "/bnserve.log")
+                                << testing::ReadWholeFile(*scratch_ + "/bnserve.log.err");
+  }
+
+  // bnctl --server <ours> [mutual TLS options] ARGS...
+  static testing::CommandOutput Bnctl(std::vector<std::string> args, bool with_client_certificate = true) {
+    std::vector<std::string> argv = {BNCTL_BINARY, "--server", *address_, "--timeout", "30", "--tls-ca", certs_->ca};
+    if (with_client_certificate) {
+      argv.insert(argv.end(), {"--tls-cert", certs_->client_cert, "--tls-key", certs_->client_key});
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::RunCommand(argv, *scratch_);
+  }
+
+  static std::string* scratch_;
+  static std::string* address_;
+  static testing::TestCerts* certs_;
+  static testing::ChildProcess* server_;
+};
+
+std::string* BnctlSecureTest::scratch_ = nullptr;
+std::string* BnctlSecureTest::address_ = nullptr;
+testing::TestCerts* BnctlSecureTest::certs_ = nullptr;
+testing::ChildProcess* BnctlSecureTest::server_ = nullptr;
+
+TEST_F(BnctlSecureTest, ReadTokenListsModelsOverMutualTls) {
+  testing::CommandOutput run = Bnctl({"--json", "--token", kReadToken, "models"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json models = json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(models.is_discarded()) << run.out;
+  std::vector<std::string> names;
+  for (const auto& m : models["models"]) names.push_back(m["name"]);
+  EXPECT_THAT(names, ::testing::ElementsAre("digits", "mlp"));
+}
+
+TEST_F(BnctlSecureTest, WithoutATokenReadsAreRefusedButHealthIsOpen) {
+  testing::CommandOutput models = Bnctl({"models"});
+  EXPECT_EQ(models.exit_code, 1);
+  EXPECT_THAT(models.err, HasSubstr("error: UNAUTHENTICATED: ListModels requires a bearer token"));
+  testing::CommandOutput health = Bnctl({"health"});
+  EXPECT_EQ(health.exit_code, 0) << health.err;
+}
+
+TEST_F(BnctlSecureTest, ReadTokenCannotMutate) {
+  testing::CommandOutput rollback = Bnctl({"--token", kReadToken, "rollback", "digits", "--to", "1"});
+  EXPECT_EQ(rollback.exit_code, 1);
+  EXPECT_EQ(rollback.err,
+            "error: PERMISSION_DENIED: Rollback requires role 'admin'; the token presented has role 'read'\n");
+  testing::CommandOutput reload = Bnctl({"--token", kReadToken, "reload", "mlp"});
+  EXPECT_THAT(reload.err, HasSubstr("PERMISSION_DENIED: ReloadModel requires role 'admin'"));
+  EXPECT_THAT(reload.err, Not(HasSubstr(kReadToken)));
+}
+
+TEST_F(BnctlSecureTest, AdminTokenFromAFileOrTheEnvironmentMayMutate) {
+  testing::CommandOutput from_file = Bnctl({"--token-file", *scratch_ + "/admin.token", "reload", "mlp"});
+  EXPECT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(from_file.out, "mlp: available\n");
+  ASSERT_EQ(setenv("BNSERVE_TOKEN", kAdminToken, 1), 0);
+  testing::CommandOutput from_env = Bnctl({"reload", "mlp"});
+  // --token wins over the environment.
+  testing::CommandOutput overridden = Bnctl({"--token", kReadToken, "reload", "mlp"});
+  unsetenv("BNSERVE_TOKEN");
+  EXPECT_EQ(from_env.exit_code, 0) << from_env.err;
+  EXPECT_THAT(overridden.err, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_EQ(Bnctl({"--token", kAdminToken, "--token-file", *scratch_ + "/admin.token", "models"}).exit_code, 2);
+}
+
+TEST_F(BnctlSecureTest, PlaintextOrCertificateLessClientsAreRefused) {
+  testing::CommandOutput plaintext = testing::RunCommand(
+      {BNCTL_BINARY, "--server", *address_, "--timeout", "10", "--token", kReadToken, "models"}, *scratch_);
+  EXPECT_NE(plaintext.exit_code, 0);
+  testing::CommandOutput no_certificate = Bnctl({"--timeout", "10", "--token", kReadToken, "models"},
+                                                /*with_client_certificate=*/false);
+  EXPECT_NE(no_certificate.exit_code, 0);
+  EXPECT_EQ(no_certificate.out, "");
+}
+
+TEST_F(BnctlSecureTest, ServerRejectsABadTokenFileNamingTheLine) {
+  const std::string bad = *scratch_ + "/bad_tokens.txt";
+  std::ofstream(bad) << "admin " << kAdminToken << "\nroot " << kReadToken << "\n";
+  testing::CommandOutput run = testing::RunCommand(
+      {BNSERVE_BINARY, "--listen", "127.0.0.1:0", "--model-repository", *scratch_ + "/repository", "--token-file", bad},
+      *scratch_);
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.out, HasSubstr(bad + ":2: role: expected 'admin' or 'read', got 'root'"));
+  EXPECT_THAT(run.out + run.err, Not(HasSubstr(kReadToken)));
+
+  testing::CommandOutput help = testing::RunCommand({BNSERVE_BINARY, "--help"}, *scratch_);
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* flag : {"--tls-cert", "--tls-key", "--tls-client-ca", "--token-file", "--read-auth", "Bearer"}) {
+    EXPECT_THAT(help.out, HasSubstr(flag));
+  }
 }
 
 // No server at all: one line, exit code 3. Runs without the fixture's server.

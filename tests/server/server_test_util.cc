@@ -8,12 +8,25 @@
 #include <future>
 #include <random>
 
+#include "google/protobuf/descriptor.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "onnx/onnx_pb.h"
+#include "spdlog/sinks/ostream_sink.h"
 #include "tests/test_util.h"
 
 namespace bnserve::testing {
+
+LogCapture::LogCapture() : previous_(spdlog::default_logger()), stream_(std::make_shared<std::ostringstream>()) {
+  auto logger =
+      std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(*stream_));
+  logger->set_level(spdlog::level::trace);
+  spdlog::set_default_logger(std::move(logger));
+}
+
+LogCapture::~LogCapture() { spdlog::set_default_logger(previous_); }
+
+std::string LogCapture::text() const { return stream_->str(); }
 
 TempRepository::TempRepository() {
   const char* tmp = std::getenv("TMPDIR");
@@ -57,6 +70,8 @@ TestServer::TestServer(const std::string& repository, TestServerOptions options)
   server_options.listen = "127.0.0.1:0";
   server_options.worker_threads = options.worker_threads;
   server_options.limits.max_message_bytes = options.max_message_bytes;
+  server_options.tls = options.tls;
+  server_options.auth = options.auth;
   absl::StatusOr<std::unique_ptr<BnServer>> server = BnServer::Start(manager_.get(), server_options);
   if (!server.ok()) {
     ADD_FAILURE() << server.status();
@@ -75,6 +90,23 @@ TestServer::~TestServer() { Stop(); }
 
 void TestServer::Stop() {
   if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+}
+
+std::vector<std::string> BnServeMethodNames() {
+  // Naming the generated file's descriptor table links its object file
+  // (whose static initialiser registers it with the generated pool); no
+  // message of that file is otherwise referenced.
+  const google::protobuf::FileDescriptor* file = google::protobuf::DescriptorPool::generated_pool()->FindFileByName(
+      descriptor_table_bnserve_2fv1_2fbnserve_5fservice_2eproto.filename);
+  const google::protobuf::ServiceDescriptor* service =
+      file == nullptr ? nullptr : file->FindServiceByName("BnServe");
+  std::vector<std::string> names;
+  if (service == nullptr) {
+    ADD_FAILURE() << "no descriptor for " << v1::BnServe::service_full_name();
+    return names;
+  }
+  for (int i = 0; i < service->method_count(); ++i) names.push_back(service->method(i)->name());
+  return names;
 }
 
 std::unique_ptr<grpc::ClientContext> NewContext() {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -12,8 +13,27 @@
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "server/bnserve_server.h"
+#include "spdlog/spdlog.h"
 
 namespace bnserve::testing {
+
+// Sends everything spdlog's default logger writes (every level) into a
+// string for the lifetime of the object, then restores the previous logger.
+class LogCapture {
+ public:
+  LogCapture();
+  ~LogCapture();
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  // Call it once nothing logs any more (e.g. after stopping the server):
+  // the stream is not read under the sink's lock.
+  std::string text() const;
+
+ private:
+  std::shared_ptr<spdlog::logger> previous_;
+  std::shared_ptr<std::ostringstream> stream_;
+};
 
 // A fresh directory under $TMPDIR, removed with everything in it on
 // destruction.
@@ -39,6 +59,10 @@ struct TestServerOptions {
   int64_t max_message_bytes = 64 << 20;
   int max_recalibration_streams = 2;
   int worker_threads = 2;
+  // TLS (then channel() and stub() are plaintext and fail: tests build
+  // their own TLS channels to port()) and the authorisation policy.
+  TlsFiles tls;
+  AuthPolicy auth;
 };
 
 // A ModelManager over `repository` (every model loaded) served by a BnServer
@@ -50,6 +74,7 @@ class TestServer {
 
   ModelManager& manager() { return *manager_; }
   BnServer& server() { return *server_; }
+  int port() const { return server_ == nullptr ? 0 : server_->port(); }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
   v1::BnServe::Stub& stub() { return *stub_; }
   // Shuts the server down (the destructor does it otherwise).
@@ -61,6 +86,9 @@ class TestServer {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::BnServe::Stub> stub_;
 };
+
+// The method names of bnserve.v1.BnServe, from the generated descriptor.
+std::vector<std::string> BnServeMethodNames();
 
 // A client context with a generous deadline (a hung server fails the test
 // instead of hanging it).
