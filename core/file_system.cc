@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "core/crash_point.h"
 
 namespace bnserve {
 namespace {
@@ -160,9 +161,13 @@ absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path, absl::
   absl::Status status = [&]() -> absl::Status {
     BN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, fs->NewWritableFile(temp_path));
     BN_RETURN_IF_ERROR(file->Append(contents));
+    MaybeCrashAt("after_write");
     BN_RETURN_IF_ERROR(file->Sync());
     BN_RETURN_IF_ERROR(file->Close());
-    return fs->RenameFile(temp_path, path);
+    MaybeCrashAt("after_fsync");
+    BN_RETURN_IF_ERROR(fs->RenameFile(temp_path, path));
+    MaybeCrashAt("after_rename");
+    return absl::OkStatus();
   }();
   if (!status.ok()) {
     // Best effort, like LevelDB: the temporary file may not even exist, and
@@ -171,7 +176,9 @@ absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path, absl::
     return status;
   }
   if (renamed != nullptr) *renamed = true;
-  return fs->SyncDir(DirName(path));
+  BN_RETURN_IF_ERROR(fs->SyncDir(DirName(path)));
+  MaybeCrashAt("after_dir_fsync");
+  return absl::OkStatus();
 }
 
 }  // namespace bnserve

@@ -223,7 +223,9 @@ void FuseActivations(Graph* graph) {
   static const std::set<std::string> kFusableProducers = {"Conv", "Gemm", "MatMul", "Add"};
   for (size_t i = 0; i < graph->nodes.size(); ++i) {
     const Node& act = graph->nodes[i];
-    if (!act.domain.empty()) continue;
+    // An activation without its data input is malformed; plan building
+    // reports it, fusion must just not read past the inputs.
+    if (!act.domain.empty() || act.inputs.empty() || act.inputs[0].empty()) continue;
     Attribute kind;
     kind.kind = Attribute::Kind::kString;
     std::map<std::string, Attribute> extra;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "core/crash_point.h"
 #include "core/stats_file.h"
 
 namespace bnserve {
@@ -395,6 +396,7 @@ absl::StatusOr<VersionInfo> StatsStore::CommitLocked(const StatsSnapshot& stats,
                                                     "' failed: ", status.message()));
   }
 
+  MaybeCrashAt("after_current");  // durable on disk, not yet served nor acknowledged
   auto snapshot = std::make_shared<const StatsSnapshot>(std::move(contents.snapshot));
   std::lock_guard<std::mutex> lock(state_mu_);
   current_ = std::move(snapshot);

@@ -109,6 +109,26 @@ TEST(GraphRewritesTest, NoFoldWhenConvOutputHasAnotherReader) {
   EXPECT_EQ(g.graph.nodes[1].FindAttribute(kFusedActivationAttr)->s, "Relu");
 }
 
+// Found by tests/fuzz/fuzz_onnx_loader (regressions/fuzz_onnx_loader/): an
+// activation node with no input, or an empty one, used to be read at
+// inputs[0]. Fusion must leave such nodes alone for plan building to reject.
+TEST(GraphRewritesTest, ActivationsWithoutDataInputAreNotFused) {
+  for (const std::vector<std::string>& inputs : {std::vector<std::string>{}, std::vector<std::string>{""}}) {
+    for (const char* op : {"Relu", "LeakyRelu", "Clip"}) {
+      SCOPED_TRACE(std::string(op) + " with " + std::to_string(inputs.size()) + " inputs");
+      Graph graph;
+      graph.opset = 13;
+      graph.inputs.push_back(ValueInfo{"x", {}});
+      graph.outputs.push_back(ValueInfo{"y", {}});
+      graph.nodes.push_back(MakeNode("Add", {"x", "x"}, {""}, "add"));
+      graph.nodes.push_back(MakeNode(op, inputs, {"y"}, "act"));
+      FuseActivations(&graph);
+      ASSERT_EQ(graph.nodes.size(), 2u);
+      EXPECT_EQ(graph.nodes[0].FindAttribute(kFusedActivationAttr), nullptr);
+    }
+  }
+}
+
 TEST(GraphRewritesTest, GemmFoldScalesOutputColumnsAndBias) {
   Graph graph;
   graph.opset = 13;
