@@ -99,51 +99,6 @@ TEST_P(SgemmTest, ZeroDepthScalesC) {
   EXPECT_EQ(c[0], 0.5f);  // m == 0 touches nothing
 }
 
-// B stored row-major, served panel by panel as SgemmImplicitB expects.
-class StoredPanels final : public SgemmPanelSource {
- public:
-  StoredPanels(const std::vector<float>* b, int64_t n) : b_(b), n_(n) {}
-  void WritePanel(int64_t k0, int64_t depth, int64_t n0, int64_t width, float* dst) const override {
-    for (int64_t kk = 0; kk < depth; ++kk) {
-      for (int64_t j = 0; j < width; ++j) dst[kk * width + j] = (*b_)[(k0 + kk) * n_ + n0 + j];
-    }
-  }
-
- private:
-  const std::vector<float>* b_;
-  int64_t n_;
-};
-
-TEST_P(SgemmTest, ImplicitBMatchesFloat64Reference) {
-  const sgemm_internal::KernelTable* table = Table();
-  if (table == nullptr) GTEST_SKIP() << "variant not supported on this CPU";
-  // n covers every panel-width tail (3, 2, 1 packets, half, quarter, single
-  // columns) for packet sizes 4, 8 and 16; k > 320 forces depth blocking.
-  const std::vector<GemmShape> shapes = {{1, 1, 1},     {3, 7, 5},     {32, 1024, 288}, {5, 61, 9},
-                                         {17, 45, 700}, {2, 100, 33},  {64, 133, 576},  {9, 4, 3},
-                                         {1, 57, 27},   {33, 1000, 19}};
-  for (const GemmShape& s : shapes) {
-    const int64_t lda = s.k + 2, ldc = s.n + 1;
-    const std::vector<float> a = RandomValues(s.m * lda, 21), b = RandomValues(s.k * s.n, 22);
-    std::vector<float> c = RandomValues(s.m * ldc, 23);
-    std::vector<double> expected(static_cast<size_t>(s.m * s.n));
-    for (int64_t i = 0; i < s.m; ++i) {
-      for (int64_t j = 0; j < s.n; ++j) {
-        double sum = c[i * ldc + j];  // accumulates onto C
-        for (int64_t p = 0; p < s.k; ++p) sum += double{a[i * lda + p]} * b[p * s.n + j];
-        expected[i * s.n + j] = sum;
-      }
-    }
-    sgemm_internal::SgemmImplicitBWith(*table, s.m, s.n, s.k, a.data(), lda, StoredPanels(&b, s.n), c.data(), ldc);
-    Tensor result(Shape{s.m, s.n});
-    for (int64_t i = 0; i < s.m; ++i) {
-      for (int64_t j = 0; j < s.n; ++j) result.data[i * s.n + j] = c[i * ldc + j];
-    }
-    ExpectAllClose(result, Shape{s.m, s.n}, expected, 1e-4,
-                   absl::StrCat(table->isa, " implicit B m=", s.m, " n=", s.n, " k=", s.k));
-  }
-}
-
 INSTANTIATE_TEST_SUITE_P(Variants, SgemmTest, ::testing::Values(0, 1, 2));
 
 TEST(SgemmDispatchTest, ReportsTheSelectedVariant) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/ops/cpu_features.h"
 #include "core/ops/sgemm_kernel.h"
 
 namespace bnserve {
@@ -15,15 +16,8 @@ namespace {
 
 bool CpuSupports(const KernelTable& table) {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (&table == &kAvx512Kernels) {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  if (&table == &kAvx2Kernels) {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
+  if (&table == &kAvx512Kernels) return CpuHasAvx512();
+  if (&table == &kAvx2Kernels) return CpuHasAvx2Fma();
 #endif
   return &table == &kGenericKernels;
 }
@@ -98,18 +92,7 @@ void SgemmWith(const KernelTable& kernels, bool trans_a, bool trans_b, int64_t m
   }
 }
 
-void SgemmImplicitBWith(const KernelTable& kernels, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-                        const SgemmPanelSource& b, float* c, int64_t ldc) {
-  if (m <= 0 || n <= 0 || k <= 0) return;
-  kernels.gemm_implicit_b(m, n, k, a, lda, b, c, ldc);
-}
-
 }  // namespace sgemm_internal
-
-void SgemmImplicitB(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const SgemmPanelSource& b,
-                    float* c, int64_t ldc) {
-  sgemm_internal::SgemmImplicitBWith(sgemm_internal::SelectedKernels(), m, n, k, a, lda, b, c, ldc);
-}
 
 void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {

@@ -135,6 +135,11 @@ BENCHMARK(BM_Conv)->ArgNames({"cin", "cout", "hw", "k", "s", "g"})
     ->Args({64, 64, 56, 3, 1, 1})     // resnet18 layer1
     ->Args({3, 64, 224, 7, 2, 1})     // resnet18 stem
     ->Args({64, 128, 56, 1, 2, 1})    // resnet18 downsample 1x1 stride 2
+    ->Args({64, 128, 56, 3, 2, 1})    // resnet18 layer2, first conv
+    ->Args({128, 128, 28, 3, 1, 1})   // resnet18 layer2
+    ->Args({256, 256, 14, 3, 1, 1})   // resnet18 layer3
+    ->Args({256, 512, 14, 3, 2, 1})   // resnet18 layer4, first conv
+    ->Args({512, 512, 7, 3, 1, 1})    // resnet18 layer4
     ->Args({256, 256, 14, 1, 1, 1})   // pointwise
     ->Args({64, 64, 56, 3, 1, 64});   // depthwise
 

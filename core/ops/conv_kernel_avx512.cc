@@ -1,0 +1,47 @@
+// Convolution kernels for AVX-512 (F, DQ, VL, BW: Skylake-SP and later).
+// core/CMakeLists.txt compiles this file alone with those -m flags;
+// conv_kernel.cc runs it only after CpuHasAvx512() confirms them.
+//
+// Register tile: 8 rows x 3 vectors of 16 = 24 of the 32 zmm accumulators,
+// leaving room for the 3 B vectors and a broadcast: 24 FMAs per 11 loads,
+// so the FMA ports, not the loads, set the pace.
+#if defined(__x86_64__)
+#if !defined(__AVX512F__) || !defined(__AVX512DQ__) || !defined(__FMA__)
+#error "conv_kernel_avx512.cc must be compiled with -mavx512f -mavx512dq ... (see core/CMakeLists.txt)"
+#endif
+#include <immintrin.h>
+
+#include "core/ops/conv_kernel.h"
+
+namespace bnserve::conv_internal {
+namespace {
+
+using Vec = __m512;
+constexpr int kLanes = 16;
+constexpr int kMr = 8;
+constexpr int kMaxVectors = 3;
+
+inline Vec Load(const float* p) { return _mm512_loadu_ps(p); }
+inline void Store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+inline void StoreFirst(float* p, Vec v, int n) {
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
+}
+inline Vec Broadcast(float x) { return _mm512_set1_ps(x); }
+inline Vec Zero() { return _mm512_setzero_ps(); }
+inline Vec MulAdd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline Vec Add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+inline Vec Sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+// max(0, x) returns its second operand when either is NaN: NaN is kept.
+inline Vec Relu(Vec x) { return _mm512_max_ps(_mm512_setzero_ps(), x); }
+
+}  // namespace
+
+
+
+
+#define BNSERVE_CONV_TABLE kAvx512ConvKernels
+#define BNSERVE_CONV_ISA_NAME "avx512"
+#include "core/ops/conv_kernels.inc"
+
+}  // namespace bnserve::conv_internal
+#endif  // defined(__x86_64__)

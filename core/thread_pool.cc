@@ -1,0 +1,107 @@
+#include "core/thread_pool.h"
+
+#include <algorithm>
+
+namespace bnserve {
+namespace {
+
+// About 100 microseconds of polling (a pause is ~40-140 cycles): longer than
+// the gap between two operators of one inference, short enough that an idle
+// server's workers go to sleep almost at once.
+constexpr int kSpinIterations = 2000;
+
+inline void CpuRelax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int num_threads) {
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+void ThreadPool::RunRanges(const Job& job) {
+  while (true) {
+    const int64_t begin = next_.fetch_add(job.grain, std::memory_order_relaxed);
+    if (begin >= job.n) return;
+    (*job.fn)(begin, std::min(begin + job.grain, job.n));
+  }
+}
+
+void ThreadPool::ParallelFor(int64_t n, int64_t grain, absl::FunctionRef<void(int64_t, int64_t)> fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  if (workers_.empty() || n <= grain) {
+    fn(0, n);
+    return;
+  }
+  std::unique_lock<std::mutex> dispatch(dispatch_mu_, std::try_to_lock);
+  if (!dispatch.owns_lock()) {  // another request has the workers
+    fn(0, n);
+    return;
+  }
+  Job job{&fn, n, grain};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = job;
+    next_.store(0, std::memory_order_relaxed);
+    job_open_ = true;
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_cv_.notify_all();
+  RunRanges(job);
+  // Every range is claimed; close the job to late workers, then wait for
+  // the ones inside it. Spin first: their last range is usually short.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_open_ = false;
+  }
+  for (int i = 0; i < kSpinIterations && active_.load(std::memory_order_acquire) != 0; ++i) CpuRelax();
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [this] { return active_.load(std::memory_order_acquire) == 0; });
+}
+
+void ThreadPool::WorkerLoop() {
+  uint64_t seen = 0;
+  while (true) {
+    for (int i = 0; i < kSpinIterations && generation_.load(std::memory_order_acquire) == seen; ++i) CpuRelax();
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_cv_.wait(lock, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
+      seen = generation_.load(std::memory_order_relaxed);
+      if (stop_) return;
+      if (!job_open_) continue;  // finished before this worker arrived
+      job = job_;
+      active_.fetch_add(1, std::memory_order_relaxed);
+    }
+    RunRanges(job);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (active_.fetch_sub(1, std::memory_order_release) == 1) done_cv_.notify_one();
+  }
+}
+
+void ParallelFor(ThreadPool* pool, int64_t n, int64_t grain, absl::FunctionRef<void(int64_t, int64_t)> fn) {
+  if (n <= 0) return;
+  if (pool == nullptr) {
+    fn(0, n);
+    return;
+  }
+  pool->ParallelFor(n, grain, fn);
+}
+
+}  // namespace bnserve
