@@ -104,4 +104,25 @@ void ParallelFor(ThreadPool* pool, int64_t n, int64_t grain, absl::FunctionRef<v
   pool->ParallelFor(n, grain, fn);
 }
 
+void ParallelForWithSlot(ThreadPool* pool, int64_t n, int64_t grain,
+                         absl::FunctionRef<void(int, int64_t, int64_t)> fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t slots = std::min<int64_t>(NumSlots(pool), (n + grain - 1) / grain);
+  if (slots <= 1) {
+    fn(0, 0, n);
+    return;
+  }
+  // Each slot index goes to exactly one participant, which then claims
+  // ranges until none is left.
+  std::atomic<int64_t> next{0};
+  pool->ParallelFor(slots, 1, [&](int64_t slot_begin, int64_t slot_end) {
+    for (int64_t slot = slot_begin; slot < slot_end; ++slot) {
+      for (int64_t begin = next.fetch_add(grain); begin < n; begin = next.fetch_add(grain)) {
+        fn(static_cast<int>(slot), begin, std::min(begin + grain, n));
+      }
+    }
+  });
+}
+
 }  // namespace bnserve

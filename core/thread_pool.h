@@ -75,4 +75,14 @@ class ThreadPool {
 // `pool` is null, single-threaded, or n fits one range of `grain`.
 void ParallelFor(ThreadPool* pool, int64_t n, int64_t grain, absl::FunctionRef<void(int64_t, int64_t)> fn);
 
+// Threads a loop on `pool` may run on at once: the number of per-thread
+// scratch areas ParallelForWithSlot needs.
+inline int NumSlots(const ThreadPool* pool) { return pool == nullptr ? 1 : pool->num_threads(); }
+
+// As ParallelFor, but fn(slot, begin, end) also receives a slot in
+// [0, NumSlots(pool)) that no other call running at the same time has, so
+// each thread can use its own part of a shared scratch buffer.
+void ParallelForWithSlot(ThreadPool* pool, int64_t n, int64_t grain,
+                         absl::FunctionRef<void(int, int64_t, int64_t)> fn);
+
 }  // namespace bnserve

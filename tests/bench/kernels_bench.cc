@@ -143,6 +143,43 @@ BENCHMARK(BM_Conv)->ArgNames({"cin", "cout", "hw", "k", "s", "g"})
     ->Args({256, 256, 14, 1, 1, 1})   // pointwise
     ->Args({64, 64, 56, 3, 1, 64});   // depthwise
 
+// Runs a MaxPool built through the registry on [1, C, size, size].
+// Args: channels, spatial size, kernel, stride, pad.
+void BM_MaxPool(benchmark::State& state) {
+  const int64_t channels = state.range(0), size = state.range(1);
+  const int64_t kernel = state.range(2), stride = state.range(3), pad = state.range(4);
+  Graph graph;
+  graph.opset = 13;
+  Node node;
+  node.name = "pool";
+  node.op_type = "MaxPool";
+  node.inputs = {"x"};
+  node.outputs = {"y"};
+  node.attributes["kernel_shape"] = Ints({kernel, kernel});
+  node.attributes["strides"] = Ints({stride, stride});
+  node.attributes["pads"] = Ints({pad, pad, pad, pad});
+  OpRegistry registry;
+  RegisterPoolOps(&registry);
+  auto op = registry.Create(OpBuildContext{node, graph});
+  if (!op.ok()) {
+    state.SkipWithError(std::string(op.status().message()).c_str());
+    return;
+  }
+  const Tensor x(Shape{1, channels, size, size}, Filled(channels * size * size, 0.0f));
+  const TensorView inputs[1] = {x.view()};
+  Tensor y;
+  Tensor* outputs[1] = {&y};
+  std::vector<float> scratch;
+  OpContext ctx(inputs, 1, outputs, 1, &scratch, nullptr);
+  for (auto _ : state) {
+    if (!(*op)->Run(ctx).ok()) state.SkipWithError("MaxPool failed");
+    benchmark::DoNotOptimize(y.data.data());
+  }
+}
+BENCHMARK(BM_MaxPool)->ArgNames({"c", "hw", "k", "s", "p"})
+    ->Args({32, 32, 2, 2, 0})     // CIFAR CNN
+    ->Args({64, 112, 3, 2, 1});   // resnet18 stem
+
 }  // namespace
 }  // namespace bnserve
 
