@@ -6,10 +6,19 @@
 // Algorithms, chosen per op from the geometry:
 // - depthwise (one input channel per group, group > 1): a direct loop per
 //   channel, accumulating tap by tap into the output plane;
+// - 3x3, stride 1, undilated, ungrouped, with at least kMinWinogradChannels
+//   input and output channels and an output of at least kMinWinogradTiles
+//   2x2 patches, where the CPU has the kernels: WinogradConv
+//   (core/ops/winograd_conv.h), F(2x2, 3x3), 16 multiplies per 2x2 output
+//   patch instead of 36;
 // - otherwise DirectConv (core/ops/direct_conv.h): per group, a GEMM whose B
 //   operand is read in place from a zero-padded, stride-phase-split copy of
 //   the input, so no im2col matrix is ever built, with the bias and a fused
 //   Relu applied in registers.
+// The thresholds come from tests/bench/kernels_bench.cc
+// (BM_Conv3x3Algorithm): with 3 input channels the transforms cost what the
+// multiplies save, from 8 on Winograd is 1.3-1.7x faster; on a 7x7 output
+// (16 patches covering 8x8) the two are even.
 // Loops are split over the plan's thread pool (OpContext::thread_pool()).
 #include <algorithm>
 #include <memory>
@@ -19,13 +28,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/ops/conv_geometry.h"
+#include "core/ops/conv_kernel.h"
 #include "core/ops/direct_conv.h"
 #include "core/ops/fused_activation.h"
 #include "core/ops/ops.h"
 #include "core/ops/required_inputs.h"
+#include "core/ops/winograd_conv.h"
+#include "core/thread_pool.h"
 
 namespace bnserve {
 namespace {
+
+constexpr int64_t kMinWinogradChannels = 8;
+constexpr int64_t kMinWinogradTiles = 32;
 
 class ConvOp final : public Op {
  public:
@@ -49,7 +64,8 @@ class ConvOp final : public Op {
   std::vector<float> weights_;  // W as [M, C/group * kernel], for the depthwise loop
   std::vector<float> bias_;     // [M], or empty without B
   FusedActivation activation_;
-  std::unique_ptr<DirectConv> direct_;  // every non-depthwise convolution
+  std::unique_ptr<DirectConv> direct_;      // every non-depthwise convolution
+  std::unique_ptr<WinogradConv> winograd_;  // when eligible (see the file comment)
 };
 
 absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
@@ -106,7 +122,16 @@ absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
     op->direct_ = std::make_unique<DirectConv>(op->weights_.data(), op->bias_.empty() ? nullptr : op->bias_.data(),
                                                op->out_channels_, op->in_channels_, op->group_, op->window_.kernel,
                                                op->window_.stride, op->window_.dilation, op->activation_);
-    op->weights_.clear();  // packed into direct_
+    const WindowAttributes& w = op->window_;
+    if (w.spatial_rank == 2 && w.kernel[0] == 3 && w.kernel[1] == 3 && w.stride[0] == 1 && w.stride[1] == 1 &&
+        w.dilation[0] == 1 && w.dilation[1] == 1 && op->group_ == 1 &&
+        op->in_channels_ >= kMinWinogradChannels && op->out_channels_ >= kMinWinogradChannels &&
+        WinogradConv::Supported(conv_internal::SelectedConvKernels())) {
+      op->winograd_ = std::make_unique<WinogradConv>(op->weights_.data(),
+                                                     op->bias_.empty() ? nullptr : op->bias_.data(),
+                                                     op->out_channels_, op->in_channels_, op->activation_);
+    }
+    op->weights_.clear();  // packed into direct_ and winograd_
     op->weights_.shrink_to_fit();
   }
   return std::unique_ptr<Op>(std::move(op));
@@ -144,16 +169,21 @@ absl::Status ConvOp::Run(const OpContext& ctx) const {
 
   const int64_t x_image = in_channels_ * g.in_size();
   const int64_t y_image = out_channels_ * g.out_size();
+  ThreadPool* pool = ctx.thread_pool();
+  const bool winograd = winograd_ != nullptr && ((g.out[0] + 1) / 2) * ((g.out[1] + 1) / 2) >= kMinWinogradTiles;
   std::vector<float>* scratch = ctx.scratch();
   if (direct_ != nullptr) {
-    const size_t needed = static_cast<size_t>(direct_->ScratchFloats(g));
+    const size_t needed =
+        static_cast<size_t>(winograd ? winograd_->ScratchFloats(g, NumSlots(pool)) : direct_->ScratchFloats(g));
     if (scratch->size() < needed) scratch->resize(needed);
   }
   for (int64_t n = 0; n < batch; ++n) {
     const float* x_n = x.data + n * x_image;
     float* y_n = y->data.data() + n * y_image;
-    if (direct_ != nullptr) {
-      direct_->Run(x_n, g, y_n, scratch->data(), ctx.thread_pool());
+    if (winograd) {
+      winograd_->Run(x_n, g, y_n, scratch->data(), pool);
+    } else if (direct_ != nullptr) {
+      direct_->Run(x_n, g, y_n, scratch->data(), pool);
     } else {
       RunDepthwise(x_n, g, y_n);
     }

@@ -46,17 +46,28 @@ struct WindowGemm {
 // Upper bound of ConvKernels::tile_cols over every table.
 inline constexpr int64_t kMaxTileCols = 64;
 
-// Layout of the F(2x2, 3x3) Winograd buffers for one image and one block of
-// output tiles (see winograd_conv.h). A tile is a 2x2 output patch; tile i of
-// the block is output patch (tile_row0 + (tile_col0 + i) / tiles_w,
-// (tile_col0 + i) % tiles_w) in row-major tile order. `v` and `m` are
-// [16][channels or rows][tile_stride], the 16 being the 4x4 transformed
-// points.
+// A block of F(2x2, 3x3) Winograd tiles of one image (see
+// core/ops/winograd_conv.h). A tile is a 2x2 output patch; tiles are
+// numbered row-major over the tiles_h x tiles_w grid, and the block is tiles
+// [first_tile, first_tile + num_tiles). Its transformed input V and products
+// M are [channels or rows][16][tile_stride], the 16 being the points of the
+// 4x4 transform (row-major), column i holding tile first_tile + i. (Point
+// rows of one channel side by side keep the transforms' 16 streams within a
+// few pages.)
 struct WinogradBlock {
-  int64_t first_tile = 0;  // index of the block's first tile, row-major
+  int64_t first_tile = 0;
   int64_t num_tiles = 0;
-  int64_t tiles_w = 0;     // tiles per output row
-  int64_t tile_stride = 0;
+  int64_t tiles_w = 0;
+  int64_t tile_stride = 0;  // >= num_tiles + 15: full vectors may be stored past the end
+};
+
+// Where the Winograd input transform finds a tile's 4x4 input patch: tile
+// (r, q) covers rows 2r - pad_top .. 2r - pad_top + 3 and columns 2q -
+// pad_left .. + 3 of the image ([channels][in_h][in_w]); the parts outside
+// the image are zeros (the padding).
+struct WinogradInputGeometry {
+  int64_t in_h = 0, in_w = 0;
+  int64_t pad_top = 0, pad_left = 0;
 };
 
 struct ConvKernels {
@@ -66,16 +77,18 @@ struct ConvKernels {
   // Computes tiles [begin, end) of `g`: tiles are (A block, column tile)
   // pairs, ordered as g.a_block_major says; there are NumTiles(g) of them.
   void (*window_gemm)(const WindowGemm& g, int64_t begin, int64_t end);
-  // Winograd input transform: for channels [c_begin, c_end) of `x` (each
-  // channel a zero-padded plane of x_row_stride-float rows, padded so every
-  // 4x4 input patch of the block lies inside; patch (r, q) starts at row 2r,
-  // column 2q), writes B^T d B to v. Null when the ISA has no Winograd path.
-  void (*winograd_input)(const float* x, int64_t x_channel_stride, int64_t x_row_stride, const WinogradBlock& block,
-                         int64_t c_begin, int64_t c_end, float* v, int64_t v_channels);
-  // Winograd output transform: for rows [m_begin, m_end) of m (the products),
-  // writes act(bias + A^T M A) to the valid part of each 2x2 output patch of
-  // y ([rows][out_h][out_w]).
-  void (*winograd_output)(const float* m, int64_t m_rows, const WinogradBlock& block, const float* bias, bool relu,
+
+  // The Winograd F(2x2, 3x3) transforms; both are null in a table without
+  // them (the generic one), and then Conv uses only window_gemm.
+  //
+  // Input transform: V[c][xi][i] = (B^T d B)[xi] for channels c < channels
+  // and the block's tiles, d being the tile's 4x4 input patch of x.
+  void (*winograd_input)(const float* x, const WinogradInputGeometry& geometry, int64_t channels,
+                         const WinogradBlock& block, float* v);
+  // Output transform: for output channels [m_begin, m_end) of M
+  // ([rows][16][tile_stride]), writes act(bias + A^T M A) to the part of
+  // each tile's 2x2 patch inside y ([rows][out_h][out_w]).
+  void (*winograd_output)(const float* m, int64_t rows, const WinogradBlock& block, const float* bias, bool relu,
                           int64_t m_begin, int64_t m_end, float* y, int64_t out_h, int64_t out_w);
 };
 

@@ -34,9 +34,33 @@ inline Vec Add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
 inline Vec Sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
 // max(0, x) returns its second operand when either is NaN: NaN is kept.
 inline Vec Relu(Vec x) { return _mm256_max_ps(_mm256_setzero_ps(), x); }
+// Lanes [lo, hi), 0 <= lo <= hi <= kLanes: all bits set in those lanes.
+using Mask = __m256i;
+inline Mask RangeMask(int lo, int hi) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_and_si256(_mm256_cmpgt_epi32(lanes, _mm256_set1_epi32(lo - 1)),
+                          _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lanes));
+}
+// Masked-off lanes read as 0 and are neither accessed nor able to fault.
+inline Vec LoadMasked(const float* p, Mask mask) { return _mm256_maskload_ps(p, mask); }
+inline void Deinterleave(Vec a, Vec b, Vec* even, Vec* odd) {
+  // shuffle_ps works within 128-bit halves: [a0 a2 b0 b2 | a4 a6 b4 b6];
+  // the 64-bit permute restores the order.
+  const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+  *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+  *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+inline void Interleave(Vec even, Vec odd, Vec* a, Vec* b) {
+  const __m256 low = _mm256_unpacklo_ps(even, odd);   // e0 o0 e1 o1 | e4 o4 e5 o5
+  const __m256 high = _mm256_unpackhi_ps(even, odd);  // e2 o2 e3 o3 | e6 o6 e7 o7
+  *a = _mm256_permute2f128_ps(low, high, 0x20);
+  *b = _mm256_permute2f128_ps(low, high, 0x31);
+}
 
 }  // namespace
 
+#define BNSERVE_CONV_WINOGRAD 1
 #define BNSERVE_CONV_TABLE kAvx2ConvKernels
 #define BNSERVE_CONV_ISA_NAME "avx2"
 #include "core/ops/conv_kernels.inc"

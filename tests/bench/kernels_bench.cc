@@ -13,8 +13,13 @@
 
 #include "core/graph.h"
 #include "core/op.h"
+#include "core/ops/conv_geometry.h"
+#include "core/ops/conv_kernel.h"
+#include "core/ops/direct_conv.h"
 #include "core/ops/fused_activation.h"
 #include "core/ops/ops.h"
+#include "core/ops/winograd_conv.h"
+#include "core/thread_pool.h"
 #include "core/ops/sgemm.h"
 #include "core/ops/sgemm_kernel.h"
 
@@ -142,6 +147,54 @@ BENCHMARK(BM_Conv)->ArgNames({"cin", "cout", "hw", "k", "s", "g"})
     ->Args({512, 512, 7, 3, 1, 1})    // resnet18 layer4
     ->Args({256, 256, 14, 1, 1, 1})   // pointwise
     ->Args({64, 64, 56, 3, 1, 64});   // depthwise
+
+// DirectConv against WinogradConv on one 3x3 stride-1 pad-1 image, with 1
+// or 2 threads. Args: channels in, channels out, spatial size, algorithm (0
+// direct, 1 Winograd), threads.
+void BM_Conv3x3Algorithm(benchmark::State& state) {
+  const int64_t c_in = state.range(0), c_out = state.range(1), size = state.range(2);
+  const bool winograd = state.range(3) != 0;
+  const int threads = static_cast<int>(state.range(4));
+  const conv_internal::ConvKernels& kernels = conv_internal::SelectedConvKernels();
+  if (winograd && !WinogradConv::Supported(kernels)) {
+    state.SkipWithError("no Winograd transforms on this CPU");
+    return;
+  }
+  const std::vector<float> w = Filled(c_out * c_in * 9, 0.0f), b = Filled(c_out, 0.0f);
+  const std::vector<float> x = Filled(c_in * size * size, 0.0f);
+  std::vector<float> y(static_cast<size_t>(c_out * size * size));
+  WindowAttributes attrs;
+  attrs.kernel[0] = attrs.kernel[1] = 3;
+  attrs.pad_begin[0] = attrs.pad_begin[1] = attrs.pad_end[0] = attrs.pad_end[1] = 1;
+  WindowGeometry g;
+  const int64_t dims[2] = {size, size};
+  if (!ComputeWindowGeometry(attrs, dims, &g).ok()) return;
+  FusedActivation relu;
+  relu.kind = FusedActivation::Kind::kRelu;
+  std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
+  const DirectConv direct(w.data(), b.data(), c_out, c_in, 1, attrs.kernel, attrs.stride, attrs.dilation, relu);
+  const WinogradConv wino(w.data(), b.data(), c_out, c_in, relu);
+  std::vector<float> scratch(static_cast<size_t>(
+      winograd ? wino.ScratchFloats(g, NumSlots(pool.get())) : direct.ScratchFloats(g)));
+  for (auto _ : state) {
+    if (winograd) {
+      wino.Run(x.data(), g, y.data(), scratch.data(), pool.get());
+    } else {
+      direct.Run(x.data(), g, y.data(), scratch.data(), pool.get());
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  SetFlops(state, 2.0 * c_out * c_in * 9 * size * size);
+}
+BENCHMARK(BM_Conv3x3Algorithm)->ArgNames({"cin", "cout", "hw", "wino", "t"})
+    ->ArgsProduct({{3, 8, 16}, {32}, {32}, {0, 1}, {1}})
+    ->ArgsProduct({{32}, {32}, {32}, {0, 1}, {1, 2}})
+    ->ArgsProduct({{32}, {64}, {16}, {0, 1}, {1, 2}})
+    ->ArgsProduct({{64}, {64}, {16, 56}, {0, 1}, {1, 2}})
+    ->ArgsProduct({{128}, {128}, {28}, {0, 1}, {1}})
+    ->ArgsProduct({{256}, {256}, {14}, {0, 1}, {1}})
+    ->ArgsProduct({{512}, {512}, {7}, {0, 1}, {1}})
+    ->UseRealTime();
 
 // Runs a MaxPool built through the registry on [1, C, size, size].
 // Args: channels, spatial size, kernel, stride, pad.
