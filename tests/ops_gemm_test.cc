@@ -2,6 +2,7 @@
 // float64 loops, over awkward sizes, transposes, strides, C broadcasts and
 // numpy batch broadcasting; plus the errors bad shapes must produce.
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "core/ops/ops.h"
 #include "core/ops/sgemm.h"
 #include "core/ops/sgemm_kernel.h"
+#include "core/thread_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/op_test_util.h"
@@ -45,11 +47,15 @@ class SgemmTest : public ::testing::TestWithParam<int> {
   }
 };
 
-TEST_P(SgemmTest, MatchesFloat64Reference) {
-  const sgemm_internal::KernelTable* table = Table();
-  if (table == nullptr) GTEST_SKIP() << "variant " << GetParam() << " not supported on this CPU";
+// Runs `product` (C = alpha * op(A) * op(B) + beta * C, arguments as Sgemm)
+// over awkward shapes, every transpose and beta in {0, 1, 0.25}, and checks
+// C against float64 loops. `label` names the variant in failures.
+using Product = std::function<void(bool ta, bool tb, const GemmShape& s, float alpha, const float* a, int64_t lda,
+                                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc)>;
+void ExpectProductMatchesFloat64Reference(const std::string& label, const Product& product) {
   const std::vector<GemmShape> shapes = {{1, 1, 1},   {1, 17, 33},  {19, 1, 7},    {2, 3, 4},  {37, 29, 61},
-                                         {64, 130, 300}, {5, 513, 3}, {1, 512, 784}, {33, 2, 1}, {3, 1000, 17}};
+                                         {64, 130, 300}, {5, 513, 3}, {1, 512, 784}, {33, 2, 1}, {3, 1000, 17},
+                                         {100, 40, 9}};
   for (const GemmShape& s : shapes) {
     for (int trans = 0; trans < 4; ++trans) {
       for (const float beta : {0.0f, 1.0f, 0.25f}) {
@@ -75,17 +81,40 @@ TEST_P(SgemmTest, MatchesFloat64Reference) {
             expected[i * s.n + j] = alpha * sum + (beta == 0.0f ? 0.0 : beta * double{c[i * ldc + j]});
           }
         }
-        sgemm_internal::SgemmWith(*table, ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
-                                  c.data(), ldc);
+        product(ta, tb, s, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
         Tensor result(Shape{s.m, s.n});
         for (int64_t i = 0; i < s.m; ++i) {
           for (int64_t j = 0; j < s.n; ++j) result.data[i * s.n + j] = c[i * ldc + j];
         }
         ExpectAllClose(result, Shape{s.m, s.n}, expected, 1e-4,
-                       absl::StrCat(table->isa, " m=", s.m, " n=", s.n, " k=", s.k, " transA=", ta, " transB=", tb,
+                       absl::StrCat(label, " m=", s.m, " n=", s.n, " k=", s.k, " transA=", ta, " transB=", tb,
                                     " alpha=", alpha, " beta=", beta));
       }
     }
+  }
+}
+
+TEST_P(SgemmTest, MatchesFloat64Reference) {
+  const sgemm_internal::KernelTable* table = Table();
+  if (table == nullptr) GTEST_SKIP() << "variant " << GetParam() << " not supported on this CPU";
+  ExpectProductMatchesFloat64Reference(table->isa, [&](bool ta, bool tb, const GemmShape& s, float alpha,
+                                                       const float* a, int64_t lda, const float* b, int64_t ldb,
+                                                       float beta, float* c, int64_t ldc) {
+    sgemm_internal::SgemmWith(*table, ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc);
+  });
+}
+
+TEST(SgemmThreadPoolTest, SlabsMatchFloat64Reference) {
+  // 2 threads split evenly, 3 leave a narrower last slab; shapes with
+  // m < n split columns, the others rows.
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    ExpectProductMatchesFloat64Reference(
+        absl::StrCat("pool of ", threads),
+        [&](bool ta, bool tb, const GemmShape& s, float alpha, const float* a, int64_t lda, const float* b,
+            int64_t ldb, float beta, float* c, int64_t ldc) {
+          Sgemm(ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc, &pool);
+        });
   }
 }
 

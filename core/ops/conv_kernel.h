@@ -92,7 +92,8 @@ struct ConvKernels {
                           int64_t m_begin, int64_t m_end, float* y, int64_t out_h, int64_t out_w);
 };
 
-// Number of tiles of g for k.window_gemm.
+// Number of tiles of g for k.window_gemm: A blocks times column tiles (the
+// columns rounded up to whole tiles of tile_cols).
 inline int64_t NumTiles(const ConvKernels& k, const WindowGemm& g) {
   return (g.rows + k.mr - 1) / k.mr * ((g.cols + k.tile_cols - 1) / k.tile_cols);
 }

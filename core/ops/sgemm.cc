@@ -9,6 +9,7 @@
 
 #include "core/ops/cpu_features.h"
 #include "core/ops/sgemm_kernel.h"
+#include "core/thread_pool.h"
 
 namespace bnserve {
 namespace sgemm_internal {
@@ -95,9 +96,30 @@ void SgemmWith(const KernelTable& kernels, bool trans_a, bool trans_b, int64_t m
 }  // namespace sgemm_internal
 
 void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  sgemm_internal::SgemmWith(sgemm_internal::SelectedKernels(), trans_a, trans_b, m, n, k, alpha, a, lda,
-                            b, ldb, beta, c, ldc);
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, ThreadPool* pool) {
+  const sgemm_internal::KernelTable& kernels = sgemm_internal::SelectedKernels();
+  // Slabs narrower than this cost more in per-call packing than they save.
+  constexpr int64_t kMinSlab = 16;
+  const int threads = NumSlots(pool);
+  const bool split_n = m < n;
+  const int64_t extent = split_n ? n : m;
+  if (threads < 2 || extent < 2 * kMinSlab) {
+    sgemm_internal::SgemmWith(kernels, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  // One slab per thread, a multiple of kMinSlab wide (vector-friendly).
+  const int64_t slab = (extent / threads + kMinSlab - 1) / kMinSlab * kMinSlab;
+  ParallelFor(pool, extent, slab, [&](int64_t begin, int64_t end) {
+    if (split_n) {  // columns [begin, end) of op(B) and C
+      const float* b_slab = trans_b ? b + begin * ldb : b + begin;
+      sgemm_internal::SgemmWith(kernels, trans_a, trans_b, m, end - begin, k, alpha, a, lda, b_slab, ldb, beta,
+                                c + begin, ldc);
+    } else {  // rows [begin, end) of op(A) and C
+      const float* a_slab = trans_a ? a + begin : a + begin * lda;
+      sgemm_internal::SgemmWith(kernels, trans_a, trans_b, end - begin, n, k, alpha, a_slab, lda, b, ldb, beta,
+                                c + begin * ldc, ldc);
+    }
+  });
 }
 
 const char* SgemmIsa() { return sgemm_internal::SelectedKernels().isa; }

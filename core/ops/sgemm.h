@@ -9,6 +9,8 @@
 
 namespace bnserve {
 
+class ThreadPool;  // core/thread_pool.h
+
 // C = alpha * op(A) * op(B) + beta * C, every matrix row-major, where op(A) is
 // m x k and op(B) is k x n; op(X) = X^T when trans_x. lda, ldb and ldc are the
 // row strides of A, B and C as stored (so A is m x k with lda >= k when
@@ -19,8 +21,12 @@ namespace bnserve {
 //
 // Thread-safe. Packing buffers come from a per-thread workspace that only
 // grows, so once a thread has run its largest product Sgemm allocates nothing.
+//
+// With a `pool`, C is cut into one slab per thread along n when m < n (each
+// thread then packs all of A, the smaller operand, and its share of B) and
+// along m otherwise, and the slabs are computed in parallel.
 void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, ThreadPool* pool = nullptr);
 
 // The instruction-set variant Sgemm runs on this CPU: "avx512", "avx2" or
 // "generic" (baseline x86-64 SSE2, or whatever the target's default is).
