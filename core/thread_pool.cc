@@ -9,13 +9,19 @@ namespace {
 // the gap between two operators of one inference, short enough that an idle
 // server's workers go to sleep almost at once.
 constexpr int kSpinIterations = 2000;
+// Every this many polls the spinning thread yields its core: on a loaded
+// machine the thread it waits for (or the caller it would help) may be
+// queued behind it on the same core, and a pure spin would starve it.
+constexpr int kYieldEvery = 64;
 
-inline void CpuRelax() {
+inline void CpuRelax(int iteration) {
 #if defined(__x86_64__)
-  __builtin_ia32_pause();
-#else
-  std::this_thread::yield();
+  if (iteration % kYieldEvery != kYieldEvery - 1) {
+    __builtin_ia32_pause();
+    return;
+  }
 #endif
+  std::this_thread::yield();
 }
 
 }  // namespace
@@ -70,7 +76,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain, absl::FunctionRef<void(in
     std::lock_guard<std::mutex> lock(mu_);
     job_open_ = false;
   }
-  for (int i = 0; i < kSpinIterations && active_.load(std::memory_order_acquire) != 0; ++i) CpuRelax();
+  for (int i = 0; i < kSpinIterations && active_.load(std::memory_order_acquire) != 0; ++i) CpuRelax(i);
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [this] { return active_.load(std::memory_order_acquire) == 0; });
 }
@@ -78,7 +84,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain, absl::FunctionRef<void(in
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
   while (true) {
-    for (int i = 0; i < kSpinIterations && generation_.load(std::memory_order_acquire) == seen; ++i) CpuRelax();
+    for (int i = 0; i < kSpinIterations && generation_.load(std::memory_order_acquire) == seen; ++i) CpuRelax(i);
     Job job;
     {
       std::unique_lock<std::mutex> lock(mu_);

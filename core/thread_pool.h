@@ -13,6 +13,12 @@
 // back to back, and a worker still spinning when the next ParallelFor arrives
 // starts within a microsecond instead of paying a futex wake-up (tens of
 // microseconds on a loaded machine), which is most of the gain at batch 1.
+// The spin yields now and then, so it never starves a thread sharing its core.
+//
+// A range, once claimed, is finished by the thread that claimed it: if that
+// thread is preempted the loop waits for it. Callers should therefore cut
+// loops into several ranges per thread (see GrainFor), so a slow or
+// descheduled thread holds up little work.
 #pragma once
 
 #include <atomic>
@@ -78,6 +84,13 @@ void ParallelFor(ThreadPool* pool, int64_t n, int64_t grain, absl::FunctionRef<v
 // Threads a loop on `pool` may run on at once: the number of per-thread
 // scratch areas ParallelForWithSlot needs.
 inline int NumSlots(const ThreadPool* pool) { return pool == nullptr ? 1 : pool->num_threads(); }
+
+// A range length cutting n items into about 4 ranges per thread (dynamic
+// balance on a loaded machine), but none shorter than min_grain.
+inline int64_t GrainFor(const ThreadPool* pool, int64_t n, int64_t min_grain) {
+  const int64_t grain = n / (4 * NumSlots(pool));
+  return grain > min_grain ? grain : min_grain;
+}
 
 // As ParallelFor, but fn(slot, begin, end) also receives a slot in
 // [0, NumSlots(pool)) that no other call running at the same time has, so

@@ -21,13 +21,6 @@ int64_t IndexOf(const std::vector<int64_t>& values, int64_t v) {
   return std::lower_bound(values.begin(), values.end(), v) - values.begin();
 }
 
-// Chunk size for splitting `n` items over a pool: a few chunks per thread so
-// a descheduled thread costs little, but no smaller than `min_grain`.
-int64_t Grain(ThreadPool* pool, int64_t n, int64_t min_grain) {
-  const int64_t threads = pool == nullptr ? 1 : pool->num_threads();
-  return std::max(min_grain, n / (4 * threads));
-}
-
 }  // namespace
 
 DirectConv::DirectConv(const float* weights, const float* bias, int64_t out_channels, int64_t in_channels,
@@ -114,7 +107,7 @@ void DirectConv::Run(const float* x, const WindowGeometry& g, float* y, float* s
   const Layout l = ComputeLayout(g);
   float* input = scratch;
   const int64_t in_plane = g.in_size();
-  ParallelFor(pool, in_channels_, Grain(pool, in_channels_, 1), [&](int64_t begin, int64_t end) {
+  ParallelFor(pool, in_channels_, GrainFor(pool, in_channels_, 1), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) PrepareChannel(x + c * in_plane, g, l, input + c * l.channel_stride);
   });
   // The slack is read as garbage lanes only; zero it so they stay finite.
@@ -156,7 +149,7 @@ void DirectConv::Run(const float* x, const WindowGeometry& g, float* y, float* s
     // the input streams past, so they are read from memory once.
     gemm.a_block_major = m * c_per_group * gemm.num_taps > c_per_group * l.channel_stride;
     const int64_t tiles = conv_internal::NumTiles(kernels_, gemm);
-    ParallelFor(pool, tiles, Grain(pool, tiles, 1),
+    ParallelFor(pool, tiles, GrainFor(pool, tiles, 1),
                 [&](int64_t begin, int64_t end) { kernels_.window_gemm(gemm, begin, end); });
   }
   const bool other_activation = activation_.kind != FusedActivation::Kind::kNone &&
@@ -167,7 +160,7 @@ void DirectConv::Run(const float* x, const WindowGeometry& g, float* y, float* s
   }
   // Compact the flat rows (out_w valid columns of phase_w) into Y.
   const int64_t out_h = g.out[0], out_w = g.out[1];
-  ParallelFor(pool, out_channels_, Grain(pool, out_channels_, 1), [&](int64_t begin, int64_t end) {
+  ParallelFor(pool, out_channels_, GrainFor(pool, out_channels_, 1), [&](int64_t begin, int64_t end) {
     for (int64_t mm = begin; mm < end; ++mm) {
       const float* src = flat + mm * ldc;
       float* dst = y + mm * out_plane;

@@ -150,7 +150,7 @@ absl::Status PoolOp::Run(const OpContext& ctx) const {
   const float* x_data = x.data;
   float* y_data = y->data.data();
   ThreadPool* pool = ctx.thread_pool();
-  const int64_t grain = std::max<int64_t>(1, planes / (4 * NumSlots(pool)));
+  const int64_t grain = GrainFor(pool, planes, 1);
   if (kind_ == PoolKind::kMax) {
     std::vector<float>* scratch = ctx.scratch();
     const size_t needed = static_cast<size_t>(NumSlots(pool) * g.in[1]);

@@ -4,6 +4,7 @@
 #include "core/ops/sgemm.h"
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -99,7 +100,7 @@ void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, ThreadPool* pool) {
   const sgemm_internal::KernelTable& kernels = sgemm_internal::SelectedKernels();
   // Slabs narrower than this cost more in per-call packing than they save.
-  constexpr int64_t kMinSlab = 16;
+  constexpr int64_t kMinSlab = 32;
   const int threads = NumSlots(pool);
   const bool split_n = m < n;
   const int64_t extent = split_n ? n : m;
@@ -107,8 +108,11 @@ void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     sgemm_internal::SgemmWith(kernels, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  // One slab per thread, a multiple of kMinSlab wide (vector-friendly).
-  const int64_t slab = (extent / threads + kMinSlab - 1) / kMinSlab * kMinSlab;
+  // A few slabs per thread so a preempted thread holds up little (see
+  // core/thread_pool.h); fewer for a GEMM, where every slab packs the other
+  // operand again, than for a matrix-vector product, which packs nothing.
+  const int64_t slabs = (m == 1 || n == 1 ? 4 : 2) * threads;
+  const int64_t slab = std::max(kMinSlab, (extent / slabs + kMinSlab - 1) / kMinSlab * kMinSlab);
   ParallelFor(pool, extent, slab, [&](int64_t begin, int64_t end) {
     if (split_n) {  // columns [begin, end) of op(B) and C
       const float* b_slab = trans_b ? b + begin * ldb : b + begin;

@@ -22,9 +22,9 @@ class ThreadPool;  // core/thread_pool.h
 // Thread-safe. Packing buffers come from a per-thread workspace that only
 // grows, so once a thread has run its largest product Sgemm allocates nothing.
 //
-// With a `pool`, C is cut into one slab per thread along n when m < n (each
-// thread then packs all of A, the smaller operand, and its share of B) and
-// along m otherwise, and the slabs are computed in parallel.
+// With a `pool`, C is cut into slabs along n when m < n (each slab then
+// packs all of A, the smaller operand, and its share of B) and along m
+// otherwise, and the slabs are computed in parallel.
 void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, ThreadPool* pool = nullptr);
 
