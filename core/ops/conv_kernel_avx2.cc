@@ -51,6 +51,11 @@ inline void Deinterleave(Vec a, Vec b, Vec* even, Vec* odd) {
   *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
   *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
 }
+inline void StoreLow(float* p, Vec v) { _mm_storeu_ps(p, _mm256_castps256_ps128(v)); }
+inline void StoreHigh(float* p, Vec v) { _mm_storeu_ps(p, _mm256_extractf128_ps(v, 1)); }
+inline Vec LoadHalves(const float* lo, const float* hi) {
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
+}
 inline void Interleave(Vec even, Vec odd, Vec* a, Vec* b) {
   const __m256 low = _mm256_unpacklo_ps(even, odd);   // e0 o0 e1 o1 | e4 o4 e5 o5
   const __m256 high = _mm256_unpackhi_ps(even, odd);  // e2 o2 e3 o3 | e6 o6 e7 o7

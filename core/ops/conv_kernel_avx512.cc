@@ -44,6 +44,11 @@ inline void Deinterleave(Vec a, Vec b, Vec* even, Vec* odd) {
   *even = _mm512_permutex2var_ps(a, even_index, b);
   *odd = _mm512_permutex2var_ps(a, odd_index, b);
 }
+inline void StoreLow(float* p, Vec v) { _mm256_storeu_ps(p, _mm512_castps512_ps256(v)); }
+inline void StoreHigh(float* p, Vec v) { _mm256_storeu_ps(p, _mm512_extractf32x8_ps(v, 1)); }
+inline Vec LoadHalves(const float* lo, const float* hi) {
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(lo)), _mm256_loadu_ps(hi), 1);
+}
 inline void Interleave(Vec even, Vec odd, Vec* a, Vec* b) {
   const __m512i low_index = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i high_index = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
