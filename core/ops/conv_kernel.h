@@ -19,12 +19,15 @@
 
 namespace bnserve::conv_internal {
 
-// C[m][p] = act(bias[m] + sum over (channel c, tap t) of
-//                 A[m][c * num_taps + t] * b[c * channel_stride + tap_offsets[t] + p])
-// for m < rows and p < cols, act being the identity or, with `relu`,
-// max(0, x) (NaN kept, as PyTorch does). B is read up to kMaxTileCols
-// floats past column `cols` of its furthest window (garbage lanes that are
-// never stored): the buffer must be that long.
+// C[m][r][p] = act(bias[m] + sum over (channel c, tap t) of
+//     A[m][c * num_taps + t] * b[c * channel_stride + tap_offsets[t] + r * b_row_stride + p])
+// for m < rows, r < out_rows and p < cols, stored at c[m * ldc + r *
+// c_row_stride + p]; act is the identity or, with `relu`, max(0, x) (NaN
+// kept, as PyTorch does). One output row (out_rows 1) is a plain GEMM with
+// n = cols; several let a convolution write an image whose rows are
+// narrower than the input's padded rows straight into place. B is read up
+// to kMaxTileCols floats past column `cols` of its furthest window (garbage
+// lanes that are never stored): the buffer must be that long.
 struct WindowGemm {
   const float* a = nullptr;  // A packed by PackGemmA with the table's mr
   const float* b = nullptr;
@@ -36,6 +39,9 @@ struct WindowGemm {
   bool relu = false;
   int64_t rows = 0;
   int64_t cols = 0;
+  int64_t out_rows = 1;
+  int64_t b_row_stride = 0;
+  int64_t c_row_stride = 0;
   float* c = nullptr;
   int64_t ldc = 0;
   // Tile order: A-block major (each A block stays in cache while B streams
@@ -73,6 +79,7 @@ struct WinogradInputGeometry {
 struct ConvKernels {
   const char* isa;
   int mr;             // rows of A per packed block
+  int64_t lanes;      // floats per vector
   int64_t tile_cols;  // columns of C per tile (<= kMaxTileCols)
   // Computes tiles [begin, end) of `g`: tiles are (A block, column tile)
   // pairs, ordered as g.a_block_major says; there are NumTiles(g) of them.
@@ -92,10 +99,10 @@ struct ConvKernels {
                           int64_t m_begin, int64_t m_end, float* y, int64_t out_h, int64_t out_w);
 };
 
-// Number of tiles of g for k.window_gemm: A blocks times column tiles (the
-// columns rounded up to whole tiles of tile_cols).
+// Number of tiles of g for k.window_gemm: A blocks times output rows times
+// column tiles per row (the columns rounded up to whole tiles of tile_cols).
 inline int64_t NumTiles(const ConvKernels& k, const WindowGemm& g) {
-  return (g.rows + k.mr - 1) / k.mr * ((g.cols + k.tile_cols - 1) / k.tile_cols);
+  return (g.rows + k.mr - 1) / k.mr * g.out_rows * ((g.cols + k.tile_cols - 1) / k.tile_cols);
 }
 
 // Floats PackGemmA writes for an m x k matrix with blocks of mr rows.

@@ -68,13 +68,20 @@ DirectConv::Layout DirectConv::ComputeLayout(const WindowGeometry& g) const {
   // whose last row reaches max_tap_col_ floats past the channel's planes.
   l.input_floats = in_channels_ * l.channel_stride + max_tap_col_ + conv_internal::kMaxTileCols;
   l.flat_cols = g.out[0] * l.phase_w;
-  l.direct_output = l.phase_w == g.out[1];
+  const int64_t lanes = kernels_.lanes;
+  if (l.phase_w == g.out[1]) {
+    l.output = Layout::Output::kFlatIsY;
+  } else if ((g.out[1] + lanes - 1) / lanes * lanes <= l.phase_w) {
+    l.output = Layout::Output::kRows;
+  } else {
+    l.output = Layout::Output::kFlatCompacted;
+  }
   return l;
 }
 
 int64_t DirectConv::ScratchFloats(const WindowGeometry& g) const {
   const Layout l = ComputeLayout(g);
-  return l.input_floats + (l.direct_output ? 0 : out_channels_ * l.flat_cols);
+  return l.input_floats + (l.output == Layout::Output::kFlatCompacted ? out_channels_ * l.flat_cols : 0);
 }
 
 void DirectConv::PrepareChannel(const float* x, const WindowGeometry& g, const Layout& l, float* dst) const {
@@ -128,8 +135,9 @@ void DirectConv::Run(const float* x, const WindowGeometry& g, float* y, float* s
   }
 
   const int64_t out_plane = g.out_size();
-  float* flat = l.direct_output ? y : scratch + l.input_floats;
-  const int64_t ldc = l.direct_output ? out_plane : l.flat_cols;
+  const bool compact = l.output == Layout::Output::kFlatCompacted;
+  float* out = compact ? scratch + l.input_floats : y;
+  const int64_t ldc = compact ? l.flat_cols : out_plane;
   const int64_t m = out_channels_ / group_, c_per_group = in_channels_ / group_;
   for (int64_t gr = 0; gr < group_; ++gr) {
     WindowGemm gemm;
@@ -142,8 +150,15 @@ void DirectConv::Run(const float* x, const WindowGeometry& g, float* y, float* s
     gemm.bias = bias_.empty() ? nullptr : bias_.data() + gr * m;
     gemm.relu = activation_.kind == FusedActivation::Kind::kRelu;
     gemm.rows = m;
-    gemm.cols = l.flat_cols;
-    gemm.c = flat + gr * m * ldc;
+    if (l.output == Layout::Output::kRows) {
+      gemm.cols = g.out[1];
+      gemm.out_rows = g.out[0];
+      gemm.b_row_stride = l.phase_w;
+      gemm.c_row_stride = g.out[1];
+    } else {
+      gemm.cols = l.flat_cols;
+    }
+    gemm.c = out + gr * m * ldc;
     gemm.ldc = ldc;
     // Weights larger than the input: keep each block of them in cache while
     // the input streams past, so they are read from memory once.
@@ -154,7 +169,7 @@ void DirectConv::Run(const float* x, const WindowGeometry& g, float* y, float* s
   }
   const bool other_activation = activation_.kind != FusedActivation::Kind::kNone &&
                                 activation_.kind != FusedActivation::Kind::kRelu;
-  if (l.direct_output) {
+  if (!compact) {
     if (other_activation) activation_.Apply(y, out_channels_ * out_plane);
     return;
   }
@@ -162,7 +177,7 @@ void DirectConv::Run(const float* x, const WindowGeometry& g, float* y, float* s
   const int64_t out_h = g.out[0], out_w = g.out[1];
   ParallelFor(pool, out_channels_, GrainFor(pool, out_channels_, 1), [&](int64_t begin, int64_t end) {
     for (int64_t mm = begin; mm < end; ++mm) {
-      const float* src = flat + mm * ldc;
+      const float* src = out + mm * ldc;
       float* dst = y + mm * out_plane;
       for (int64_t oh = 0; oh < out_h; ++oh) {
         std::memcpy(dst + oh * out_w, src + oh * l.phase_w, static_cast<size_t>(out_w) * sizeof(float));

@@ -7,11 +7,14 @@
 // + a, j * sw + b). In it, every filter tap of a stride-s convolution reads a
 // window that moves by one float per output pixel, as in a stride-1 one.
 // Each phase plane is out_w + (widest tap column) floats wide, so a tap's
-// window for the output pixels of one row never leaves that row; the GEMM
-// computes over "flat" pixel rows of that width (a few garbage columns per
-// row) and they are compacted into Y afterwards, unless the widths already
-// agree (e.g. 1x1 kernels), when the GEMM writes Y directly. Phases no tap
-// reads (e.g. three of four for a 1x1 stride-2 kernel) are not built.
+// window for the output pixels of one row never leaves that row. The GEMM
+// writes Y directly, one output row at a time, when out_w rounded up to
+// whole vectors is no wider than a phase row (32, 16, 112); otherwise it
+// computes over "flat" pixel rows of the phase width (a few garbage columns
+// per row, fewer wasted lanes than whole vectors per row for 28, 14, 7) and
+// they are compacted into Y afterwards, unless the widths agree (1x1
+// kernels), when the flat rows are Y. Phases no tap reads (e.g. three of
+// four for a 1x1 stride-2 kernel) are not built.
 //
 // Immutable after construction; Run is const and thread-safe (all per-run
 // memory is the caller's scratch).
@@ -50,8 +53,9 @@ class DirectConv {
     int64_t phase_stride = 0;          // phase_h * phase_w
     int64_t channel_stride = 0;        // phases * phase_stride
     int64_t input_floats = 0;          // prepared input, slack included
-    int64_t flat_cols = 0;             // GEMM columns: out_h * phase_w
-    bool direct_output = false;        // phase_w == out_w: the GEMM writes Y
+    enum class Output { kRows, kFlatIsY, kFlatCompacted };
+    Output output = Output::kRows;
+    int64_t flat_cols = 0;  // out_h * phase_w: the GEMM's columns in the flat forms
   };
   Layout ComputeLayout(const WindowGeometry& g) const;
   // Writes channel c's phase planes (layout l) to dst.

@@ -97,9 +97,12 @@ void BM_Conv(benchmark::State& state) {
   const int64_t kernel = state.range(3), stride = state.range(4), group = state.range(5);
   Graph graph;
   graph.opset = 13;
-  graph.initializers["w"] = ConstantTensor{DataType::kFloat, Shape{c_out, c_in / group, kernel, kernel},
-                                           Filled(c_out * c_in / group * kernel * kernel, 0.0f), {}};
-  graph.initializers["b"] = ConstantTensor{DataType::kFloat, Shape{c_out}, Filled(c_out, 0.0f), {}};
+  ConstantTensor& w_init = graph.initializers["w"];
+  w_init.shape = Shape{c_out, c_in / group, kernel, kernel};
+  w_init.floats = Filled(c_out * c_in / group * kernel * kernel, 0.0f);
+  ConstantTensor& b_init = graph.initializers["b"];
+  b_init.shape = Shape{c_out};
+  b_init.floats = Filled(c_out, 0.0f);
   Node node;
   node.name = "conv";
   node.op_type = "Conv";
