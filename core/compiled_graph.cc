@@ -164,8 +164,8 @@ absl::Status CompiledGraph::CheckInputs(absl::Span<const TensorView> inputs) con
   return absl::OkStatus();
 }
 
-absl::Status CompiledGraph::Run(absl::Span<const TensorView> inputs, Workspace* ws,
-                                BatchStatsSink* stats_sink) const {
+absl::Status CompiledGraph::Run(absl::Span<const TensorView> inputs, Workspace* ws, BatchStatsSink* stats_sink,
+                                ThreadPool* thread_pool) const {
   BN_RETURN_IF_ERROR(CheckInputs(inputs));
   if (ws->buffers_.size() < static_cast<size_t>(num_buffers_)) ws->buffers_.resize(num_buffers_);
   if (ws->step_inputs_.size() < max_step_inputs_) ws->step_inputs_.resize(max_step_inputs_);
@@ -192,7 +192,7 @@ absl::Status CompiledGraph::Run(absl::Span<const TensorView> inputs, Workspace* 
       ws->step_outputs_[o] = &ws->buffers_[step.output_buffers[o]];
     }
     OpContext ctx(ws->step_inputs_.data(), static_cast<int>(step.inputs.size()), ws->step_outputs_.data(),
-                  static_cast<int>(step.output_buffers.size()), &ws->scratch_, stats_sink);
+                  static_cast<int>(step.output_buffers.size()), &ws->scratch_, stats_sink, thread_pool);
     absl::Status st = step.op->Run(ctx);
     if (!st.ok()) return st;
   }

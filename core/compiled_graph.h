@@ -31,9 +31,10 @@ class CompiledGraph {
   int num_steps() const { return static_cast<int>(steps_.size()); }
 
   // Checks the inputs against the graph's declared inputs (count, rank, fixed
-  // dims) and runs every step. Results: output(ws, i).
-  absl::Status Run(absl::Span<const TensorView> inputs, Workspace* ws,
-                   BatchStatsSink* stats_sink = nullptr) const;
+  // dims) and runs every step, letting ops split their loops over
+  // `thread_pool` when it is non-null. Results: output(ws, i).
+  absl::Status Run(absl::Span<const TensorView> inputs, Workspace* ws, BatchStatsSink* stats_sink = nullptr,
+                   ThreadPool* thread_pool = nullptr) const;
   // The i-th graph output of the last successful Run on `ws`.
   const Tensor& output(const Workspace& ws, int i) const;
 

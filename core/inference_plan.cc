@@ -17,6 +17,7 @@ absl::StatusOr<std::shared_ptr<const InferencePlan>> InferencePlan::Build(std::s
   }
   std::shared_ptr<InferencePlan> plan(new InferencePlan());
   BN_ASSIGN_OR_RETURN(plan->compiled_, CompiledGraph::Build(std::move(graph)));
+  if (options.intra_op_threads > 1) plan->thread_pool_ = std::make_unique<ThreadPool>(options.intra_op_threads);
   plan->model_ = std::move(model);
   plan->stats_ = std::move(stats);
   return std::shared_ptr<const InferencePlan>(std::move(plan));
@@ -24,7 +25,7 @@ absl::StatusOr<std::shared_ptr<const InferencePlan>> InferencePlan::Build(std::s
 
 absl::StatusOr<std::vector<Tensor>> InferencePlan::Run(absl::Span<const TensorView> inputs) const {
   WorkspacePool::Handle ws = workspaces_.Acquire();
-  BN_RETURN_IF_ERROR(compiled_->Run(inputs, ws.get()));
+  BN_RETURN_IF_ERROR(Run(inputs, ws.get()));
   std::vector<Tensor> outputs;
   for (size_t i = 0; i < compiled_->graph().outputs.size(); ++i) {
     outputs.push_back(compiled_->output(*ws, static_cast<int>(i)));

@@ -12,6 +12,7 @@
 #include "core/compiled_graph.h"
 #include "core/model.h"
 #include "core/stats_snapshot.h"
+#include "core/thread_pool.h"
 
 namespace bnserve {
 
@@ -19,6 +20,11 @@ struct PlanOptions {
   // Fold BN into Conv/Gemm and fuse activations. Off only for tests that
   // compare the folded plan with the plain one.
   bool fold = true;
+  // Threads one Run may use, the calling thread included (intra-op
+  // parallelism). Above 1 the plan starts intra_op_threads - 1 workers,
+  // shared by all its runs; a run finding them busy computes alone. 1 (or
+  // less) starts none and costs nothing.
+  int intra_op_threads = 1;
 };
 
 class InferencePlan {
@@ -35,7 +41,7 @@ class InferencePlan {
   // Runs the model; outputs are compiled().output(*ws, i), valid until the
   // next Run on `ws`.
   absl::Status Run(absl::Span<const TensorView> inputs, Workspace* ws) const {
-    return compiled_->Run(inputs, ws);
+    return compiled_->Run(inputs, ws, nullptr, thread_pool_.get());
   }
   // Convenience for tests and tools: runs and copies the outputs.
   absl::StatusOr<std::vector<Tensor>> Run(absl::Span<const TensorView> inputs) const;
@@ -45,6 +51,7 @@ class InferencePlan {
   std::shared_ptr<const Model> model_;
   std::shared_ptr<const StatsSnapshot> stats_;
   std::unique_ptr<const CompiledGraph> compiled_;
+  std::unique_ptr<ThreadPool> thread_pool_;  // null when single-threaded
   mutable WorkspacePool workspaces_;
 };
 

@@ -18,18 +18,20 @@
 namespace bnserve {
 
 class BatchStatsSink;  // core/batch_stats_sink.h
+class ThreadPool;      // core/thread_pool.h
 
 // What a running op sees. Built by the executor for every step.
 class OpContext {
  public:
   OpContext(const TensorView* inputs, int num_inputs, Tensor* const* outputs, int num_outputs,
-            std::vector<float>* scratch, BatchStatsSink* stats_sink)
+            std::vector<float>* scratch, BatchStatsSink* stats_sink, ThreadPool* thread_pool = nullptr)
       : inputs_(inputs),
         num_inputs_(num_inputs),
         outputs_(outputs),
         num_outputs_(num_outputs),
         scratch_(scratch),
-        stats_sink_(stats_sink) {}
+        stats_sink_(stats_sink),
+        thread_pool_(thread_pool) {}
 
   int num_inputs() const { return num_inputs_; }
   // An absent optional input has data == nullptr and rank 0.
@@ -43,6 +45,9 @@ class OpContext {
   std::vector<float>* scratch() const { return scratch_; }
   // Non-null only during a statistics pass.
   BatchStatsSink* stats_sink() const { return stats_sink_; }
+  // Workers an op may split its loops over (core/thread_pool.h), or null
+  // when the plan runs single-threaded.
+  ThreadPool* thread_pool() const { return thread_pool_; }
 
  private:
   const TensorView* inputs_;
@@ -51,6 +56,7 @@ class OpContext {
   int num_outputs_;
   std::vector<float>* scratch_;
   BatchStatsSink* stats_sink_;
+  ThreadPool* thread_pool_;
 };
 
 class Op {

@@ -2,7 +2,6 @@
 // awkward shapes: odd channel counts, non-square kernels, strides, dilations,
 // groups, depthwise, 1x1, auto_pad modes, 1-D, fused activations; plus the
 // errors a bad model or request must produce.
-#include <array>
 #include <cmath>
 #include <ostream>
 #include <string>
@@ -13,7 +12,6 @@
 #include "absl/strings/str_join.h"
 #include "core/ops/conv_geometry.h"
 #include "core/ops/fused_activation.h"
-#include "core/ops/im2col_panels.h"
 #include "core/ops/ops.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -213,53 +211,6 @@ TEST(ConvTest, ConcurrentRunsOnOneOpAgree) {
   }
   for (auto& t : threads) t.join();
   for (const auto& result : results) EXPECT_EQ(result[0].data, reference[0].data);
-}
-
-// Im2colPanels directly: any panel (offset, width beyond its 64-column
-// split, depth starting mid-kernel) equals the slice of a naive im2col.
-TEST(Im2colPanelsTest, PanelsMatchNaiveIm2col) {
-  WindowAttributes attrs;
-  attrs.kernel[0] = 3;
-  attrs.kernel[1] = 2;
-  attrs.stride[1] = 2;
-  attrs.dilation[0] = 2;
-  attrs.pad_begin[0] = 2;
-  attrs.pad_end[1] = 1;
-  const int64_t channels = 3, in_dims[2] = {6, 40};
-  WindowGeometry g;
-  ASSERT_TRUE(ComputeWindowGeometry(attrs, in_dims, &g).ok());
-  const Tensor x = RandomTensor(Shape{channels, in_dims[0], in_dims[1]}, 4);
-  const int64_t k = channels * 6, n = g.out_size();
-  std::vector<float> full(static_cast<size_t>(k * n));
-  for (int64_t c = 0; c < channels; ++c) {
-    for (int64_t ki = 0; ki < 3; ++ki) {
-      for (int64_t kj = 0; kj < 2; ++kj) {
-        for (int64_t oh = 0; oh < g.out[0]; ++oh) {
-          for (int64_t ow = 0; ow < g.out[1]; ++ow) {
-            const int64_t ih = oh - 2 + 2 * ki, iw = 2 * ow + kj;
-            const bool inside = ih >= 0 && ih < in_dims[0] && iw >= 0 && iw < in_dims[1];
-            full[((c * 3 + ki) * 2 + kj) * n + oh * g.out[1] + ow] =
-                inside ? x.data[(c * in_dims[0] + ih) * in_dims[1] + iw] : 0.0f;
-          }
-        }
-      }
-    }
-  }
-  const Im2colPanels panels(x.data.data(), g);
-  for (const auto& [k0, depth, n0, width] : std::vector<std::array<int64_t, 4>>{
-           {0, k, 0, n}, {5, 7, 3, 1}, {1, 11, 7, 16}, {4, 3, n - 70, 70}, {17, 1, 0, 66}}) {
-    ASSERT_LE(k0 + depth, k);
-    ASSERT_LE(n0 + width, n);
-    std::vector<float> panel(static_cast<size_t>(depth * width), -1.0f);
-    panels.WritePanel(k0, depth, n0, width, panel.data());
-    for (int64_t kk = 0; kk < depth; ++kk) {
-      for (int64_t j = 0; j < width; ++j) {
-        ASSERT_EQ(panel[kk * width + j], full[(k0 + kk) * n + n0 + j])
-            << "panel k0=" << k0 << " depth=" << depth << " n0=" << n0 << " width=" << width << " at (" << kk
-            << "," << j << "), im2col [" << k << "," << n << "]";
-      }
-    }
-  }
 }
 
 // --- Errors -----------------------------------------------------------------

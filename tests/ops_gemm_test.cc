@@ -2,6 +2,7 @@
 // float64 loops, over awkward sizes, transposes, strides, C broadcasts and
 // numpy batch broadcasting; plus the errors bad shapes must produce.
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "core/ops/ops.h"
 #include "core/ops/sgemm.h"
 #include "core/ops/sgemm_kernel.h"
+#include "core/thread_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/op_test_util.h"
@@ -45,11 +47,15 @@ class SgemmTest : public ::testing::TestWithParam<int> {
   }
 };
 
-TEST_P(SgemmTest, MatchesFloat64Reference) {
-  const sgemm_internal::KernelTable* table = Table();
-  if (table == nullptr) GTEST_SKIP() << "variant " << GetParam() << " not supported on this CPU";
+// Runs `product` (C = alpha * op(A) * op(B) + beta * C, arguments as Sgemm)
+// over awkward shapes, every transpose and beta in {0, 1, 0.25}, and checks
+// C against float64 loops. `label` names the variant in failures.
+using Product = std::function<void(bool ta, bool tb, const GemmShape& s, float alpha, const float* a, int64_t lda,
+                                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc)>;
+void ExpectProductMatchesFloat64Reference(const std::string& label, const Product& product) {
   const std::vector<GemmShape> shapes = {{1, 1, 1},   {1, 17, 33},  {19, 1, 7},    {2, 3, 4},  {37, 29, 61},
-                                         {64, 130, 300}, {5, 513, 3}, {1, 512, 784}, {33, 2, 1}, {3, 1000, 17}};
+                                         {64, 130, 300}, {5, 513, 3}, {1, 512, 784}, {33, 2, 1}, {3, 1000, 17},
+                                         {100, 40, 9}};
   for (const GemmShape& s : shapes) {
     for (int trans = 0; trans < 4; ++trans) {
       for (const float beta : {0.0f, 1.0f, 0.25f}) {
@@ -75,17 +81,40 @@ TEST_P(SgemmTest, MatchesFloat64Reference) {
             expected[i * s.n + j] = alpha * sum + (beta == 0.0f ? 0.0 : beta * double{c[i * ldc + j]});
           }
         }
-        sgemm_internal::SgemmWith(*table, ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
-                                  c.data(), ldc);
+        product(ta, tb, s, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
         Tensor result(Shape{s.m, s.n});
         for (int64_t i = 0; i < s.m; ++i) {
           for (int64_t j = 0; j < s.n; ++j) result.data[i * s.n + j] = c[i * ldc + j];
         }
         ExpectAllClose(result, Shape{s.m, s.n}, expected, 1e-4,
-                       absl::StrCat(table->isa, " m=", s.m, " n=", s.n, " k=", s.k, " transA=", ta, " transB=", tb,
+                       absl::StrCat(label, " m=", s.m, " n=", s.n, " k=", s.k, " transA=", ta, " transB=", tb,
                                     " alpha=", alpha, " beta=", beta));
       }
     }
+  }
+}
+
+TEST_P(SgemmTest, MatchesFloat64Reference) {
+  const sgemm_internal::KernelTable* table = Table();
+  if (table == nullptr) GTEST_SKIP() << "variant " << GetParam() << " not supported on this CPU";
+  ExpectProductMatchesFloat64Reference(table->isa, [&](bool ta, bool tb, const GemmShape& s, float alpha,
+                                                       const float* a, int64_t lda, const float* b, int64_t ldb,
+                                                       float beta, float* c, int64_t ldc) {
+    sgemm_internal::SgemmWith(*table, ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc);
+  });
+}
+
+TEST(SgemmThreadPoolTest, SlabsMatchFloat64Reference) {
+  // 2 threads split evenly, 3 leave a narrower last slab; shapes with
+  // m < n split columns, the others rows.
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    ExpectProductMatchesFloat64Reference(
+        absl::StrCat("pool of ", threads),
+        [&](bool ta, bool tb, const GemmShape& s, float alpha, const float* a, int64_t lda, const float* b,
+            int64_t ldb, float beta, float* c, int64_t ldc) {
+          Sgemm(ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc, &pool);
+        });
   }
 }
 
@@ -97,51 +126,6 @@ TEST_P(SgemmTest, ZeroDepthScalesC) {
   EXPECT_EQ(c, (std::vector<float>{0.5f, 1, 1.5f, 2, 2.5f, 3}));
   sgemm_internal::SgemmWith(*table, false, false, 0, 3, 4, 1.0f, nullptr, 4, nullptr, 3, 0.0f, c.data(), 3);
   EXPECT_EQ(c[0], 0.5f);  // m == 0 touches nothing
-}
-
-// B stored row-major, served panel by panel as SgemmImplicitB expects.
-class StoredPanels final : public SgemmPanelSource {
- public:
-  StoredPanels(const std::vector<float>* b, int64_t n) : b_(b), n_(n) {}
-  void WritePanel(int64_t k0, int64_t depth, int64_t n0, int64_t width, float* dst) const override {
-    for (int64_t kk = 0; kk < depth; ++kk) {
-      for (int64_t j = 0; j < width; ++j) dst[kk * width + j] = (*b_)[(k0 + kk) * n_ + n0 + j];
-    }
-  }
-
- private:
-  const std::vector<float>* b_;
-  int64_t n_;
-};
-
-TEST_P(SgemmTest, ImplicitBMatchesFloat64Reference) {
-  const sgemm_internal::KernelTable* table = Table();
-  if (table == nullptr) GTEST_SKIP() << "variant not supported on this CPU";
-  // n covers every panel-width tail (3, 2, 1 packets, half, quarter, single
-  // columns) for packet sizes 4, 8 and 16; k > 320 forces depth blocking.
-  const std::vector<GemmShape> shapes = {{1, 1, 1},     {3, 7, 5},     {32, 1024, 288}, {5, 61, 9},
-                                         {17, 45, 700}, {2, 100, 33},  {64, 133, 576},  {9, 4, 3},
-                                         {1, 57, 27},   {33, 1000, 19}};
-  for (const GemmShape& s : shapes) {
-    const int64_t lda = s.k + 2, ldc = s.n + 1;
-    const std::vector<float> a = RandomValues(s.m * lda, 21), b = RandomValues(s.k * s.n, 22);
-    std::vector<float> c = RandomValues(s.m * ldc, 23);
-    std::vector<double> expected(static_cast<size_t>(s.m * s.n));
-    for (int64_t i = 0; i < s.m; ++i) {
-      for (int64_t j = 0; j < s.n; ++j) {
-        double sum = c[i * ldc + j];  // accumulates onto C
-        for (int64_t p = 0; p < s.k; ++p) sum += double{a[i * lda + p]} * b[p * s.n + j];
-        expected[i * s.n + j] = sum;
-      }
-    }
-    sgemm_internal::SgemmImplicitBWith(*table, s.m, s.n, s.k, a.data(), lda, StoredPanels(&b, s.n), c.data(), ldc);
-    Tensor result(Shape{s.m, s.n});
-    for (int64_t i = 0; i < s.m; ++i) {
-      for (int64_t j = 0; j < s.n; ++j) result.data[i * s.n + j] = c[i * ldc + j];
-    }
-    ExpectAllClose(result, Shape{s.m, s.n}, expected, 1e-4,
-                   absl::StrCat(table->isa, " implicit B m=", s.m, " n=", s.n, " k=", s.k));
-  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, SgemmTest, ::testing::Values(0, 1, 2));

@@ -169,6 +169,9 @@ std::vector<PoolCase> PoolCases() {
   const std::string kMax = "MaxPool", kAvg = "AveragePool";
   return {
       Case("Max2x2Stride2", kMax, {1, 3, 8, 8}, {2, 2}).Strides({2, 2}),
+      Case("Max2x2Stride2OddInput", kMax, {2, 3, 9, 11}, {2, 2}).Strides({2, 2}),
+      Case("Max3x3Stride1Wide", kMax, {1, 2, 5, 40}, {3, 3}).Pads({1, 1, 1, 1}),
+      Case("Max3x3Stride2Wide", kMax, {2, 2, 12, 37}, {3, 3}).Strides({2, 2}).Pads({1, 1, 1, 1}),
       Case("Max3x3Stride2Pad1", kMax, {2, 5, 9, 7}, {3, 3}).Strides({2, 2}).Pads({1, 1, 1, 1}),
       Case("MaxCeilMode", kMax, {1, 3, 7, 7}, {2, 2}).Strides({2, 2}).Ceil(),
       Case("MaxCeilModeDropsLastWindow", kMax, {1, 2, 5, 5}, {2, 2}).Strides({2, 2}).Pads({1, 1, 1, 1}).Ceil(),

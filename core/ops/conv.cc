@@ -1,19 +1,25 @@
 // Conv (ONNX opsets 1-22, float32, NCHW): 1-D and 2-D convolution with
 // groups, dilations, strides, explicit or automatic padding, an optional bias
 // and a fused activation. W and B must be constant initializers; they are
-// copied into the op when it is built.
+// copied (and pre-packed) into the op when it is built.
 //
-// Algorithms, chosen per run from the geometry:
-// - pointwise (1x1 kernel, stride 1, no padding): per group, Y = W * X as one
-//   GEMM straight on the input, no copy;
+// Algorithms, chosen per op from the geometry:
 // - depthwise (one input channel per group, group > 1): a direct loop per
 //   channel, accumulating tap by tap into the output plane;
-// - otherwise im2col + GEMM, with the im2col patches never stored: Sgemm
-//   asks for them panel by panel (SgemmImplicitB) and they are written
-//   straight into its packing buffer, saving a copy and a pass over them.
-// The bias is written into Y before the GEMM, which then accumulates onto it
-// at no extra pass; the fused activation follows over the group's output,
-// which is still in L2 at these sizes (e.g. 32x32x32 floats is 128 KiB).
+// - 3x3, stride 1, undilated, ungrouped, with at least kMinWinogradChannels
+//   input and output channels and an output of at least kMinWinogradTiles
+//   2x2 patches, where the CPU has the kernels: WinogradConv
+//   (core/ops/winograd_conv.h), F(2x2, 3x3), 16 multiplies per 2x2 output
+//   patch instead of 36;
+// - otherwise DirectConv (core/ops/direct_conv.h): per group, a GEMM whose B
+//   operand is read in place from a zero-padded, stride-phase-split copy of
+//   the input, so no im2col matrix is ever built, with the bias and a fused
+//   Relu applied in registers.
+// The thresholds come from tests/bench/kernels_bench.cc
+// (BM_Conv3x3Algorithm): with 3 input channels the transforms cost what the
+// multiplies save, from 8 on Winograd is 1.3-1.7x faster; on a 7x7 output
+// (16 patches covering 8x8) the two are even.
+// Loops are split over the plan's thread pool (OpContext::thread_pool()).
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -22,14 +28,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/ops/conv_geometry.h"
+#include "core/ops/conv_kernel.h"
+#include "core/ops/direct_conv.h"
 #include "core/ops/fused_activation.h"
-#include "core/ops/im2col_panels.h"
 #include "core/ops/ops.h"
 #include "core/ops/required_inputs.h"
-#include "core/ops/sgemm.h"
+#include "core/ops/winograd_conv.h"
+#include "core/thread_pool.h"
 
 namespace bnserve {
 namespace {
+
+constexpr int64_t kMinWinogradChannels = 8;
+constexpr int64_t kMinWinogradTiles = 32;
 
 class ConvOp final : public Op {
  public:
@@ -40,13 +51,8 @@ class ConvOp final : public Op {
   ConvOp() = default;
 
   absl::Status CheckInput(const TensorView& x) const;
-  // One image, one group: x is [C/group, H, W], y is [M/group, OH, OW].
-  void RunGroupGemm(const float* x, const float* weights, const float* bias, const WindowGeometry& g,
-                    float* y) const;
   // One image, all channels (in_channels_per_group_ == 1).
   void RunDepthwise(const float* x, const WindowGeometry& g, float* y) const;
-  // Writes bias[m] into rows [0, rows) of y (row stride ld, `cols` columns).
-  static void FillBias(const float* bias, int64_t rows, int64_t cols, float* y, int64_t ld);
 
   std::string describe_;
   WindowAttributes window_;
@@ -55,10 +61,11 @@ class ConvOp final : public Op {
   int64_t in_channels_per_group_ = 0;  // C / group
   int64_t out_channels_ = 0;           // M
   int64_t out_channels_per_group_ = 0;
-  int64_t gemm_depth_ = 0;   // K = C/group * kernel height * kernel width
-  std::vector<float> weights_;  // W as [M, K] row-major: per group, the GEMM's A
+  std::vector<float> weights_;  // W as [M, C/group * kernel], for the depthwise loop
   std::vector<float> bias_;     // [M], or empty without B
   FusedActivation activation_;
+  std::unique_ptr<DirectConv> direct_;      // every non-depthwise convolution
+  std::unique_ptr<WinogradConv> winograd_;  // when eligible (see the file comment)
 };
 
 absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
@@ -96,7 +103,6 @@ absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
   }
   op->in_channels_ = op->in_channels_per_group_ * op->group_;
   op->out_channels_per_group_ = op->out_channels_ / op->group_;
-  op->gemm_depth_ = w_shape.Product(1, w_shape.rank());
   op->weights_ = w->floats;
 
   if (node.HasInput(2)) {
@@ -112,6 +118,22 @@ absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
     op->bias_ = b->floats;
   }
   BN_ASSIGN_OR_RETURN(op->activation_, FusedActivation::FromNode(node));
+  if (op->in_channels_per_group_ != 1 || op->group_ == 1) {
+    op->direct_ = std::make_unique<DirectConv>(op->weights_.data(), op->bias_.empty() ? nullptr : op->bias_.data(),
+                                               op->out_channels_, op->in_channels_, op->group_, op->window_.kernel,
+                                               op->window_.stride, op->window_.dilation, op->activation_);
+    const WindowAttributes& w = op->window_;
+    if (w.spatial_rank == 2 && w.kernel[0] == 3 && w.kernel[1] == 3 && w.stride[0] == 1 && w.stride[1] == 1 &&
+        w.dilation[0] == 1 && w.dilation[1] == 1 && op->group_ == 1 &&
+        op->in_channels_ >= kMinWinogradChannels && op->out_channels_ >= kMinWinogradChannels &&
+        WinogradConv::Supported(conv_internal::SelectedConvKernels())) {
+      op->winograd_ = std::make_unique<WinogradConv>(op->weights_.data(),
+                                                     op->bias_.empty() ? nullptr : op->bias_.data(),
+                                                     op->out_channels_, op->in_channels_, op->activation_);
+    }
+    op->weights_.clear();  // packed into direct_ and winograd_
+    op->weights_.shrink_to_fit();
+  }
   return std::unique_ptr<Op>(std::move(op));
 }
 
@@ -145,46 +167,28 @@ absl::Status ConvOp::Run(const OpContext& ctx) const {
   Tensor* y = ctx.output(0);
   y->Resize(*y_shape);
 
-  const bool depthwise = in_channels_per_group_ == 1 && group_ > 1;
   const int64_t x_image = in_channels_ * g.in_size();
   const int64_t y_image = out_channels_ * g.out_size();
+  ThreadPool* pool = ctx.thread_pool();
+  const bool winograd = winograd_ != nullptr && ((g.out[0] + 1) / 2) * ((g.out[1] + 1) / 2) >= kMinWinogradTiles;
+  std::vector<float>* scratch = ctx.scratch();
+  if (direct_ != nullptr) {
+    const size_t needed =
+        static_cast<size_t>(winograd ? winograd_->ScratchFloats(g, NumSlots(pool)) : direct_->ScratchFloats(g));
+    if (scratch->size() < needed) scratch->resize(needed);
+  }
   for (int64_t n = 0; n < batch; ++n) {
     const float* x_n = x.data + n * x_image;
     float* y_n = y->data.data() + n * y_image;
-    if (depthwise) {
+    if (winograd) {
+      winograd_->Run(x_n, g, y_n, scratch->data(), pool);
+    } else if (direct_ != nullptr) {
+      direct_->Run(x_n, g, y_n, scratch->data(), pool);
+    } else {
       RunDepthwise(x_n, g, y_n);
-      continue;
-    }
-    for (int64_t group = 0; group < group_; ++group) {
-      const int64_t m0 = group * out_channels_per_group_;
-      RunGroupGemm(x_n + group * in_channels_per_group_ * g.in_size(), weights_.data() + m0 * gemm_depth_,
-                   bias_.empty() ? nullptr : bias_.data() + m0, g, y_n + m0 * g.out_size());
     }
   }
   return absl::OkStatus();
-}
-
-void ConvOp::FillBias(const float* bias, int64_t rows, int64_t cols, float* y, int64_t ld) {
-  for (int64_t m = 0; m < rows; ++m) std::fill_n(y + m * ld, cols, bias[m]);
-}
-
-void ConvOp::RunGroupGemm(const float* x, const float* weights, const float* bias, const WindowGeometry& g,
-                          float* y) const {
-  const int64_t m = out_channels_per_group_;
-  const int64_t out_size = g.out_size();
-  // Both products accumulate onto Y, which starts as the bias (or zero).
-  if (bias != nullptr) {
-    FillBias(bias, m, out_size, y, out_size);
-  } else {
-    std::fill_n(y, m * out_size, 0.0f);
-  }
-  if (g.IsPointwise()) {
-    Sgemm(false, false, m, out_size, in_channels_per_group_, 1.0f, weights, gemm_depth_, x, g.in_size(), 1.0f, y,
-          out_size);
-  } else {
-    SgemmImplicitB(m, out_size, gemm_depth_, weights, gemm_depth_, Im2colPanels(x, g), y, out_size);
-  }
-  activation_.Apply(y, m * out_size);
 }
 
 void ConvOp::RunDepthwise(const float* x, const WindowGeometry& g, float* y) const {

@@ -105,7 +105,8 @@ class GemmOp final : public Op {
       BN_RETURN_IF_ERROR(BroadcastC(*c, m, n, y->data.data()));
       beta = beta_ == 0.0f ? 0.0f : 1.0f;  // Y now holds beta * C
     }
-    Sgemm(trans_a_, trans_b_, m, n, k, alpha_, a.data, a.shape[1], b->data, b->shape[1], beta, y->data.data(), n);
+    Sgemm(trans_a_, trans_b_, m, n, k, alpha_, a.data, a.shape[1], b->data, b->shape[1], beta, y->data.data(), n,
+          ctx.thread_pool());
     activation_.Apply(y->data.data(), m * n);
     return absl::OkStatus();
   }
@@ -223,7 +224,7 @@ absl::Status MatMulOp::Run(const OpContext& ctx) const {
   if (b_batch == 0) {
     // B is one matrix (the constant-weight case): A's batch rows are
     // contiguous, so the whole batch is one [batch * M, K] x [K, N] product.
-    Sgemm(false, false, a_step * m, n, k, 1.0f, a.data, k, b.data, n, 0.0f, y_data, n);
+    Sgemm(false, false, a_step * m, n, k, 1.0f, a.data, k, b.data, n, 0.0f, y_data, n, ctx.thread_pool());
   } else {
     int64_t batch_count = 1;
     for (int i = 0; i < batch_rank; ++i) batch_count *= out_dims[i];

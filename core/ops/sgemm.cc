@@ -4,10 +4,13 @@
 #include "core/ops/sgemm.h"
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "core/ops/cpu_features.h"
 #include "core/ops/sgemm_kernel.h"
+#include "core/thread_pool.h"
 
 namespace bnserve {
 namespace sgemm_internal {
@@ -15,15 +18,8 @@ namespace {
 
 bool CpuSupports(const KernelTable& table) {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (&table == &kAvx512Kernels) {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  if (&table == &kAvx2Kernels) {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
+  if (&table == &kAvx512Kernels) return CpuHasAvx512();
+  if (&table == &kAvx2Kernels) return CpuHasAvx2Fma();
 #endif
   return &table == &kGenericKernels;
 }
@@ -98,23 +94,36 @@ void SgemmWith(const KernelTable& kernels, bool trans_a, bool trans_b, int64_t m
   }
 }
 
-void SgemmImplicitBWith(const KernelTable& kernels, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-                        const SgemmPanelSource& b, float* c, int64_t ldc) {
-  if (m <= 0 || n <= 0 || k <= 0) return;
-  kernels.gemm_implicit_b(m, n, k, a, lda, b, c, ldc);
-}
-
 }  // namespace sgemm_internal
 
-void SgemmImplicitB(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const SgemmPanelSource& b,
-                    float* c, int64_t ldc) {
-  sgemm_internal::SgemmImplicitBWith(sgemm_internal::SelectedKernels(), m, n, k, a, lda, b, c, ldc);
-}
-
 void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  sgemm_internal::SgemmWith(sgemm_internal::SelectedKernels(), trans_a, trans_b, m, n, k, alpha, a, lda,
-                            b, ldb, beta, c, ldc);
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, ThreadPool* pool) {
+  const sgemm_internal::KernelTable& kernels = sgemm_internal::SelectedKernels();
+  // Slabs narrower than this cost more in per-call packing than they save.
+  constexpr int64_t kMinSlab = 32;
+  const int threads = NumSlots(pool);
+  const bool split_n = m < n;
+  const int64_t extent = split_n ? n : m;
+  if (threads < 2 || extent < 2 * kMinSlab) {
+    sgemm_internal::SgemmWith(kernels, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  // A few slabs per thread so a preempted thread holds up little (see
+  // core/thread_pool.h); fewer for a GEMM, where every slab packs the other
+  // operand again, than for a matrix-vector product, which packs nothing.
+  const int64_t slabs = (m == 1 || n == 1 ? 4 : 2) * threads;
+  const int64_t slab = std::max(kMinSlab, (extent / slabs + kMinSlab - 1) / kMinSlab * kMinSlab);
+  ParallelFor(pool, extent, slab, [&](int64_t begin, int64_t end) {
+    if (split_n) {  // columns [begin, end) of op(B) and C
+      const float* b_slab = trans_b ? b + begin * ldb : b + begin;
+      sgemm_internal::SgemmWith(kernels, trans_a, trans_b, m, end - begin, k, alpha, a, lda, b_slab, ldb, beta,
+                                c + begin, ldc);
+    } else {  // rows [begin, end) of op(A) and C
+      const float* a_slab = trans_a ? a + begin : a + begin * lda;
+      sgemm_internal::SgemmWith(kernels, trans_a, trans_b, end - begin, n, k, alpha, a_slab, lda, b, ldb, beta,
+                                c + begin * ldc, ldc);
+    }
+  });
 }
 
 const char* SgemmIsa() { return sgemm_internal::SelectedKernels().isa; }

@@ -20,14 +20,7 @@ struct KernelTable {
   // The same for m == 1 or n == 1: a matrix-vector product, no packing.
   void (*gemv)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc);
-  // SgemmImplicitB for m, n, k >= 1.
-  void (*gemm_implicit_b)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-                          const SgemmPanelSource& b, float* c, int64_t ldc);
 };
-
-// SgemmImplicitB on a given kernel table.
-void SgemmImplicitBWith(const KernelTable& kernels, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-                        const SgemmPanelSource& b, float* c, int64_t ldc);
 
 // The full Sgemm contract (beta, degenerate sizes, gemv routing) on a given
 // kernel table. Sgemm() is SgemmWith(SelectedKernels(), ...).

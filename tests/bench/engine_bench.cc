@@ -1,8 +1,10 @@
-// Engine benchmarks (Google Benchmark): folded inference at batch 1 and 64,
-// the train-mode statistics pass and one recalibration step, on the models
-// tests/bench/gen_bench_models.py writes to tests/bench/models/ (MLP, CIFAR
-// CNN, resnet18). A model file that is missing is skipped with a note.
+// Engine benchmarks (Google Benchmark): folded inference at batch 1 and 64
+// with 1 and 2 intra-op threads, the train-mode statistics pass and one
+// recalibration step, on the models tests/bench/gen_bench_models.py writes
+// to tests/bench/models/ (MLP, CIFAR CNN, resnet18). A model file that is
+// missing is skipped with a note.
 //   build/tests/bench/engine_bench [--benchmark_repetitions=3]
+// With threads:2, compare real time (CPU time counts the calling thread only).
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -36,8 +38,10 @@ Tensor MakeInput(const Shape& shape) {
   return t;
 }
 
-void BM_Predict(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch) {
-  auto plan = InferencePlan::Build(model, model->file_stats()).value();
+void BM_Predict(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch, int threads) {
+  PlanOptions options;
+  options.intra_op_threads = threads;
+  auto plan = InferencePlan::Build(model, model->file_stats(), options).value();
   const Tensor input = MakeInput(InputShape(*model, batch));
   const TensorView view = input.view();
   WorkspacePool::Handle ws = plan->workspaces().Acquire();
@@ -82,11 +86,15 @@ void RegisterAll() {
       continue;
     }
     std::shared_ptr<const Model> m = *model;
-    for (int64_t batch : {int64_t{1}, int64_t{64}}) {
-      if (name == "resnet18" && batch == 64) batch = 16;  // keeps a run short; still reports samples/s
-      benchmark::RegisterBenchmark(("predict/" + name + "/batch:" + std::to_string(batch)).c_str(), BM_Predict, m, batch)
-          ->Unit(benchmark::kMicrosecond)
-          ->UseRealTime();
+    for (int threads : {1, 2}) {
+      for (int64_t batch : {int64_t{1}, int64_t{64}}) {
+        if (name == "resnet18" && batch == 64) batch = 16;  // keeps a run short; still reports samples/s
+        const std::string label = "predict/" + name + "/batch:" + std::to_string(batch) + "/threads:" +
+                                  std::to_string(threads);
+        benchmark::RegisterBenchmark(label.c_str(), BM_Predict, m, batch, threads)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      }
     }
     if (name != "resnet18") {
       benchmark::RegisterBenchmark(("statistics_pass/" + name + "/batch:64").c_str(), BM_StatisticsPass, m, 64)

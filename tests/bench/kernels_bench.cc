@@ -13,8 +13,13 @@
 
 #include "core/graph.h"
 #include "core/op.h"
+#include "core/ops/conv_geometry.h"
+#include "core/ops/conv_kernel.h"
+#include "core/ops/direct_conv.h"
 #include "core/ops/fused_activation.h"
 #include "core/ops/ops.h"
+#include "core/ops/winograd_conv.h"
+#include "core/thread_pool.h"
 #include "core/ops/sgemm.h"
 #include "core/ops/sgemm_kernel.h"
 
@@ -92,9 +97,12 @@ void BM_Conv(benchmark::State& state) {
   const int64_t kernel = state.range(3), stride = state.range(4), group = state.range(5);
   Graph graph;
   graph.opset = 13;
-  graph.initializers["w"] = ConstantTensor{DataType::kFloat, Shape{c_out, c_in / group, kernel, kernel},
-                                           Filled(c_out * c_in / group * kernel * kernel, 0.0f), {}};
-  graph.initializers["b"] = ConstantTensor{DataType::kFloat, Shape{c_out}, Filled(c_out, 0.0f), {}};
+  ConstantTensor& w_init = graph.initializers["w"];
+  w_init.shape = Shape{c_out, c_in / group, kernel, kernel};
+  w_init.floats = Filled(c_out * c_in / group * kernel * kernel, 0.0f);
+  ConstantTensor& b_init = graph.initializers["b"];
+  b_init.shape = Shape{c_out};
+  b_init.floats = Filled(c_out, 0.0f);
   Node node;
   node.name = "conv";
   node.op_type = "Conv";
@@ -135,8 +143,98 @@ BENCHMARK(BM_Conv)->ArgNames({"cin", "cout", "hw", "k", "s", "g"})
     ->Args({64, 64, 56, 3, 1, 1})     // resnet18 layer1
     ->Args({3, 64, 224, 7, 2, 1})     // resnet18 stem
     ->Args({64, 128, 56, 1, 2, 1})    // resnet18 downsample 1x1 stride 2
+    ->Args({64, 128, 56, 3, 2, 1})    // resnet18 layer2, first conv
+    ->Args({128, 128, 28, 3, 1, 1})   // resnet18 layer2
+    ->Args({256, 256, 14, 3, 1, 1})   // resnet18 layer3
+    ->Args({256, 512, 14, 3, 2, 1})   // resnet18 layer4, first conv
+    ->Args({512, 512, 7, 3, 1, 1})    // resnet18 layer4
     ->Args({256, 256, 14, 1, 1, 1})   // pointwise
     ->Args({64, 64, 56, 3, 1, 64});   // depthwise
+
+// DirectConv against WinogradConv on one 3x3 stride-1 pad-1 image, with 1
+// or 2 threads. Args: channels in, channels out, spatial size, algorithm (0
+// direct, 1 Winograd), threads.
+void BM_Conv3x3Algorithm(benchmark::State& state) {
+  const int64_t c_in = state.range(0), c_out = state.range(1), size = state.range(2);
+  const bool winograd = state.range(3) != 0;
+  const int threads = static_cast<int>(state.range(4));
+  const conv_internal::ConvKernels& kernels = conv_internal::SelectedConvKernels();
+  if (winograd && !WinogradConv::Supported(kernels)) {
+    state.SkipWithError("no Winograd transforms on this CPU");
+    return;
+  }
+  const std::vector<float> w = Filled(c_out * c_in * 9, 0.0f), b = Filled(c_out, 0.0f);
+  const std::vector<float> x = Filled(c_in * size * size, 0.0f);
+  std::vector<float> y(static_cast<size_t>(c_out * size * size));
+  WindowAttributes attrs;
+  attrs.kernel[0] = attrs.kernel[1] = 3;
+  attrs.pad_begin[0] = attrs.pad_begin[1] = attrs.pad_end[0] = attrs.pad_end[1] = 1;
+  WindowGeometry g;
+  const int64_t dims[2] = {size, size};
+  if (!ComputeWindowGeometry(attrs, dims, &g).ok()) return;
+  FusedActivation relu;
+  relu.kind = FusedActivation::Kind::kRelu;
+  std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
+  const DirectConv direct(w.data(), b.data(), c_out, c_in, 1, attrs.kernel, attrs.stride, attrs.dilation, relu);
+  const WinogradConv wino(w.data(), b.data(), c_out, c_in, relu);
+  std::vector<float> scratch(static_cast<size_t>(
+      winograd ? wino.ScratchFloats(g, NumSlots(pool.get())) : direct.ScratchFloats(g)));
+  for (auto _ : state) {
+    if (winograd) {
+      wino.Run(x.data(), g, y.data(), scratch.data(), pool.get());
+    } else {
+      direct.Run(x.data(), g, y.data(), scratch.data(), pool.get());
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  SetFlops(state, 2.0 * c_out * c_in * 9 * size * size);
+}
+BENCHMARK(BM_Conv3x3Algorithm)->ArgNames({"cin", "cout", "hw", "wino", "t"})
+    ->ArgsProduct({{3, 8, 16}, {32}, {32}, {0, 1}, {1}})
+    ->ArgsProduct({{32}, {32}, {32}, {0, 1}, {1, 2}})
+    ->ArgsProduct({{32}, {64}, {16}, {0, 1}, {1, 2}})
+    ->ArgsProduct({{64}, {64}, {16, 56}, {0, 1}, {1, 2}})
+    ->ArgsProduct({{128}, {128}, {28}, {0, 1}, {1}})
+    ->ArgsProduct({{256}, {256}, {14}, {0, 1}, {1}})
+    ->ArgsProduct({{512}, {512}, {7}, {0, 1}, {1}})
+    ->UseRealTime();
+
+// Runs a MaxPool built through the registry on [1, C, size, size].
+// Args: channels, spatial size, kernel, stride, pad.
+void BM_MaxPool(benchmark::State& state) {
+  const int64_t channels = state.range(0), size = state.range(1);
+  const int64_t kernel = state.range(2), stride = state.range(3), pad = state.range(4);
+  Graph graph;
+  graph.opset = 13;
+  Node node;
+  node.name = "pool";
+  node.op_type = "MaxPool";
+  node.inputs = {"x"};
+  node.outputs = {"y"};
+  node.attributes["kernel_shape"] = Ints({kernel, kernel});
+  node.attributes["strides"] = Ints({stride, stride});
+  node.attributes["pads"] = Ints({pad, pad, pad, pad});
+  OpRegistry registry;
+  RegisterPoolOps(&registry);
+  auto op = registry.Create(OpBuildContext{node, graph});
+  if (!op.ok()) {
+    state.SkipWithError(std::string(op.status().message()).c_str());
+    return;
+  }
+  const Tensor x(Shape{1, channels, size, size}, Filled(channels * size * size, 0.0f));
+  const TensorView inputs[1] = {x.view()};
+  Tensor y;
+  Tensor* outputs[1] = {&y};
+  std::vector<float> scratch;
+  OpContext ctx(inputs, 1, outputs, 1, &scratch, nullptr);
+  for (auto _ : state) {
+    if (!(*op)->Run(ctx).ok()) state.SkipWithError("MaxPool failed");
+    benchmark::DoNotOptimize(y.data.data());
+  }
+}
+BENCHMARK(BM_MaxPool)->ArgNames({"c", "hw", "k", "s", "p"})
+    ->Args({32, 32, 2, 2, 0})     // CIFAR CNN
+    ->Args({64, 112, 3, 2, 1});   // resnet18 stem
 
 }  // namespace
 }  // namespace bnserve
