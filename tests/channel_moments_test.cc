@@ -20,12 +20,7 @@ using ::bnserve::testing::NumElements;
 using ::bnserve::testing::RandomData;
 using ::bnserve::testing::ReadJsonTensor;
 using ::bnserve::testing::ReferenceMoments;
-
-TensorView ViewOf(const std::vector<int64_t>& dims, const std::vector<float>& data) {
-  auto shape = Shape::FromDims(dims);
-  EXPECT_TRUE(shape.ok()) << shape.status();
-  return TensorView{*shape, data.data()};
-}
+using ::bnserve::testing::ViewOf;
 
 // Tolerance scale of a mean: its own size, or the spread if that is larger
 // (a mean near 0 is only known to about eps * stddev).

@@ -2,14 +2,26 @@
 // element by element with a plain multi-index walk, accumulated in long
 // double (x86: 64-bit mantissa) so that the reference's own rounding (about
 // 1e-12 relative for a float64 sum of 10^5 squares of mean-1e4 data) stays
-// below the tolerances; plus random test tensors. Deliberately simple and slow.
+// below the tolerances; plus random test tensors and views of them.
+// Deliberately simple and slow.
 #pragma once
 
 #include <cstdint>
 #include <random>
 #include <vector>
 
+#include "core/shape.h"
+#include "core/tensor.h"
+#include "gtest/gtest.h"
+
 namespace bnserve::testing {
+
+// A view of `data` with shape `dims` (a bad shape fails the current test).
+inline TensorView ViewOf(const std::vector<int64_t>& dims, const std::vector<float>& data) {
+  auto shape = Shape::FromDims(dims);
+  EXPECT_TRUE(shape.ok()) << shape.status();
+  return TensorView{*shape, data.data()};
+}
 
 struct ReferenceMoments {
   std::vector<int64_t> count;

@@ -23,12 +23,7 @@ using ::bnserve::testing::NumElements;
 using ::bnserve::testing::RandomData;
 using ::bnserve::testing::ReadJsonTensor;
 using ::bnserve::testing::ReferenceMoments;
-
-TensorView ViewOf(const std::vector<int64_t>& dims, const std::vector<float>& data) {
-  auto shape = Shape::FromDims(dims);
-  EXPECT_TRUE(shape.ok()) << shape.status();
-  return TensorView{*shape, data.data()};
-}
+using ::bnserve::testing::ViewOf;
 
 uint32_t MaskOf(const std::vector<int64_t>& axes, int rank) {
   uint32_t mask = 0;

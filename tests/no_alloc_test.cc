@@ -5,7 +5,7 @@
 // block fixtures, at batch 1 and 4.
 //
 // The allocation counter replaces the global operator new for this binary
-// (tests/simple_ops_test_util.h); allocations through malloc (none expected)
+// (tests/allocation_counter.h); allocations through malloc (none expected)
 // are not counted.
 #include <cmath>
 #include <string>
@@ -13,7 +13,7 @@
 #include "core/inference_plan.h"
 #include "core/model.h"
 #include "gtest/gtest.h"
-#include "tests/simple_ops_test_util.h"
+#include "tests/allocation_counter.h"
 #include "tests/test_util.h"
 
 namespace bnserve {

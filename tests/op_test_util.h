@@ -1,15 +1,21 @@
 // Shared helpers for operator tests: a one-node graph builder, a runner that
-// assembles the OpContext the executor would, seeded random data, a float64
-// reference convolution, and a tolerant comparison whose failure message
-// names the shapes involved. Header-only; include from any *_test.cc.
+// assembles the OpContext the executor would (initializers arrive as inputs
+// too), seeded random data, comparisons whose failure message names the
+// shapes and the first bad element, a float64 reference convolution, and the
+// allocation count of a rerun for the "no heap allocation per run once
+// outputs have grown" contract.
+//
+// Include from exactly one .cc per test binary: through allocation_counter.h
+// it replaces the global operator new/delete to count allocations.
 #pragma once
 
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <cmath>
 #include <cstdint>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,10 +23,14 @@
 #include "core/graph.h"
 #include "core/op.h"
 #include "core/shape.h"
+#include "core/status.h"
 #include "core/tensor.h"
 #include "gtest/gtest.h"
+#include "tests/allocation_counter.h"
 
 namespace bnserve::testing {
+
+using RegisterFn = void (*)(OpRegistry*);
 
 inline Attribute IntAttr(int64_t v) {
   Attribute a;
@@ -59,18 +69,105 @@ inline std::vector<float> RandomValues(int64_t count, uint32_t seed, float lo = 
   return values;
 }
 
-inline Tensor RandomTensor(const Shape& shape, uint32_t seed) {
-  return Tensor(shape, RandomValues(shape.NumElements(), seed));
+inline Tensor RandomTensor(const Shape& shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  return Tensor(shape, RandomValues(shape.NumElements(), seed, lo, hi));
 }
 
-// A graph holding one node, built up input by input. Constant inputs become
-// initializers; at run time they are passed to the op as views, as the
-// executor does.
+inline ConstantTensor FloatConstant(const Shape& shape, std::vector<float> values) {
+  ConstantTensor c;
+  c.dtype = DataType::kFloat;
+  c.shape = shape;
+  c.floats = std::move(values);
+  return c;
+}
+inline ConstantTensor IntConstant(const Shape& shape, std::vector<int64_t> values) {
+  ConstantTensor c;
+  c.dtype = DataType::kInt64;
+  c.shape = shape;
+  c.ints = std::move(values);
+  return c;
+}
+
+inline Shape ShapeOf(const std::vector<int64_t>& dims) {
+  Shape s;
+  for (int64_t d : dims) s.push_back(d);
+  return s;
+}
+
+// Row-major multi-index of flat position `flat` in `shape`.
+inline std::vector<int64_t> Unravel(int64_t flat, const Shape& shape) {
+  std::vector<int64_t> index(static_cast<size_t>(shape.rank()));
+  for (int d = shape.rank() - 1; d >= 0; --d) {
+    index[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return index;
+}
+
+// Passes when `got` has shape `shape` and |got - want| <= abs_tol +
+// rel_tol * |want| everywhere (NaN matches NaN; infinities must be equal).
+// The message gives the number of bad elements and the first one's index.
+inline ::testing::AssertionResult TensorNear(const Tensor& got, const Shape& shape, const std::vector<double>& want,
+                                             double rel_tol, double abs_tol) {
+  if (got.shape != shape) {
+    return ::testing::AssertionFailure() << "shape: expected " << shape.ToString() << ", got " << got.shape.ToString();
+  }
+  if (got.size() != static_cast<int64_t>(want.size())) {
+    return ::testing::AssertionFailure() << "shape " << shape.ToString() << ": expected " << want.size()
+                                         << " elements, got " << got.size();
+  }
+  int64_t bad = 0;
+  int64_t first = -1;
+  for (int64_t i = 0; i < got.size(); ++i) {
+    const double g = got.data[i];
+    const double w = want[i];
+    bool ok;
+    if (std::isnan(w) || std::isnan(g)) {
+      ok = std::isnan(w) && std::isnan(g);
+    } else if (std::isinf(w) || std::isinf(g)) {
+      ok = g == w;
+    } else {
+      ok = std::fabs(g - w) <= abs_tol + rel_tol * std::fabs(w);
+    }
+    if (!ok && bad++ == 0) first = i;
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  ::testing::AssertionResult r = ::testing::AssertionFailure();
+  r << "shape " << shape.ToString() << ": " << bad << " of " << got.size() << " elements off; first at flat " << first
+    << " [";
+  const std::vector<int64_t> index = Unravel(first, shape);
+  for (size_t d = 0; d < index.size(); ++d) r << (d ? "," : "") << index[d];
+  r << "]: got " << got.data[first] << ", expected " << want[first];
+  return r;
+}
+
+// Exact comparison (for ops that only move data).
+inline ::testing::AssertionResult TensorEq(const Tensor& got, const Shape& shape, const std::vector<float>& want) {
+  return TensorNear(got, shape, std::vector<double>(want.begin(), want.end()), 0.0, 0.0);
+}
+
+// TensorNear for results that are sums of mixed signs (convolutions, GEMMs):
+// the absolute floor is rel_tol times 1% of the largest |expected|, so values
+// near zero are judged against the output's scale. `what` names the case.
+inline void ExpectAllClose(const Tensor& actual, const Shape& expected_shape, const std::vector<double>& expected,
+                           double rel_tol, const std::string& what) {
+  double max_abs = 0.0;
+  for (double e : expected) max_abs = std::max(max_abs, std::fabs(e));
+  const double floor = std::max(max_abs * 1e-2, 1e-6);
+  EXPECT_TRUE(TensorNear(actual, expected_shape, expected, rel_tol, rel_tol * floor)) << what;
+}
+
+// A graph holding one node of `op_type` at `opset`, named "test_<op_type>",
+// built up input by input: runtime values, initializers (passed to the op as
+// views at run time, as the executor does) or absent optional inputs.
+// Building and configuring are not thread-safe; once configured, Run may be
+// called concurrently (it only reads the graph).
 class OpTest {
  public:
-  explicit OpTest(std::string op_type, int64_t opset = 13) {
+  explicit OpTest(std::string op_type, int64_t opset = 13, std::string domain = "") {
     graph_.opset = opset;
     node_.op_type = std::move(op_type);
+    node_.domain = std::move(domain);
     node_.name = "test_" + node_.op_type;
     node_.outputs = {"y"};
   }
@@ -79,22 +176,31 @@ class OpTest {
     node_.name = std::move(name);
     return *this;
   }
-  OpTest& Input(const std::string& name) {
+  // A runtime input; unnamed ones are called in<position>.
+  OpTest& Input(std::string name = "") {
+    node_.inputs.push_back(name.empty() ? "in" + std::to_string(node_.inputs.size()) : std::move(name));
+    return *this;
+  }
+  // An initializer input; unnamed ones are called const<position>.
+  OpTest& ConstantInput(ConstantTensor value, std::string name = "") {
+    if (name.empty()) name = "const" + std::to_string(node_.inputs.size());
     node_.inputs.push_back(name);
+    if (value.dtype == DataType::kInt64) {
+      // The executor hands every input over as float32; the op must use the
+      // build-time constant rather than this lossy view.
+      int_views_[name].assign(value.ints.begin(), value.ints.end());
+    }
+    graph_.initializers[name] = std::move(value);
     return *this;
   }
   OpTest& ConstantInput(const std::string& name, const Tensor& value) {
-    node_.inputs.push_back(name);
-    ConstantTensor c;
-    c.shape = value.shape;
-    c.floats = value.data;
-    graph_.initializers[name] = std::move(c);
-    return *this;
+    return ConstantInput(FloatConstant(value.shape, value.data), name);
   }
   OpTest& AbsentInput() {
     node_.inputs.emplace_back();
     return *this;
   }
+  // Replaces the output names (an empty name = optional output not requested).
   OpTest& Outputs(std::vector<std::string> names) {
     node_.outputs = std::move(names);
     return *this;
@@ -107,72 +213,80 @@ class OpTest {
   Node& node() { return node_; }
   const Graph& graph() const { return graph_; }
 
-  absl::StatusOr<std::unique_ptr<Op>> Build(void (*register_ops)(OpRegistry*)) const {
+  absl::StatusOr<std::unique_ptr<Op>> Build(RegisterFn register_ops) const {
     OpRegistry registry;
     register_ops(&registry);
     return registry.Create(OpBuildContext{node_, graph_});
   }
 
-  // Runs `op` with `runtime_inputs` feeding the node's non-constant, present
-  // inputs in order; outputs are resized by the op. `scratch` may be shared
-  // between runs to test reuse.
+  // Runs `op` with `runtime_inputs` bound, in order, to the runtime inputs.
+  // `outputs` is resized to the node's output count and may be reused between
+  // runs (as the executor does); so may `scratch`, to test reuse (by default
+  // each run gets a fresh one, as a per-request workspace).
   absl::Status Run(const Op& op, const std::vector<const Tensor*>& runtime_inputs, std::vector<Tensor>* outputs,
                    std::vector<float>* scratch = nullptr) const {
-    std::vector<TensorView> views;
-    size_t next = 0;
+    return WithContext(runtime_inputs, outputs, scratch, [&op](const OpContext& ctx) { return op.Run(ctx); });
+  }
+
+  // Runs `op` twice on the same outputs and returns how many heap
+  // allocations the second Run made (the executor's steady state), or -1
+  // with `*status` set when a run fails.
+  int64_t AllocationsOnRerun(const Op& op, const std::vector<const Tensor*>& runtime_inputs,
+                             std::vector<Tensor>* outputs, absl::Status* status) const {
+    int64_t allocations = -1;
+    *status = WithContext(runtime_inputs, outputs, nullptr, [&](const OpContext& ctx) {
+      BN_RETURN_IF_ERROR(op.Run(ctx));
+      const int64_t before = AllocationCount().load();
+      const absl::Status second = op.Run(ctx);
+      allocations = AllocationCount().load() - before;
+      return second;
+    });
+    return status->ok() ? allocations : -1;
+  }
+
+  // Builds, runs once with fresh outputs and returns them.
+  absl::StatusOr<std::vector<Tensor>> BuildAndRun(RegisterFn register_ops, const std::vector<Tensor>& runtime) const {
+    BN_ASSIGN_OR_RETURN(std::unique_ptr<Op> op, Build(register_ops));
+    std::vector<const Tensor*> ptrs;
+    for (const Tensor& t : runtime) ptrs.push_back(&t);
+    std::vector<Tensor> outputs;
+    BN_RETURN_IF_ERROR(Run(*op, ptrs, &outputs));
+    return outputs;
+  }
+
+ private:
+  absl::Status WithContext(const std::vector<const Tensor*>& runtime, std::vector<Tensor>* outputs,
+                           std::vector<float>* scratch,
+                           const std::function<absl::Status(const OpContext&)>& fn) const {
+    std::vector<TensorView> inputs;
+    size_t next_runtime = 0;
     for (const std::string& name : node_.inputs) {
+      const ConstantTensor* constant = name.empty() ? nullptr : graph_.FindInitializer(name);
       if (name.empty()) {
-        views.emplace_back();
-      } else if (const ConstantTensor* c = graph_.FindInitializer(name)) {
-        views.push_back(TensorView{c->shape, c->floats.data()});
+        inputs.push_back(TensorView{});
+      } else if (constant == nullptr) {
+        if (next_runtime >= runtime.size()) return absl::InternalError("test: too few runtime inputs");
+        inputs.push_back(runtime[next_runtime++]->view());
+      } else if (constant->dtype == DataType::kInt64) {
+        inputs.push_back(TensorView{constant->shape, int_views_.at(name).data()});
       } else {
-        if (next >= runtime_inputs.size()) return absl::InternalError("test: too few runtime inputs");
-        views.push_back(runtime_inputs[next++]->view());
+        inputs.push_back(TensorView{constant->shape, constant->floats.data()});
       }
     }
+    if (next_runtime != runtime.size()) return absl::InternalError("test: too many runtime inputs");
     outputs->resize(node_.outputs.size());
     std::vector<Tensor*> output_ptrs;
     for (Tensor& t : *outputs) output_ptrs.push_back(&t);
     std::vector<float> local_scratch;
-    OpContext ctx(views.data(), static_cast<int>(views.size()), output_ptrs.data(),
+    OpContext ctx(inputs.data(), static_cast<int>(inputs.size()), output_ptrs.data(),
                   static_cast<int>(output_ptrs.size()), scratch != nullptr ? scratch : &local_scratch, nullptr);
-    return op.Run(ctx);
+    return fn(ctx);
   }
 
- private:
   Graph graph_;
   Node node_;
+  std::map<std::string, std::vector<float>> int_views_;
 };
-
-// Expects `actual` to have `expected_shape` and every element to satisfy
-// |actual - expected| <= rel_tol * max(|expected|, max |expected| * 1e-2),
-// i.e. relative, with a floor for values near zero (sums of mixed signs).
-// `what` is printed with any failure (put the case's shapes in it).
-inline void ExpectAllClose(const Tensor& actual, const Shape& expected_shape, const std::vector<double>& expected,
-                           double rel_tol, const std::string& what) {
-  ASSERT_EQ(actual.shape, expected_shape) << what << ": output shape " << actual.shape.ToString()
-                                          << ", expected " << expected_shape.ToString();
-  ASSERT_EQ(actual.data.size(), expected.size()) << what;
-  double max_abs = 0.0;
-  for (double e : expected) max_abs = std::max(max_abs, std::fabs(e));
-  const double floor = std::max(max_abs * 1e-2, 1e-6);
-  int reported = 0;
-  int64_t mismatches = 0;
-  std::ostringstream details;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const double tol = rel_tol * std::max(std::fabs(expected[i]), floor);
-    const double diff = std::fabs(static_cast<double>(actual.data[i]) - expected[i]);
-    if (!(diff <= tol)) {  // also catches NaN
-      ++mismatches;
-      if (reported++ < 5) {
-        details << "\n  [" << i << "] got " << actual.data[i] << ", expected " << expected[i] << " (tol " << tol
-                << ")";
-      }
-    }
-  }
-  EXPECT_EQ(mismatches, 0) << what << ": output " << expected_shape.ToString() << ", " << mismatches
-                           << " mismatches:" << details.str();
-}
 
 // Plain float64 convolution, the reference for Conv. x is [N, C, spatial...]
 // with 1 or 2 spatial dims, w is [M, C/group, kernel...], bias is [M] or empty;

@@ -10,7 +10,7 @@
 
 #include "core/ops/ops.h"
 #include "gtest/gtest.h"
-#include "tests/simple_ops_test_util.h"
+#include "tests/op_test_util.h"
 
 namespace bnserve {
 namespace {
@@ -20,7 +20,7 @@ using testing::FloatConstant;
 using testing::IntAttr;
 using testing::RandomTensor;
 using testing::ShapeOf;
-using testing::SingleNodeGraph;
+using testing::OpTest;
 using testing::TensorNear;
 
 constexpr double kRelTol = 2e-6;
@@ -41,26 +41,26 @@ std::vector<double> MapReference(const Tensor& x, const std::function<double(dou
 
 struct UnaryCase {
   std::string op_type;
-  std::function<void(SingleNodeGraph*)> attrs;
+  std::function<void(OpTest*)> attrs;
   std::function<double(double)> fn;
 };
 
 TEST(ActivationsTest, PointwiseOpsMatchReferenceAtEveryOpset) {
   const std::vector<UnaryCase> cases = {
-      {"Relu", [](SingleNodeGraph*) {}, [](double v) { return v > 0 ? v : 0.0; }},
-      {"LeakyRelu", [](SingleNodeGraph*) {}, [](double v) { return v >= 0 ? v : v * static_cast<double>(0.01f); }},
-      {"LeakyRelu", [](SingleNodeGraph* g) { g->Attr("alpha", FloatAttr(0.3f)); },
+      {"Relu", [](OpTest*) {}, [](double v) { return v > 0 ? v : 0.0; }},
+      {"LeakyRelu", [](OpTest*) {}, [](double v) { return v >= 0 ? v : v * static_cast<double>(0.01f); }},
+      {"LeakyRelu", [](OpTest* g) { g->Attr("alpha", FloatAttr(0.3f)); },
        [](double v) { return v >= 0 ? v : v * static_cast<double>(0.3f); }},
-      {"Sigmoid", [](SingleNodeGraph*) {}, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
-      {"Tanh", [](SingleNodeGraph*) {}, [](double v) { return std::tanh(v); }},
+      {"Sigmoid", [](OpTest*) {}, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
+      {"Tanh", [](OpTest*) {}, [](double v) { return std::tanh(v); }},
   };
   uint32_t seed = 1;
   for (const UnaryCase& c : cases) {
     for (int64_t opset : {6, 7, 11, 13, 14, 16, 17}) {
       for (const std::vector<int64_t>& dims : AwkwardShapes()) {
         const Tensor x = RandomTensor(ShapeOf(dims), seed++, -6.0f, 6.0f);
-        SingleNodeGraph g(c.op_type, opset);
-        g.RuntimeInput();
+        OpTest g(c.op_type, opset);
+        g.Input();
         c.attrs(&g);
         auto y = g.BuildAndRun(RegisterActivationOps, {x});
         ASSERT_TRUE(y.ok()) << c.op_type << " opset " << opset << ": " << y.status();
@@ -68,8 +68,8 @@ TEST(ActivationsTest, PointwiseOpsMatchReferenceAtEveryOpset) {
             << c.op_type << " opset " << opset;
       }
     }
-    SingleNodeGraph old(c.op_type, 5);
-    old.RuntimeInput();
+    OpTest old(c.op_type, 5);
+    old.Input();
     EXPECT_EQ(old.Build(RegisterActivationOps).status().code(), absl::StatusCode::kUnimplemented) << c.op_type;
   }
 }
@@ -79,8 +79,8 @@ TEST(ActivationsTest, SigmoidAndTanhSaturateWithoutOverflow) {
   for (const auto& [op_type, fn] : std::vector<std::pair<std::string, std::function<double(double)>>>{
            {"Sigmoid", [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
            {"Tanh", [](double v) { return std::tanh(v); }}}) {
-    SingleNodeGraph g(op_type, 13);
-    g.RuntimeInput();
+    OpTest g(op_type, 13);
+    g.Input();
     auto y = g.BuildAndRun(RegisterActivationOps, {x});
     ASSERT_TRUE(y.ok()) << y.status();
     EXPECT_TRUE(TensorNear((*y)[0], x.shape, MapReference(x, fn), kRelTol, 1e-30)) << op_type;
@@ -90,21 +90,21 @@ TEST(ActivationsTest, SigmoidAndTanhSaturateWithoutOverflow) {
 double ClipReference(double v, double lo, double hi) { return std::isnan(v) ? v : std::min(std::max(v, lo), hi); }
 
 TEST(ActivationsTest, ClipWithAttributesBeforeOpset11) {
-  Tensor x = RandomTensor(Shape{3, 5, 2}, 7);
+  Tensor x = RandomTensor(Shape{3, 5, 2}, 7, -3.0f, 3.0f);
   x.data[0] = kInf;
   x.data[1] = -kInf;
   x.data[2] = std::numeric_limits<float>::quiet_NaN();
   for (int64_t opset : {6, 9, 10}) {
-    SingleNodeGraph g("Clip", opset);
-    g.RuntimeInput().Attr("min", FloatAttr(-0.75f)).Attr("max", FloatAttr(1.25f));
+    OpTest g("Clip", opset);
+    g.Input().Attr("min", FloatAttr(-0.75f)).Attr("max", FloatAttr(1.25f));
     auto y = g.BuildAndRun(RegisterActivationOps, {x});
     ASSERT_TRUE(y.ok()) << y.status();
     EXPECT_TRUE(
         TensorNear((*y)[0], x.shape, MapReference(x, [](double v) { return ClipReference(v, -0.75, 1.25); }), 0, 0))
         << "opset " << opset;
     // Clip-6's defaults are the finite float range, so they clamp infinities.
-    SingleNodeGraph defaults("Clip", opset);
-    defaults.RuntimeInput();
+    OpTest defaults("Clip", opset);
+    defaults.Input();
     auto d = defaults.BuildAndRun(RegisterActivationOps, {x});
     ASSERT_TRUE(d.ok()) << d.status();
     const double lowest = std::numeric_limits<float>::lowest();
@@ -115,7 +115,7 @@ TEST(ActivationsTest, ClipWithAttributesBeforeOpset11) {
 }
 
 TEST(ActivationsTest, ClipWithOptionalInputsFromOpset11) {
-  Tensor x = RandomTensor(Shape{2, 3, 5}, 8);
+  Tensor x = RandomTensor(Shape{2, 3, 5}, 8, -3.0f, 3.0f);
   x.data[0] = kInf;
   x.data[1] = std::numeric_limits<float>::quiet_NaN();
   const Tensor lo(Shape{}, {-0.5f});
@@ -124,34 +124,34 @@ TEST(ActivationsTest, ClipWithOptionalInputsFromOpset11) {
   for (int64_t opset : {11, 12, 13, 17}) {
     struct Variant {
       std::string name;
-      std::function<void(SingleNodeGraph*)> inputs;
+      std::function<void(OpTest*)> inputs;
       std::vector<Tensor> runtime;
       double lo, hi;
     };
     const std::vector<Variant> variants = {
         {"constant min and max",
-         [](SingleNodeGraph* g) {
+         [](OpTest* g) {
            g->ConstantInput(FloatConstant(Shape{}, {-0.5f})).ConstantInput(FloatConstant(Shape{}, {2.0f}));
          },
          {x},
          -0.5,
          2.0},
-        {"runtime min and max", [](SingleNodeGraph* g) { g->RuntimeInput().RuntimeInput(); }, {x, lo, hi}, -0.5, 2.0},
+        {"runtime min and max", [](OpTest* g) { g->Input().Input(); }, {x, lo, hi}, -0.5, 2.0},
         {"runtime min, constant max",
-         [](SingleNodeGraph* g) { g->RuntimeInput().ConstantInput(FloatConstant(Shape{1}, {2.0f})); },
+         [](OpTest* g) { g->Input().ConstantInput(FloatConstant(Shape{1}, {2.0f})); },
          {x, lo},
          -0.5,
          2.0},
-        {"min only (trailing input omitted)", [](SingleNodeGraph* g) { g->RuntimeInput(); }, {x, lo}, -0.5, inf},
+        {"min only (trailing input omitted)", [](OpTest* g) { g->Input(); }, {x, lo}, -0.5, inf},
         {"max only (min absent)",
-         [](SingleNodeGraph* g) { g->AbsentInput().ConstantInput(FloatConstant(Shape{}, {2.0f})); },
+         [](OpTest* g) { g->AbsentInput().ConstantInput(FloatConstant(Shape{}, {2.0f})); },
          {x},
          -inf,
          2.0},
-        {"no bounds", [](SingleNodeGraph*) {}, {x}, -inf, inf},
+        {"no bounds", [](OpTest*) {}, {x}, -inf, inf},
         // ONNX: when min > max every value becomes max.
         {"min greater than max",
-         [](SingleNodeGraph* g) {
+         [](OpTest* g) {
            g->ConstantInput(FloatConstant(Shape{}, {3.0f})).ConstantInput(FloatConstant(Shape{}, {1.0f}));
          },
          {x},
@@ -159,8 +159,8 @@ TEST(ActivationsTest, ClipWithOptionalInputsFromOpset11) {
          1.0},
     };
     for (const Variant& v : variants) {
-      SingleNodeGraph g("Clip", opset);
-      g.RuntimeInput();
+      OpTest g("Clip", opset);
+      g.Input();
       v.inputs(&g);
       auto y = g.BuildAndRun(RegisterActivationOps, v.runtime);
       ASSERT_TRUE(y.ok()) << v.name << ": " << y.status();
@@ -172,16 +172,16 @@ TEST(ActivationsTest, ClipWithOptionalInputsFromOpset11) {
 }
 
 TEST(ActivationsTest, ClipRejectsNonScalarBounds) {
-  const Tensor x = RandomTensor(Shape{4}, 9);
-  SingleNodeGraph constant("Clip", 13);
-  constant.RuntimeInput().ConstantInput(FloatConstant(Shape{2}, {0.0f, 1.0f}));
+  const Tensor x = RandomTensor(Shape{4}, 9, -3.0f, 3.0f);
+  OpTest constant("Clip", 13);
+  constant.Input().ConstantInput(FloatConstant(Shape{2}, {0.0f, 1.0f}));
   auto built = constant.Build(RegisterActivationOps);
   ASSERT_FALSE(built.ok());
   EXPECT_EQ(built.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(built.status().message().find("[2]"), std::string::npos) << built.status();
 
-  SingleNodeGraph runtime("Clip", 13);
-  runtime.RuntimeInput().AbsentInput().RuntimeInput();
+  OpTest runtime("Clip", 13);
+  runtime.Input().AbsentInput().Input();
   auto y = runtime.BuildAndRun(RegisterActivationOps, {x, Tensor(Shape{1, 3}, {1, 2, 3})});
   ASSERT_FALSE(y.ok());
   EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
@@ -207,8 +207,8 @@ std::vector<double> SoftmaxReference(const Tensor& x, int64_t outer, int64_t n, 
 }
 
 absl::StatusOr<std::vector<Tensor>> RunSoftmax(int64_t opset, const Tensor& x, const int64_t* axis) {
-  SingleNodeGraph g("Softmax", opset);
-  g.RuntimeInput();
+  OpTest g("Softmax", opset);
+  g.Input();
   if (axis != nullptr) g.Attr("axis", IntAttr(*axis));
   return g.BuildAndRun(RegisterActivationOps, {x});
 }
@@ -275,7 +275,7 @@ TEST(ActivationsTest, SoftmaxIsStableForLargeLogits) {
 }
 
 TEST(ActivationsTest, SoftmaxAxisErrors) {
-  const Tensor x = RandomTensor(Shape{2, 3}, 1);
+  const Tensor x = RandomTensor(Shape{2, 3}, 1, -3.0f, 3.0f);
   const int64_t negative = -1;
   for (int64_t opset : {1, 9}) {  // negative axes arrived in opset 11
     auto y = RunSoftmax(opset, x, &negative);
@@ -294,22 +294,22 @@ TEST(ActivationsTest, SoftmaxAxisErrors) {
 }
 
 TEST(ActivationsTest, NoHeapAllocationOnceOutputsHaveGrown) {
-  const Tensor x = RandomTensor(Shape{2, 3, 5, 7}, 1);
+  const Tensor x = RandomTensor(Shape{2, 3, 5, 7}, 1, -3.0f, 3.0f);
   const Tensor lo(Shape{}, {-0.5f});
   const int64_t axis = 1;
   struct Case {
-    SingleNodeGraph graph;
+    OpTest graph;
     std::vector<const Tensor*> runtime;
   };
   std::vector<Case> cases;
-  cases.push_back({SingleNodeGraph("Relu", 14), {&x}});
-  cases.push_back({SingleNodeGraph("Sigmoid", 13), {&x}});
-  cases.push_back({SingleNodeGraph("Clip", 13), {&x, &lo}});
-  cases.push_back({SingleNodeGraph("Softmax", 13), {&x}});
-  cases.push_back({SingleNodeGraph("Softmax", 11), {&x}});
+  cases.push_back({OpTest("Relu", 14), {&x}});
+  cases.push_back({OpTest("Sigmoid", 13), {&x}});
+  cases.push_back({OpTest("Clip", 13), {&x, &lo}});
+  cases.push_back({OpTest("Softmax", 13), {&x}});
+  cases.push_back({OpTest("Softmax", 11), {&x}});
   for (Case& c : cases) {
-    c.graph.RuntimeInput();
-    if (c.runtime.size() > 1) c.graph.RuntimeInput();
+    c.graph.Input();
+    if (c.runtime.size() > 1) c.graph.Input();
     if (c.graph.node().op_type == "Softmax") c.graph.Attr("axis", IntAttr(axis));
     auto op = c.graph.Build(RegisterActivationOps);
     ASSERT_TRUE(op.ok()) << op.status();

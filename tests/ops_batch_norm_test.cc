@@ -13,7 +13,7 @@
 #include "core/ops/fused_activation.h"
 #include "core/ops/ops.h"
 #include "gtest/gtest.h"
-#include "tests/simple_ops_test_util.h"
+#include "tests/op_test_util.h"
 #include "tests/test_util.h"
 
 namespace bnserve {
@@ -22,10 +22,10 @@ namespace {
 using testing::FloatAttr;
 using testing::FloatConstant;
 using testing::IntAttr;
-using testing::RandomFloats;
+using testing::RandomValues;
 using testing::RandomTensor;
 using testing::ShapeOf;
-using testing::SingleNodeGraph;
+using testing::OpTest;
 using testing::StringAttr;
 using testing::TensorNear;
 
@@ -38,16 +38,16 @@ struct BnParams {
 };
 
 BnParams RandomParams(int64_t channels, uint32_t seed) {
-  return BnParams{RandomFloats(channels, seed, -1.5f, 1.5f), RandomFloats(channels, seed + 1, -1.0f, 1.0f),
-                  RandomFloats(channels, seed + 2, -1.0f, 1.0f), RandomFloats(channels, seed + 3, 0.5f, 2.0f)};
+  return BnParams{RandomValues(channels, seed, -1.5f, 1.5f), RandomValues(channels, seed + 1, -1.0f, 1.0f),
+                  RandomValues(channels, seed + 2, -1.0f, 1.0f), RandomValues(channels, seed + 3, 0.5f, 2.0f)};
 }
 
 // A BatchNormalization node whose parameters are initializers. `epsilon`
 // < 0 leaves the attribute out (default 1e-5).
-SingleNodeGraph BnGraph(int64_t opset, const BnParams& p, float epsilon) {
+OpTest BnGraph(int64_t opset, const BnParams& p, float epsilon) {
   const Shape c{static_cast<int64_t>(p.gamma.size())};
-  SingleNodeGraph g("BatchNormalization", opset);
-  g.RuntimeInput()
+  OpTest g("BatchNormalization", opset);
+  g.Input()
       .ConstantInput(FloatConstant(c, p.gamma))
       .ConstantInput(FloatConstant(c, p.beta))
       .ConstantInput(FloatConstant(c, p.mean))
@@ -136,7 +136,7 @@ TEST(BatchNormTest, MatchesReferenceOnAwkwardShapesAndOpsets) {
         const Shape shape = ShapeOf(dims);
         const int64_t channels = shape.rank() >= 2 ? shape[1] : 1;
         const BnParams p = RandomParams(channels, seed);
-        const Tensor x = RandomTensor(shape, seed + 10);
+        const Tensor x = RandomTensor(shape, seed + 10, -3.0f, 3.0f);
         seed += 20;
         auto y = BnGraph(opset, p, epsilon).BuildAndRun(RegisterBatchNormOps, {x});
         ASSERT_TRUE(y.ok()) << y.status();
@@ -160,11 +160,11 @@ TEST(BatchNormTest, EpsilonIsReadFromTheNode) {
 }
 
 TEST(BatchNormTest, FusedActivation) {
-  const Tensor x = RandomTensor(Shape{2, 5, 3, 3}, 3);
+  const Tensor x = RandomTensor(Shape{2, 5, 3, 3}, 3, -3.0f, 3.0f);
   const BnParams p = RandomParams(5, 4);
   const std::vector<double> bn = BnReference(x, p, 1e-5f);
   for (int64_t opset : {9, 15}) {
-    SingleNodeGraph relu = BnGraph(opset, p, 1e-5f);
+    OpTest relu = BnGraph(opset, p, 1e-5f);
     relu.Attr(kFusedActivationAttr, StringAttr("Relu"));
     auto y = relu.BuildAndRun(RegisterBatchNormOps, {x});
     ASSERT_TRUE(y.ok()) << y.status();
@@ -172,7 +172,7 @@ TEST(BatchNormTest, FusedActivation) {
     for (double& v : want) v = v > 0 ? v : 0;
     EXPECT_TRUE(TensorNear((*y)[0], x.shape, want, 1e-5, 4e-6)) << "Relu opset " << opset;
 
-    SingleNodeGraph clip = BnGraph(opset, p, 1e-5f);
+    OpTest clip = BnGraph(opset, p, 1e-5f);
     clip.Attr(kFusedActivationAttr, StringAttr("Clip"))
         .Attr(kFusedMinAttr, FloatAttr(0.0f))
         .Attr(kFusedMaxAttr, FloatAttr(6.0f));
@@ -189,7 +189,7 @@ TEST(BatchNormTest, FusedActivation) {
 TEST(BatchNormTest, RejectsTrainingMode) {
   const BnParams p = RandomParams(3, 1);
   for (int64_t opset : {14, 15, 17}) {
-    SingleNodeGraph g = BnGraph(opset, p, 1e-5f);
+    OpTest g = BnGraph(opset, p, 1e-5f);
     g.Attr("training_mode", IntAttr(1));
     auto built = g.Build(RegisterBatchNormOps);
     ASSERT_FALSE(built.ok()) << "opset " << opset;
@@ -200,7 +200,7 @@ TEST(BatchNormTest, RejectsTrainingMode) {
     EXPECT_NE(msg.find("TrainingMode.PRESERVE"), std::string::npos) << msg;
   }
   // training_mode=0 written out explicitly is inference (what PRESERVE exports).
-  SingleNodeGraph preserve = BnGraph(15, p, 1e-5f);
+  OpTest preserve = BnGraph(15, p, 1e-5f);
   preserve.Attr("training_mode", IntAttr(0));
   EXPECT_TRUE(preserve.Build(RegisterBatchNormOps).ok());
 }
@@ -218,7 +218,7 @@ TEST(BatchNormTest, RejectsStatisticsOutputs) {
       {15, {"y", "running_mean", "running_var"}},
   };
   for (const Case& c : cases) {
-    SingleNodeGraph g = BnGraph(c.opset, p, 1e-5f);
+    OpTest g = BnGraph(c.opset, p, 1e-5f);
     g.Outputs(c.outputs);
     auto built = g.Build(RegisterBatchNormOps);
     ASSERT_FALSE(built.ok()) << "opset " << c.opset;
@@ -226,17 +226,17 @@ TEST(BatchNormTest, RejectsStatisticsOutputs) {
     EXPECT_NE(built.status().message().find("TrainingMode.PRESERVE"), std::string::npos) << built.status();
   }
   // Trailing unrequested optional outputs are fine.
-  SingleNodeGraph g = BnGraph(9, p, 1e-5f);
+  OpTest g = BnGraph(9, p, 1e-5f);
   g.Outputs({"y", "", ""});
   EXPECT_TRUE(g.Build(RegisterBatchNormOps).ok());
 }
 
 TEST(BatchNormTest, Opset7SpatialAttribute) {
   const BnParams p = RandomParams(3, 1);
-  SingleNodeGraph spatial = BnGraph(7, p, 1e-5f);
+  OpTest spatial = BnGraph(7, p, 1e-5f);
   spatial.Attr("spatial", IntAttr(1));
   EXPECT_TRUE(spatial.Build(RegisterBatchNormOps).ok());
-  SingleNodeGraph per_element = BnGraph(7, p, 1e-5f);
+  OpTest per_element = BnGraph(7, p, 1e-5f);
   per_element.Attr("spatial", IntAttr(0));
   EXPECT_EQ(per_element.Build(RegisterBatchNormOps).status().code(), absl::StatusCode::kUnimplemented);
   // Opset 6 and earlier (is_test attribute) are not registered.
@@ -276,19 +276,19 @@ TEST(BatchNormTest, RejectsBadStatisticsNamingTheChannel) {
 TEST(BatchNormTest, RejectsRuntimeOrMisshapenParameters) {
   const BnParams p = RandomParams(3, 1);
   const Shape c{3};
-  SingleNodeGraph runtime_mean("BatchNormalization", 15);
-  runtime_mean.RuntimeInput()
+  OpTest runtime_mean("BatchNormalization", 15);
+  runtime_mean.Input()
       .ConstantInput(FloatConstant(c, p.gamma))
       .ConstantInput(FloatConstant(c, p.beta))
-      .RuntimeInput()
+      .Input()
       .ConstantInput(FloatConstant(c, p.var));
   auto built = runtime_mean.Build(RegisterBatchNormOps);
   ASSERT_FALSE(built.ok());
   EXPECT_EQ(built.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(built.status().message().find("mean"), std::string::npos) << built.status();
 
-  SingleNodeGraph short_var("BatchNormalization", 15);
-  short_var.RuntimeInput()
+  OpTest short_var("BatchNormalization", 15);
+  short_var.Input()
       .ConstantInput(FloatConstant(c, p.gamma))
       .ConstantInput(FloatConstant(c, p.beta))
       .ConstantInput(FloatConstant(c, p.mean))
@@ -303,7 +303,7 @@ TEST(BatchNormTest, RejectsRuntimeOrMisshapenParameters) {
 TEST(BatchNormTest, RejectsInputWithWrongChannelCount) {
   const BnParams p = RandomParams(3, 1);
   for (const std::vector<int64_t>& dims : std::vector<std::vector<int64_t>>{{2, 4, 5}, {7}, {}, {2, 1, 3}}) {
-    const Tensor x = RandomTensor(ShapeOf(dims), 2);
+    const Tensor x = RandomTensor(ShapeOf(dims), 2, -3.0f, 3.0f);
     auto y = BnGraph(15, p, 1e-5f).BuildAndRun(RegisterBatchNormOps, {x});
     ASSERT_FALSE(y.ok()) << x.shape.ToString();
     EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
@@ -315,9 +315,9 @@ TEST(BatchNormTest, RejectsInputWithWrongChannelCount) {
 
 // ---------------------------------------------------------------- ChannelAffine
 
-SingleNodeGraph ChannelAffineGraph(int64_t opset, const std::vector<float>& scale, const std::vector<float>& shift) {
-  SingleNodeGraph g("ChannelAffine", opset, kBnserveDomain);
-  g.RuntimeInput()
+OpTest ChannelAffineGraph(int64_t opset, const std::vector<float>& scale, const std::vector<float>& shift) {
+  OpTest g("ChannelAffine", opset, kBnserveDomain);
+  g.Input()
       .ConstantInput(FloatConstant(Shape{static_cast<int64_t>(scale.size())}, scale))
       .ConstantInput(FloatConstant(Shape{static_cast<int64_t>(shift.size())}, shift));
   return g;
@@ -330,11 +330,11 @@ TEST(ChannelAffineTest, MatchesReference) {
     for (const std::vector<int64_t>& dims : shapes) {
       const Shape shape = ShapeOf(dims);
       const int64_t channels = shape.rank() >= 2 ? shape[1] : 1;
-      const std::vector<float> scale = RandomFloats(channels, seed++);
-      const std::vector<float> shift = RandomFloats(channels, seed++);
-      const Tensor x = RandomTensor(shape, seed++);
+      const std::vector<float> scale = RandomValues(channels, seed++, -3.0f, 3.0f);
+      const std::vector<float> shift = RandomValues(channels, seed++, -3.0f, 3.0f);
+      const Tensor x = RandomTensor(shape, seed++, -3.0f, 3.0f);
       for (const std::string activation : {"", "Relu"}) {
-        SingleNodeGraph g = ChannelAffineGraph(opset, scale, shift);
+        OpTest g = ChannelAffineGraph(opset, scale, shift);
         if (!activation.empty()) g.Attr(kFusedActivationAttr, StringAttr(activation));
         auto y = g.BuildAndRun(RegisterBatchNormOps, {x});
         ASSERT_TRUE(y.ok()) << y.status();
@@ -356,7 +356,7 @@ TEST(ChannelAffineTest, MatchesReference) {
 TEST(ChannelAffineTest, SameKernelAsBatchNormalization) {
   // ChannelAffine fed BN's folded parameters must reproduce BN bit for bit.
   const BnParams p = RandomParams(5, 7);
-  const Tensor x = RandomTensor(Shape{3, 5, 4, 3}, 8);
+  const Tensor x = RandomTensor(Shape{3, 5, 4, 3}, 8, -3.0f, 3.0f);
   auto bn = BnGraph(15, p, 1e-3f).BuildAndRun(RegisterBatchNormOps, {x});
   ASSERT_TRUE(bn.ok()) << bn.status();
   auto widen = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
@@ -368,15 +368,15 @@ TEST(ChannelAffineTest, SameKernelAsBatchNormalization) {
 }
 
 TEST(ChannelAffineTest, Errors) {
-  SingleNodeGraph mismatched = ChannelAffineGraph(13, {1.0f, 2.0f, 3.0f}, {0.0f, 1.0f});
+  OpTest mismatched = ChannelAffineGraph(13, {1.0f, 2.0f, 3.0f}, {0.0f, 1.0f});
   EXPECT_EQ(mismatched.Build(RegisterBatchNormOps).status().code(), absl::StatusCode::kInvalidArgument);
 
-  SingleNodeGraph runtime("ChannelAffine", 13, kBnserveDomain);
-  runtime.RuntimeInput().RuntimeInput().ConstantInput(FloatConstant(Shape{1}, {0.0f}));
+  OpTest runtime("ChannelAffine", 13, kBnserveDomain);
+  runtime.Input().Input().ConstantInput(FloatConstant(Shape{1}, {0.0f}));
   EXPECT_EQ(runtime.Build(RegisterBatchNormOps).status().code(), absl::StatusCode::kUnimplemented);
 
   auto y = ChannelAffineGraph(13, {1.0f, 2.0f}, {0.0f, 1.0f})
-               .BuildAndRun(RegisterBatchNormOps, {RandomTensor(Shape{2, 3, 4}, 1)});
+               .BuildAndRun(RegisterBatchNormOps, {RandomTensor(Shape{2, 3, 4}, 1, -3.0f, 3.0f)});
   ASSERT_FALSE(y.ok());
   EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(y.status().message().find("[2,3,4]"), std::string::npos) << y.status();
@@ -386,8 +386,8 @@ TEST(ChannelAffineTest, Errors) {
 
 TEST(BatchNormTest, NoHeapAllocationOnceOutputsHaveGrown) {
   const BnParams p = RandomParams(3, 1);
-  const Tensor x = RandomTensor(Shape{2, 3, 5, 7}, 2);
-  SingleNodeGraph g = BnGraph(15, p, 1e-5f);
+  const Tensor x = RandomTensor(Shape{2, 3, 5, 7}, 2, -3.0f, 3.0f);
+  OpTest g = BnGraph(15, p, 1e-5f);
   g.Attr(kFusedActivationAttr, StringAttr("Relu"));
   auto op = g.Build(RegisterBatchNormOps);
   ASSERT_TRUE(op.ok()) << op.status();
@@ -401,14 +401,14 @@ TEST(BatchNormTest, OneOpRunsConcurrently) {
   // One op shared by several threads, each with its own inputs and outputs
   // (the executor's model); every thread must get the single-thread result.
   const BnParams p = RandomParams(5, 3);
-  SingleNodeGraph g = BnGraph(15, p, 1e-5f);
+  OpTest g = BnGraph(15, p, 1e-5f);
   auto op = g.Build(RegisterBatchNormOps);
   ASSERT_TRUE(op.ok()) << op.status();
   constexpr int kThreads = 4;
   std::vector<Tensor> inputs;
   std::vector<std::vector<Tensor>> expected(kThreads);
   for (int t = 0; t < kThreads; ++t) {
-    inputs.push_back(RandomTensor(Shape{2 + t, 5, 3, 3}, 100 + t));
+    inputs.push_back(RandomTensor(Shape{2 + t, 5, 3, 3}, 100 + t, -3.0f, 3.0f));
     ASSERT_TRUE(g.Run(**op, {&inputs[t]}, &expected[t]).ok());
   }
   std::vector<absl::Status> statuses(kThreads);

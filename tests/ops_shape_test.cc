@@ -9,7 +9,7 @@
 
 #include "core/ops/ops.h"
 #include "gtest/gtest.h"
-#include "tests/simple_ops_test_util.h"
+#include "tests/op_test_util.h"
 
 namespace bnserve {
 namespace {
@@ -21,7 +21,7 @@ using testing::IntConstant;
 using testing::IntsAttr;
 using testing::RandomTensor;
 using testing::ShapeOf;
-using testing::SingleNodeGraph;
+using testing::OpTest;
 using testing::TensorEq;
 
 std::string Str(const std::vector<int64_t>& v) { return ShapeOf(v).ToString(); }
@@ -29,8 +29,8 @@ std::string Str(const std::vector<int64_t>& v) { return ShapeOf(v).ToString(); }
 // ---------------------------------------------------------------- Flatten
 
 absl::StatusOr<std::vector<Tensor>> RunFlatten(int64_t opset, const Tensor& x, const int64_t* axis) {
-  SingleNodeGraph g("Flatten", opset);
-  g.RuntimeInput();
+  OpTest g("Flatten", opset);
+  g.Input();
   if (axis != nullptr) g.Attr("axis", IntAttr(*axis));
   return g.BuildAndRun(RegisterShapeOps, {x});
 }
@@ -41,7 +41,7 @@ TEST(ShapeOpsTest, FlattenEveryAxisAndOpset) {
   for (int64_t opset : {1, 9, 11, 13, 17}) {
     for (const std::vector<int64_t>& dims : shapes) {
       const Shape shape = ShapeOf(dims);
-      const Tensor x = RandomTensor(shape, seed++);
+      const Tensor x = RandomTensor(shape, seed++, -3.0f, 3.0f);
       const int rank = shape.rank();
       for (int64_t axis = opset >= 11 ? -rank : 0; axis <= rank; ++axis) {
         const int a = static_cast<int>(axis < 0 ? axis + rank : axis);
@@ -63,7 +63,7 @@ TEST(ShapeOpsTest, FlattenEveryAxisAndOpset) {
 }
 
 TEST(ShapeOpsTest, FlattenAxisErrors) {
-  const Tensor x = RandomTensor(Shape{2, 3, 4}, 1);
+  const Tensor x = RandomTensor(Shape{2, 3, 4}, 1, -3.0f, 3.0f);
   const int64_t negative = -1;
   auto old = RunFlatten(10, x, &negative);  // negative axes arrived in opset 11
   ASSERT_FALSE(old.ok());
@@ -80,8 +80,8 @@ TEST(ShapeOpsTest, FlattenAxisErrors) {
 
 absl::StatusOr<std::vector<Tensor>> RunReshape(int64_t opset, const Tensor& x, const std::vector<int64_t>& target,
                                                const int64_t* allow_zero = nullptr) {
-  SingleNodeGraph g("Reshape", opset);
-  g.RuntimeInput().ConstantInput(IntConstant(Shape{static_cast<int64_t>(target.size())}, target));
+  OpTest g("Reshape", opset);
+  g.Input().ConstantInput(IntConstant(Shape{static_cast<int64_t>(target.size())}, target));
   if (allow_zero != nullptr) g.Attr("allowzero", IntAttr(*allow_zero));
   return g.BuildAndRun(RegisterShapeOps, {x});
 }
@@ -104,14 +104,14 @@ TEST(ShapeOpsTest, ReshapeTargetsAtEveryOpset) {
   uint32_t seed = 10;
   for (int64_t opset : {5, 13, 14, 17}) {
     for (const Case& c : cases) {
-      const Tensor x = RandomTensor(ShapeOf(c.input), seed++);
+      const Tensor x = RandomTensor(ShapeOf(c.input), seed++, -3.0f, 3.0f);
       auto y = RunReshape(opset, x, c.target);
       ASSERT_TRUE(y.ok()) << Str(c.input) << " -> " << Str(c.target) << ": " << y.status();
       EXPECT_TRUE(TensorEq((*y)[0], ShapeOf(c.expected), x.data))
           << "opset " << opset << " " << Str(c.input) << " -> " << Str(c.target);
     }
   }
-  const Tensor x = RandomTensor(Shape{2, 3}, 1);
+  const Tensor x = RandomTensor(Shape{2, 3}, 1, -3.0f, 3.0f);
   EXPECT_EQ(RunReshape(4, x, {6}).status().code(), absl::StatusCode::kUnimplemented);  // shape was an attribute
 }
 
@@ -131,14 +131,14 @@ TEST(ShapeOpsTest, ReshapeAllowZeroFromOpset14) {
     EXPECT_EQ(copied.status().code(), absl::StatusCode::kInvalidArgument);
   }
   // A 0 next to a -1 is ambiguous with allowzero=1.
-  auto both = RunReshape(14, RandomTensor(Shape{2, 3}, 1), {0, -1}, &one);
+  auto both = RunReshape(14, RandomTensor(Shape{2, 3}, 1, -3.0f, 3.0f), {0, -1}, &one);
   ASSERT_FALSE(both.ok());
   EXPECT_EQ(both.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(both.status().message().find("allowzero"), std::string::npos) << both.status();
 }
 
 TEST(ShapeOpsTest, ReshapeRejectsBadTargets) {
-  const Tensor x = RandomTensor(Shape{2, 3, 4}, 1);
+  const Tensor x = RandomTensor(Shape{2, 3, 4}, 1, -3.0f, 3.0f);
   struct Bad {
     std::vector<int64_t> target;
     absl::StatusCode code;
@@ -164,16 +164,16 @@ TEST(ShapeOpsTest, ReshapeRejectsBadTargets) {
 }
 
 TEST(ShapeOpsTest, ReshapeNeedsAConstantInt64Shape) {
-  SingleNodeGraph runtime("Reshape", 13);
-  runtime.RuntimeInput().RuntimeInput();
+  OpTest runtime("Reshape", 13);
+  runtime.Input().Input();
   auto built = runtime.Build(RegisterShapeOps);
   ASSERT_FALSE(built.ok());
   EXPECT_EQ(built.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(built.status().message().find("constant"), std::string::npos) << built.status();
   EXPECT_NE(built.status().message().find("in1"), std::string::npos) << built.status();
 
-  SingleNodeGraph float_shape("Reshape", 13);
-  float_shape.RuntimeInput().ConstantInput(FloatConstant(Shape{2}, {2.0f, 12.0f}));
+  OpTest float_shape("Reshape", 13);
+  float_shape.Input().ConstantInput(FloatConstant(Shape{2}, {2.0f, 12.0f}));
   EXPECT_EQ(float_shape.Build(RegisterShapeOps).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -200,12 +200,12 @@ TEST(ShapeOpsTest, TransposeEveryPermutation) {
   uint32_t seed = 30;
   for (int64_t opset : {1, 13, 17}) {
     for (const std::vector<int64_t>& dims : shapes) {
-      const Tensor x = RandomTensor(ShapeOf(dims), seed++);
+      const Tensor x = RandomTensor(ShapeOf(dims), seed++, -3.0f, 3.0f);
       std::vector<int64_t> perm(dims.size());
       std::iota(perm.begin(), perm.end(), 0);
       do {
-        SingleNodeGraph g("Transpose", opset);
-        g.RuntimeInput().Attr("perm", IntsAttr(perm));
+        OpTest g("Transpose", opset);
+        g.Input().Attr("perm", IntsAttr(perm));
         auto y = g.BuildAndRun(RegisterShapeOps, {x});
         ASSERT_TRUE(y.ok()) << y.status();
         Shape expected_shape;
@@ -220,9 +220,9 @@ TEST(ShapeOpsTest, TransposeDefaultReversesAnyRank) {
   const std::vector<std::vector<int64_t>> shapes = {{}, {5}, {3, 5}, {2, 3, 5, 7}, {2, 1, 2, 1, 2, 1, 2, 3}, {0, 3}};
   uint32_t seed = 50;
   for (const std::vector<int64_t>& dims : shapes) {
-    const Tensor x = RandomTensor(ShapeOf(dims), seed++);
-    SingleNodeGraph g("Transpose", 13);
-    g.RuntimeInput();
+    const Tensor x = RandomTensor(ShapeOf(dims), seed++, -3.0f, 3.0f);
+    OpTest g("Transpose", 13);
+    g.Input();
     auto y = g.BuildAndRun(RegisterShapeOps, {x});
     ASSERT_TRUE(y.ok()) << y.status();
     std::vector<int64_t> reversed(dims.size());
@@ -235,15 +235,15 @@ TEST(ShapeOpsTest, TransposeDefaultReversesAnyRank) {
 
 TEST(ShapeOpsTest, TransposeErrors) {
   for (const std::vector<int64_t>& perm : std::vector<std::vector<int64_t>>{{0, 0, 1}, {0, 3, 1}, {-1, 0, 1}}) {
-    SingleNodeGraph g("Transpose", 13);
-    g.RuntimeInput().Attr("perm", IntsAttr(perm));
+    OpTest g("Transpose", 13);
+    g.Input().Attr("perm", IntsAttr(perm));
     auto built = g.Build(RegisterShapeOps);
     ASSERT_FALSE(built.ok()) << Str(perm);
     EXPECT_EQ(built.status().code(), absl::StatusCode::kInvalidArgument);
   }
-  SingleNodeGraph g("Transpose", 13);
-  g.RuntimeInput().Attr("perm", IntsAttr({0, 2, 1}));
-  auto y = g.BuildAndRun(RegisterShapeOps, {RandomTensor(Shape{2, 3}, 1)});
+  OpTest g("Transpose", 13);
+  g.Input().Attr("perm", IntsAttr({0, 2, 1}));
+  auto y = g.BuildAndRun(RegisterShapeOps, {RandomTensor(Shape{2, 3}, 1, -3.0f, 3.0f)});
   ASSERT_FALSE(y.ok());
   EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(y.status().message().find("[2,3]"), std::string::npos) << y.status();
@@ -278,13 +278,13 @@ TEST(ShapeOpsTest, ConcatEveryAxisAndOpset) {
       for (int64_t axis = opset >= 11 ? -rank : 0; axis < rank; ++axis) {
         const int a = static_cast<int>(axis < 0 ? axis + rank : axis);
         std::vector<Tensor> xs;
-        SingleNodeGraph g("Concat", opset);
+        OpTest g("Concat", opset);
         g.Attr("axis", IntAttr(axis));
         for (int64_t size : axis_sizes) {
           std::vector<int64_t> d = dims;
           d[a] = size;
-          xs.push_back(RandomTensor(ShapeOf(d), seed++));
-          g.RuntimeInput();
+          xs.push_back(RandomTensor(ShapeOf(d), seed++, -3.0f, 3.0f));
+          g.Input();
         }
         auto y = g.BuildAndRun(RegisterShapeOps, xs);
         ASSERT_TRUE(y.ok()) << y.status();
@@ -297,18 +297,18 @@ TEST(ShapeOpsTest, ConcatEveryAxisAndOpset) {
 }
 
 TEST(ShapeOpsTest, ConcatWithConstantAndSingleInput) {
-  const Tensor x = RandomTensor(Shape{2, 3, 2}, 1);
-  const Tensor c = RandomTensor(Shape{2, 1, 2}, 2);
-  SingleNodeGraph g("Concat", 13);
-  g.RuntimeInput().ConstantInput(FloatConstant(c.shape, c.data)).Attr("axis", IntAttr(1));
+  const Tensor x = RandomTensor(Shape{2, 3, 2}, 1, -3.0f, 3.0f);
+  const Tensor c = RandomTensor(Shape{2, 1, 2}, 2, -3.0f, 3.0f);
+  OpTest g("Concat", 13);
+  g.Input().ConstantInput(FloatConstant(c.shape, c.data)).Attr("axis", IntAttr(1));
   auto y = g.BuildAndRun(RegisterShapeOps, {x});
   ASSERT_TRUE(y.ok()) << y.status();
   Shape expected_shape;
   const std::vector<float> expected = ConcatReference({x, c}, 1, &expected_shape);
   EXPECT_TRUE(TensorEq((*y)[0], expected_shape, expected));
 
-  SingleNodeGraph one("Concat", 13);
-  one.RuntimeInput().Attr("axis", IntAttr(0));
+  OpTest one("Concat", 13);
+  one.Input().Attr("axis", IntAttr(0));
   auto z = one.BuildAndRun(RegisterShapeOps, {x});
   ASSERT_TRUE(z.ok()) << z.status();
   EXPECT_TRUE(TensorEq((*z)[0], x.shape, x.data));
@@ -316,14 +316,14 @@ TEST(ShapeOpsTest, ConcatWithConstantAndSingleInput) {
 
 TEST(ShapeOpsTest, ConcatErrors) {
   auto run = [](int64_t opset, int64_t axis, const std::vector<Tensor>& xs) {
-    SingleNodeGraph g("Concat", opset);
+    OpTest g("Concat", opset);
     g.Attr("axis", IntAttr(axis));
-    for (size_t i = 0; i < xs.size(); ++i) g.RuntimeInput();
+    for (size_t i = 0; i < xs.size(); ++i) g.Input();
     return g.BuildAndRun(RegisterShapeOps, xs);
   };
-  const Tensor a = RandomTensor(Shape{2, 3, 4}, 1);
-  const Tensor rank2 = RandomTensor(Shape{2, 3}, 2);
-  const Tensor other = RandomTensor(Shape{2, 5, 4}, 3);
+  const Tensor a = RandomTensor(Shape{2, 3, 4}, 1, -3.0f, 3.0f);
+  const Tensor rank2 = RandomTensor(Shape{2, 3}, 2, -3.0f, 3.0f);
+  const Tensor other = RandomTensor(Shape{2, 5, 4}, 3, -3.0f, 3.0f);
 
   auto rank_mismatch = run(13, 1, {a, rank2});
   ASSERT_FALSE(rank_mismatch.ok());
@@ -339,18 +339,18 @@ TEST(ShapeOpsTest, ConcatErrors) {
   EXPECT_EQ(run(13, 3, {a, a}).status().code(), absl::StatusCode::kInvalidArgument);   // axis out of range
   EXPECT_EQ(run(10, -1, {a, a}).status().code(), absl::StatusCode::kInvalidArgument);  // negative before 11
 
-  SingleNodeGraph no_axis("Concat", 13);
-  no_axis.RuntimeInput();
+  OpTest no_axis("Concat", 13);
+  no_axis.Input();
   EXPECT_EQ(no_axis.Build(RegisterShapeOps).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // ---------------------------------------------------------------- Identity, Dropout
 
 TEST(ShapeOpsTest, IdentityCopiesAtEveryOpset) {
-  const Tensor x = RandomTensor(Shape{2, 3, 5}, 1);
+  const Tensor x = RandomTensor(Shape{2, 3, 5}, 1, -3.0f, 3.0f);
   for (int64_t opset : {1, 13, 14, 16, 17}) {
-    SingleNodeGraph g("Identity", opset);
-    g.RuntimeInput();
+    OpTest g("Identity", opset);
+    g.Input();
     auto y = g.BuildAndRun(RegisterShapeOps, {x});
     ASSERT_TRUE(y.ok()) << y.status();
     EXPECT_TRUE(TensorEq((*y)[0], x.shape, x.data)) << "opset " << opset;
@@ -358,11 +358,11 @@ TEST(ShapeOpsTest, IdentityCopiesAtEveryOpset) {
 }
 
 TEST(ShapeOpsTest, DropoutIsIdentityAtInference) {
-  const Tensor x = RandomTensor(Shape{3, 7}, 2);
+  const Tensor x = RandomTensor(Shape{3, 7}, 2, -3.0f, 3.0f);
   // Opsets 7-11: `ratio` attribute.
   for (int64_t opset : {7, 9, 10, 11}) {
-    SingleNodeGraph g("Dropout", opset);
-    g.RuntimeInput().Attr("ratio", FloatAttr(0.3f));
+    OpTest g("Dropout", opset);
+    g.Input().Attr("ratio", FloatAttr(0.3f));
     auto y = g.BuildAndRun(RegisterShapeOps, {x});
     ASSERT_TRUE(y.ok()) << y.status();
     EXPECT_TRUE(TensorEq((*y)[0], x.shape, x.data)) << "opset " << opset;
@@ -371,29 +371,29 @@ TEST(ShapeOpsTest, DropoutIsIdentityAtInference) {
   const Tensor ratio(Shape{}, {0.5f});
   const Tensor off(Shape{}, {0.0f});
   for (int64_t opset : {12, 13, 17}) {
-    SingleNodeGraph plain("Dropout", opset);
-    plain.RuntimeInput();
-    SingleNodeGraph constant_mode("Dropout", opset);
-    constant_mode.RuntimeInput().ConstantInput(FloatConstant(Shape{}, {0.5f})).ConstantInput(IntConstant(Shape{}, {0}));
-    SingleNodeGraph runtime_mode("Dropout", opset);
-    runtime_mode.RuntimeInput().RuntimeInput().RuntimeInput();
-    for (auto [g, runtime] : std::vector<std::pair<SingleNodeGraph*, std::vector<Tensor>>>{
+    OpTest plain("Dropout", opset);
+    plain.Input();
+    OpTest constant_mode("Dropout", opset);
+    constant_mode.Input().ConstantInput(FloatConstant(Shape{}, {0.5f})).ConstantInput(IntConstant(Shape{}, {0}));
+    OpTest runtime_mode("Dropout", opset);
+    runtime_mode.Input().Input().Input();
+    for (auto [g, runtime] : std::vector<std::pair<OpTest*, std::vector<Tensor>>>{
              {&plain, {x}}, {&constant_mode, {x}}, {&runtime_mode, {x, ratio, off}}}) {
       auto y = g->BuildAndRun(RegisterShapeOps, runtime);
       ASSERT_TRUE(y.ok()) << y.status();
       EXPECT_TRUE(TensorEq((*y)[0], x.shape, x.data)) << "opset " << opset;
     }
   }
-  SingleNodeGraph legacy("Dropout", 6);  // is_test era
-  legacy.RuntimeInput();
+  OpTest legacy("Dropout", 6);  // is_test era
+  legacy.Input();
   EXPECT_EQ(legacy.Build(RegisterShapeOps).status().code(), absl::StatusCode::kUnimplemented);
 }
 
 TEST(ShapeOpsTest, DropoutMaskOutput) {
-  const Tensor x = RandomTensor(Shape{2, 5}, 3);
+  const Tensor x = RandomTensor(Shape{2, 5}, 3, -3.0f, 3.0f);
   // Opsets 7-9: the mask has the input's float type; all ones at inference.
-  SingleNodeGraph float_mask("Dropout", 7);
-  float_mask.RuntimeInput().Outputs({"y", "mask"});
+  OpTest float_mask("Dropout", 7);
+  float_mask.Input().Outputs({"y", "mask"});
   auto y = float_mask.BuildAndRun(RegisterShapeOps, {x});
   ASSERT_TRUE(y.ok()) << y.status();
   ASSERT_EQ(y->size(), 2u);
@@ -401,8 +401,8 @@ TEST(ShapeOpsTest, DropoutMaskOutput) {
   EXPECT_TRUE(TensorEq((*y)[1], x.shape, std::vector<float>(10, 1.0f)));
   // From opset 10 the mask is bool, which bnserve's float tensors cannot hold.
   for (int64_t opset : {10, 12, 13}) {
-    SingleNodeGraph bool_mask("Dropout", opset);
-    bool_mask.RuntimeInput().Outputs({"y", "mask"});
+    OpTest bool_mask("Dropout", opset);
+    bool_mask.Input().Outputs({"y", "mask"});
     auto built = bool_mask.Build(RegisterShapeOps);
     ASSERT_FALSE(built.ok()) << "opset " << opset;
     EXPECT_EQ(built.status().code(), absl::StatusCode::kUnimplemented);
@@ -411,37 +411,37 @@ TEST(ShapeOpsTest, DropoutMaskOutput) {
 }
 
 TEST(ShapeOpsTest, DropoutRejectsTrainingMode) {
-  const Tensor x = RandomTensor(Shape{2, 5}, 4);
-  SingleNodeGraph constant("Dropout", 13);
-  constant.RuntimeInput().AbsentInput().ConstantInput(IntConstant(Shape{}, {1}));
+  const Tensor x = RandomTensor(Shape{2, 5}, 4, -3.0f, 3.0f);
+  OpTest constant("Dropout", 13);
+  constant.Input().AbsentInput().ConstantInput(IntConstant(Shape{}, {1}));
   auto built = constant.Build(RegisterShapeOps);
   ASSERT_FALSE(built.ok());
   EXPECT_EQ(built.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(built.status().message().find("training_mode"), std::string::npos) << built.status();
 
-  SingleNodeGraph runtime("Dropout", 13);
-  runtime.RuntimeInput().AbsentInput().RuntimeInput();
+  OpTest runtime("Dropout", 13);
+  runtime.Input().AbsentInput().Input();
   auto y = runtime.BuildAndRun(RegisterShapeOps, {x, Tensor(Shape{}, {1.0f})});
   ASSERT_FALSE(y.ok());
   EXPECT_EQ(y.status().code(), absl::StatusCode::kUnimplemented);
 }
 
 TEST(ShapeOpsTest, NoHeapAllocationOnceOutputsHaveGrown) {
-  const Tensor x = RandomTensor(Shape{2, 3, 5, 7}, 1);
-  std::vector<SingleNodeGraph> graphs;
+  const Tensor x = RandomTensor(Shape{2, 3, 5, 7}, 1, -3.0f, 3.0f);
+  std::vector<OpTest> graphs;
   graphs.emplace_back("Flatten", 13);
-  graphs.back().RuntimeInput().Attr("axis", IntAttr(2));
+  graphs.back().Input().Attr("axis", IntAttr(2));
   graphs.emplace_back("Reshape", 14);
-  graphs.back().RuntimeInput().ConstantInput(IntConstant(Shape{3}, {0, -1, 7}));
+  graphs.back().Input().ConstantInput(IntConstant(Shape{3}, {0, -1, 7}));
   graphs.emplace_back("Transpose", 13);
-  graphs.back().RuntimeInput().Attr("perm", IntsAttr({0, 2, 3, 1}));
+  graphs.back().Input().Attr("perm", IntsAttr({0, 2, 3, 1}));
   graphs.emplace_back("Concat", 13);
-  graphs.back().RuntimeInput().RuntimeInput().Attr("axis", IntAttr(-1));
+  graphs.back().Input().Input().Attr("axis", IntAttr(-1));
   graphs.emplace_back("Identity", 13);
-  graphs.back().RuntimeInput();
+  graphs.back().Input();
   graphs.emplace_back("Dropout", 13);
-  graphs.back().RuntimeInput();
-  for (SingleNodeGraph& g : graphs) {
+  graphs.back().Input();
+  for (OpTest& g : graphs) {
     auto op = g.Build(RegisterShapeOps);
     ASSERT_TRUE(op.ok()) << op.status();
     std::vector<const Tensor*> runtime(g.node().op_type == "Concat" ? 2 : 1, &x);

@@ -17,27 +17,14 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from bn_export import randomize_bn  # noqa: E402
+from bn_models import BasicBlock, BnMlp, conv1x1_bn  # noqa: E402
 
 SEED = 1234
 
 
-class Mlp(nn.Module):
+def Mlp():
     """784-512-BN1d-ReLU-256-BN1d-ReLU-10."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(784, 512)
-        self.bn1 = nn.BatchNorm1d(512)
-        self.relu1 = nn.ReLU()
-        self.fc2 = nn.Linear(512, 256)
-        self.bn2 = nn.BatchNorm1d(256)
-        self.relu2 = nn.ReLU()
-        self.fc3 = nn.Linear(256, 10)
-
-    def forward(self, x):
-        x = self.relu1(self.bn1(self.fc1(x)))
-        x = self.relu2(self.bn2(self.fc2(x)))
-        return self.fc3(x)
+    return BnMlp(784, 512, 256, 10)
 
 
 def conv_bn_relu(cin, cout):
@@ -57,28 +44,6 @@ class CifarCnn(nn.Module):
 
     def forward(self, x):
         return self.fc(self.features(x))
-
-
-class BasicBlock(nn.Module):
-    """torchvision.models.resnet.BasicBlock."""
-    expansion = 1
-
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = downsample
-
-    def forward(self, x):
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu(out + identity)
 
 
 class ResNet18(nn.Module):
@@ -107,8 +72,7 @@ class ResNet18(nn.Module):
     def _make_layer(self, planes, blocks, stride=1):
         downsample = None
         if stride != 1 or self.inplanes != planes:
-            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride=stride, bias=False),
-                                       nn.BatchNorm2d(planes))
+            downsample = conv1x1_bn(self.inplanes, planes, stride)
         layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes
         layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
