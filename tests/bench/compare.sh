@@ -74,7 +74,7 @@ bench="$build/tests/bench/loadgen/bnserve-bench"
 # --- engine and moments (Google Benchmark, 3 repetitions each) -------------
 have_model() { [ -f "$models_dir/$1.onnx" ]; }
 note "engine_bench"
-"$build/tests/bench/engine_bench" --benchmark_filter='^predict/(mlp|cnn)/batch:(1|64)/' \
+"$build/tests/bench/engine_bench" --benchmark_filter='^predict/(mlp|cnn|resnet18)/batch:(1|16|64)/' \
   --benchmark_repetitions=$reps --benchmark_min_time=$bm_min_time --benchmark_format=json \
   >"$results/engine.json" 2>"$results/engine.log" || note "engine_bench failed (see $results/engine.log)"
 note "moments_bench"
@@ -92,9 +92,12 @@ if command -v node >/dev/null; then
   fi
   if [ -d "$ort_dir/node_modules" ]; then
     for t in $threads_list; do
-      for batch in 1 64; do
-        for m in mlp cnn identity; do
+      # resnet18 runs at batch 1 and 16 (engine_bench's batch for it), the others at 1 and 64; the
+      # Identity model at every batch, for the binding overhead subtracted from each.
+      for batch in 1 16 64; do
+        for m in mlp cnn resnet18 identity; do
           have_model "$m" || continue
+          case "$m/$batch" in mlp/16 | cnn/16 | resnet18/64) continue ;; esac
           note "onnxruntime $m batch $batch, $t thread(s)"
           for _ in $(seq $reps); do
             node "$ort_dir/ort_bench.js" "$models_dir/$m.onnx" "$batch" "$t" "$seconds" >>"$results/ort.jsonl" \
@@ -112,7 +115,7 @@ fi
 : >"$results/torch.jsonl"
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   for t in $threads_list; do
-    for spec in "mlp 1 eval" "cnn 1 eval" "cnn 64 train"; do
+    for spec in "mlp 1 eval" "cnn 1 eval" "resnet18 1 eval" "cnn 64 train"; do
       set -- $spec
       have_model "$1" || continue
       note "pytorch $1 batch $2 $3, $t thread(s)"
