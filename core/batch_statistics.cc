@@ -5,20 +5,31 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/graph_rewrites.h"
+#include "core/moment_reduction.h"
 #include "core/ops/bn_fold.h"
+#include "core/ops/fused_activation.h"
+#include "core/thread_pool.h"
 
 namespace bnserve {
 namespace {
 
 // A BatchNormalization node in a statistics pass: records the moments of its
 // input into the sink, then normalizes with the batch's own statistics
-// (train) or with the frozen ones (eval) so that downstream layers see what
-// they would see in that PyTorch mode.
+// (train) or with the frozen ones (eval), applying a Relu/Clip fused into it
+// (FuseActivations), so that downstream layers see what they would see in
+// that PyTorch mode.
+//
+// Channels are independent, so they are split over the thread pool, and
+// when the layout allows (ChannelPlanesAreRuns) each channel's moments are
+// computed right before it is normalized, while its planes are still in
+// cache: one read from memory instead of two. The moments are bit-identical
+// to ComputeChannelMoments whatever the split.
 class BatchStatsOp : public Op {
  public:
   // REQUIRES: `frozen` is a validated snapshot's layer, folded by the caller.
-  BatchStatsOp(int layer, const BnLayerInfo& info, ChannelAffineParams frozen, ForwardMode mode)
-      : layer_(layer), info_(info), mode_(mode), frozen_(std::move(frozen)) {}
+  BatchStatsOp(int layer, const BnLayerInfo& info, ChannelAffineParams frozen, ForwardMode mode,
+               FusedActivation activation)
+      : layer_(layer), info_(info), mode_(mode), frozen_(std::move(frozen)), activation_(activation) {}
 
   absl::Status Run(const OpContext& ctx) const override {
     const TensorView& x = ctx.input(0);
@@ -26,46 +37,63 @@ class BatchStatsOp : public Op {
       return absl::InvalidArgumentError(absl::StrCat("BN layer '", info_.name, "': expected input [N,", info_.channels,
                                                      ",...], got ", x.shape.ToString()));
     }
-    std::vector<ChannelMoments>& moments = ctx.stats_sink()->layers[layer_];
-    ComputeChannelMoments(x, &moments);
-    const int64_t per_channel = moments.empty() ? 0 : moments[0].count;
+    const int64_t outer = x.shape[0];
+    const int64_t inner = x.shape.Product(2, x.shape.rank());
+    const int64_t per_channel = outer * inner;
     if (mode_ == ForwardMode::kTrain && per_channel < 2) {
       return absl::FailedPreconditionError(absl::StrCat(
           "BN layer '", info_.name, "': expected more than 1 value per channel to compute batch statistics, got input ",
           x.shape.ToString(), " (", per_channel, " value per channel)"));
     }
-    for (int64_t c = 0; c < info_.channels; ++c) {
-      if (!std::isfinite(moments[c].mean) || !std::isfinite(moments[c].m2)) {
+    std::vector<ChannelMoments>& moments = ctx.stats_sink()->layers[layer_];
+    Tensor* y = ctx.output(0);
+    y->Resize(x.shape);
+    const bool fused_moments = ChannelPlanesAreRuns(x.shape);
+    if (fused_moments) {
+      moments.resize(static_cast<size_t>(info_.channels));
+    } else {
+      ComputeChannelMoments(x, &moments);
+    }
+    ThreadPool* pool = ctx.thread_pool();
+    const int64_t channels = info_.channels;
+    ParallelFor(pool, channels, GrainFor(pool, channels, 1), [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        if (fused_moments) ChannelRunMoments(x, c, c + 1, &moments[c]);
+        if (!MomentsFinite(moments[c])) continue;  // reported below; the output is not used
+        float scale = frozen_.scale[c];
+        float shift = frozen_.shift[c];
+        if (mode_ == ForwardMode::kTrain) {
+          const double s = info_.gamma[c] / std::sqrt(moments[c].VarBiased() + info_.epsilon);
+          scale = static_cast<float>(s);
+          shift = static_cast<float>(info_.beta[c] - moments[c].mean * s);
+        }
+        for (int64_t n = 0; n < outer; ++n) {
+          const int64_t base = (n * channels + c) * inner;
+          const float* in = x.data + base;
+          float* out = y->data.data() + base;
+          for (int64_t i = 0; i < inner; ++i) out[i] = in[i] * scale + shift;
+          activation_.Apply(out, inner);  // while the plane is still in cache
+        }
+      }
+    });
+    for (int64_t c = 0; c < channels; ++c) {
+      if (!MomentsFinite(moments[c])) {
         return absl::InvalidArgumentError(absl::StrCat("BN layer '", info_.name, "' channel ", c,
                                                        ": batch statistics are not finite (mean ", moments[c].mean,
                                                        ", M2 ", moments[c].m2, ")"));
-      }
-    }
-    Tensor* y = ctx.output(0);
-    y->Resize(x.shape);
-    const int64_t outer = x.shape[0];
-    const int64_t inner = x.shape.Product(2, x.shape.rank());
-    for (int64_t c = 0; c < info_.channels; ++c) {
-      float scale = frozen_.scale[c];
-      float shift = frozen_.shift[c];
-      if (mode_ == ForwardMode::kTrain) {
-        const double s = info_.gamma[c] / std::sqrt(moments[c].VarBiased() + info_.epsilon);
-        scale = static_cast<float>(s);
-        shift = static_cast<float>(info_.beta[c] - moments[c].mean * s);
-      }
-      for (int64_t n = 0; n < outer; ++n) {
-        const int64_t base = (n * info_.channels + c) * inner;
-        for (int64_t i = 0; i < inner; ++i) y->data[base + i] = x.data[base + i] * scale + shift;
       }
     }
     return absl::OkStatus();
   }
 
  private:
+  static bool MomentsFinite(const ChannelMoments& m) { return std::isfinite(m.mean) && std::isfinite(m.m2); }
+
   int layer_;
   BnLayerInfo info_;
   ForwardMode mode_;
   ChannelAffineParams frozen_;  // eval mode's per-channel scale and shift
+  FusedActivation activation_;
 };
 
 }  // namespace
@@ -82,6 +110,9 @@ absl::StatusOr<std::shared_ptr<const StatisticsPlan>> StatisticsPlan::Build(std:
   }
   Graph graph = model->graph();
   RemoveIdentities(&graph);
+  // A Relu/Clip after a BN (or a Conv) runs inside it: one pass fewer over
+  // the activations, and the same values.
+  FuseActivations(&graph);
   const Model* m = model.get();
   const StatsSnapshot* s = stats.get();
   OpCreator creator = [&](const OpBuildContext& ctx) -> absl::StatusOr<std::unique_ptr<Op>> {
@@ -94,7 +125,8 @@ absl::StatusOr<std::shared_ptr<const StatisticsPlan>> StatisticsPlan::Build(std:
     BN_ASSIGN_OR_RETURN(ChannelAffineParams folded,
                         FoldBatchNorm(info.gamma, info.beta, frozen.mean, frozen.var, info.epsilon,
                                       absl::StrCat("BN layer '", info.name, "'")));
-    return std::unique_ptr<Op>(new BatchStatsOp(it->second, info, std::move(folded), mode));
+    BN_ASSIGN_OR_RETURN(const FusedActivation activation, FusedActivation::FromNode(ctx.node));
+    return std::unique_ptr<Op>(new BatchStatsOp(it->second, info, std::move(folded), mode, activation));
   };
   std::shared_ptr<StatisticsPlan> plan(new StatisticsPlan());
   BN_ASSIGN_OR_RETURN(plan->compiled_, CompiledGraph::Build(std::move(graph), creator));
@@ -104,15 +136,17 @@ absl::StatusOr<std::shared_ptr<const StatisticsPlan>> StatisticsPlan::Build(std:
   return std::shared_ptr<const StatisticsPlan>(std::move(plan));
 }
 
-absl::Status StatisticsPlan::Run(absl::Span<const TensorView> inputs, Workspace* ws, BatchStatsSink* sink) const {
+absl::Status StatisticsPlan::Run(absl::Span<const TensorView> inputs, Workspace* ws, BatchStatsSink* sink,
+                                 ThreadPool* thread_pool) const {
   BN_RETURN_IF_ERROR(CheckFinite(inputs, model_->graph()));
   sink->layers.resize(model_->bn_layers().size());
-  return compiled_->Run(inputs, ws, sink);
+  return compiled_->Run(inputs, ws, sink, thread_pool);
 }
 
-absl::Status StatisticsPlan::Run(absl::Span<const TensorView> inputs, BatchStatsSink* sink) const {
+absl::Status StatisticsPlan::Run(absl::Span<const TensorView> inputs, BatchStatsSink* sink,
+                                 ThreadPool* thread_pool) const {
   WorkspacePool::Handle ws = workspaces_.Acquire();
-  return Run(inputs, ws.get(), sink);
+  return Run(inputs, ws.get(), sink, thread_pool);
 }
 
 absl::Status CheckFinite(absl::Span<const TensorView> inputs, const Graph& graph) {

@@ -14,6 +14,7 @@
 #include "core/batch_stats_sink.h"
 #include "core/compiled_graph.h"
 #include "core/model.h"
+#include "core/thread_pool.h"
 
 namespace bnserve {
 
@@ -34,9 +35,12 @@ class StatisticsPlan {
   // Rejects non-finite input values (INVALID_ARGUMENT naming the input and
   // the first bad index) and, in train mode, BN layers that would see one
   // value per channel (FAILED_PRECONDITION naming the layer). On success
-  // sink->layers[l] holds layer l's per-channel moments.
-  absl::Status Run(absl::Span<const TensorView> inputs, Workspace* ws, BatchStatsSink* sink) const;
-  absl::Status Run(absl::Span<const TensorView> inputs, BatchStatsSink* sink) const;
+  // sink->layers[l] holds layer l's per-channel moments. With a
+  // `thread_pool`, ops split their loops over it (null: the calling thread
+  // alone); the results do not depend on it.
+  absl::Status Run(absl::Span<const TensorView> inputs, Workspace* ws, BatchStatsSink* sink,
+                   ThreadPool* thread_pool = nullptr) const;
+  absl::Status Run(absl::Span<const TensorView> inputs, BatchStatsSink* sink, ThreadPool* thread_pool = nullptr) const;
   // The i-th model output of the last successful Run on `ws` (the network's
   // output in this forward mode, e.g. PyTorch's train-mode output).
   const Tensor& output(const Workspace& ws, int i) const { return compiled_->output(ws, i); }

@@ -6,7 +6,7 @@
 namespace bnserve {
 
 absl::StatusOr<BatchStatsReport> ComputeBatchStats(const ServingBundle& bundle, absl::Span<const TensorView> inputs,
-                                                   ForwardMode mode, bool sort_by_drift) {
+                                                   ForwardMode mode, bool sort_by_drift, ThreadPool* thread_pool) {
   std::vector<TensorView> views(inputs.begin(), inputs.end());
   BN_RETURN_IF_ERROR(ResolveBatchForm(bundle.model->graph(), {}, absl::MakeSpan(views),
                                       /*allow_single_instance=*/false)
@@ -18,7 +18,7 @@ absl::StatusOr<BatchStatsReport> ComputeBatchStats(const ServingBundle& bundle, 
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const StatisticsPlan> plan,
                       StatisticsPlan::Build(bundle.model, bundle.stats, mode));
   BatchStatsSink sink;
-  BN_RETURN_IF_ERROR(plan->Run(views, &sink));
+  BN_RETURN_IF_ERROR(plan->Run(views, &sink, thread_pool));
 
   const std::vector<BnLayerInfo>& layers = bundle.model->bn_layers();
   std::vector<LayerDrift> drifts;

@@ -29,8 +29,10 @@ struct BatchStatsReport {
 // Runs `inputs` (a batch, batch dim first; validated against the model)
 // through a statistics pass of `bundle` in `mode`. INVALID_ARGUMENT for bad
 // shapes, an empty batch or non-finite values; FAILED_PRECONDITION when a
-// train-mode BN would see one value per channel.
+// train-mode BN would see one value per channel. The pass splits its loops
+// over `thread_pool` when non-null.
 absl::StatusOr<BatchStatsReport> ComputeBatchStats(const ServingBundle& bundle, absl::Span<const TensorView> inputs,
-                                                   ForwardMode mode, bool sort_by_drift);
+                                                   ForwardMode mode, bool sort_by_drift,
+                                                   ThreadPool* thread_pool = nullptr);
 
 }  // namespace bnserve

@@ -220,7 +220,9 @@ void RemoveIdentities(Graph* graph) {
 }
 
 void FuseActivations(Graph* graph) {
-  static const std::set<std::string> kFusableProducers = {"Conv", "Gemm", "MatMul", "Add"};
+  // BatchNormalization remains only in the statistics passes' graphs (the
+  // inference plan has replaced it by then).
+  static const std::set<std::string> kFusableProducers = {"Conv", "Gemm", "MatMul", "Add", "BatchNormalization"};
   for (size_t i = 0; i < graph->nodes.size(); ++i) {
     const Node& act = graph->nodes[i];
     // An activation without its data input is malformed; plan building

@@ -9,7 +9,8 @@
 //      bias (exact; weights recomputed in float64, rounded once to float32).
 //   3. RemoveIdentities: Identity and single-output Dropout vanish.
 //   4. FuseActivations: Relu / LeakyRelu / constant Clip directly after a
-//      Conv, Gemm, MatMul, Add or ChannelAffine whose output has no other
+//      Conv, Gemm, MatMul, Add, ChannelAffine or BatchNormalization (left
+//      only in the statistics passes' graphs) whose output has no other
 //      reader becomes a fused activation of that op.
 #pragma once
 

@@ -25,7 +25,9 @@ absl::StatusOr<std::unique_ptr<ModelManager>> ModelManager::Create(ModelManagerO
   return std::unique_ptr<ModelManager>(new ModelManager(std::move(options)));
 }
 
-ModelManager::ModelManager(ModelManagerOptions options) : options_(std::move(options)) {}
+ModelManager::ModelManager(ModelManagerOptions options) : options_(std::move(options)) {
+  if (options_.statistics_threads > 1) statistics_pool_ = std::make_unique<ThreadPool>(options_.statistics_threads);
+}
 
 std::string ModelManager::ModelDir(const std::string& name) const { return JoinPath(options_.repository, name); }
 
@@ -169,13 +171,13 @@ absl::StatusOr<BatchStatsReport> ModelManager::BatchStatistics(const std::string
                                                                absl::Span<const TensorView> inputs, ForwardMode mode,
                                                                bool sort_by_drift) const {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const ServingBundle> bundle, Acquire(name, version));
-  return ComputeBatchStats(*bundle, inputs, mode, sort_by_drift);
+  return ComputeBatchStats(*bundle, inputs, mode, sort_by_drift, statistics_pool_.get());
 }
 
 absl::StatusOr<std::unique_ptr<RecalibrationSession>> ModelManager::StartRecalibration(const std::string& name,
                                                                                        RecalibrationRequest request) {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<ModelEntry> entry, Find(name));
-  return RecalibrationSession::Start(std::move(entry), std::move(request));
+  return RecalibrationSession::Start(std::move(entry), std::move(request), statistics_pool_.get());
 }
 
 absl::StatusOr<std::vector<VersionInfo>> ModelManager::History(const std::string& name) const {

@@ -24,6 +24,7 @@
 #include "core/model_entry.h"
 #include "core/prediction.h"
 #include "core/recalibration_session.h"
+#include "core/thread_pool.h"
 
 namespace bnserve {
 
@@ -32,6 +33,12 @@ struct ModelManagerOptions {
   FileSystem* file_system = nullptr;  // nullptr: DefaultFileSystem()
   int max_recalibration_streams = 2;  // concurrent Recalibrate streams per model
   size_t pinned_cache_capacity = 4;   // plans of pinned versions kept per model
+  // Threads one statistics pass (a recalibration batch, a batch-statistics
+  // query) may use, the calling thread included: above 1 the manager starts
+  // statistics_threads - 1 workers shared by all passes; a pass finding them
+  // busy computes alone (core/thread_pool.h). The server passes its worker
+  // thread count, so one recalibration stream uses the cores it was given.
+  int statistics_threads = 1;
 };
 
 // Describe's answer: the status, and the bundle being served (null unless
@@ -117,6 +124,7 @@ class ModelManager {
   void Notify(const std::string& name, ModelState state);
 
   const ModelManagerOptions options_;
+  std::unique_ptr<ThreadPool> statistics_pool_;  // null when statistics_threads <= 1
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<ModelEntry>> entries_;  // guarded by mu_

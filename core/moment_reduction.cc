@@ -138,6 +138,26 @@ void ReduceColumns(const MomentKernels& kernels, const float* x, const Groups& g
 
 }  // namespace
 
+bool ChannelPlanesAreRuns(const Shape& shape) {
+  if (shape.rank() < 3 || shape[1] <= 1 || shape[0] < 1) return false;
+  const int64_t inner = shape.Product(2, shape.rank());
+  // Canonicalize drops N == 1 (leaving [C kept, inner reduced]: runs of any
+  // length); otherwise ReduceMoments reads runs only from kMinRunLength on.
+  return inner > 1 && (shape[0] == 1 || inner >= kMinRunLength);
+}
+
+void ChannelRunMoments(const TensorView& x, int64_t c_begin, int64_t c_end, ChannelMoments* out) {
+  const MomentKernels& kernels = BestMomentKernels();
+  const int64_t batch = x.shape[0], channels = x.shape[1];
+  const int64_t inner = x.shape.Product(2, x.shape.rank());
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    ChannelMoments m;
+    // ReduceRuns's order: chunk (image) by chunk, merged into an empty entry.
+    for (int64_t n = 0; n < batch; ++n) m.Merge(RunMoments(kernels, x.data + (n * channels + c) * inner, inner));
+    out[c - c_begin] = m;
+  }
+}
+
 void ReduceMoments(const TensorView& x, uint32_t reduced_axes, std::vector<ChannelMoments>* out) {
   ReduceMoments(x, reduced_axes, BestMomentKernels(), out);
 }

@@ -44,4 +44,16 @@ void ReduceMoments(const TensorView& x, uint32_t reduced_axes, std::vector<Chann
 void ReduceMoments(const TensorView& x, uint32_t reduced_axes, const MomentKernels& kernels,
                    std::vector<ChannelMoments>* out);
 
+// True when ComputeChannelMoments reads every (n, c) plane of `shape`
+// ([N, C, inner...]) as one contiguous run: rank >= 3, C > 1, inner > 1
+// and (N == 1 or inner >= the run kernel's minimum length). Then each
+// channel's moments can be computed on their own (ChannelRunMoments), e.g.
+// by several threads, or right before the channel is normalized.
+bool ChannelPlanesAreRuns(const Shape& shape);
+// REQUIRES: ChannelPlanesAreRuns(x.shape), 0 <= c_begin <= c_end <= C.
+// out[c - c_begin] = channel c's moments, bit-identical to
+// ComputeChannelMoments's entry c (the same run sums, merged in the same
+// order), so splitting the channels over threads changes no result.
+void ChannelRunMoments(const TensorView& x, int64_t c_begin, int64_t c_end, ChannelMoments* out);
+
 }  // namespace bnserve

@@ -26,7 +26,8 @@ const char* RecalibrationModeName(RecalibrationMode mode) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Start(std::shared_ptr<ModelEntry> entry,
-                                                                                  RecalibrationRequest request) {
+                                                                                  RecalibrationRequest request,
+                                                                                  ThreadPool* thread_pool) {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const ServingBundle> base, entry->Acquire(VersionRequest::Current()));
   if (base->model->bn_layers().empty()) {
     return absl::FailedPreconditionError(
@@ -39,7 +40,7 @@ absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Star
   // The slot first: a refused stream should not pay for building a plan.
   BN_RETURN_IF_ERROR(entry->AcquireRecalibrationSlot());
   absl::StatusOr<std::unique_ptr<Recalibrator>> recalibrator =
-      Recalibrator::Create(base->model, base->stats, request.options);
+      Recalibrator::Create(base->model, base->stats, request.options, thread_pool);
   if (!recalibrator.ok()) {
     entry->ReleaseRecalibrationSlot();
     return recalibrator.status();

@@ -42,8 +42,11 @@ class RecalibrationSession {
   // ABORTED when expected_version is not current, RESOURCE_EXHAUSTED when
   // the model's stream limit is reached, and the Recalibrator's own errors
   // (unknown layer, bad momentum).
+  // Batches' statistics passes split their loops over `thread_pool` when
+  // non-null (not owned; must outlive the session).
   static absl::StatusOr<std::unique_ptr<RecalibrationSession>> Start(std::shared_ptr<ModelEntry> entry,
-                                                                     RecalibrationRequest request);
+                                                                     RecalibrationRequest request,
+                                                                     ThreadPool* thread_pool = nullptr);
   ~RecalibrationSession();
   RecalibrationSession(const RecalibrationSession&) = delete;
   RecalibrationSession& operator=(const RecalibrationSession&) = delete;

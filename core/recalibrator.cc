@@ -28,7 +28,8 @@ LayerChange MeasureChange(const BnLayerInfo& info, const LayerStats& before, con
 
 absl::StatusOr<std::unique_ptr<Recalibrator>> Recalibrator::Create(std::shared_ptr<const Model> model,
                                                                    std::shared_ptr<const StatsSnapshot> base,
-                                                                   RecalibrationOptions options) {
+                                                                   RecalibrationOptions options,
+                                                                   ThreadPool* thread_pool) {
   const std::vector<BnLayerInfo>& layers = model->bn_layers();
   if (layers.empty()) {
     return absl::FailedPreconditionError("model has no BatchNormalization layers: nothing to recalibrate");
@@ -60,6 +61,7 @@ absl::StatusOr<std::unique_ptr<Recalibrator>> Recalibrator::Create(std::shared_p
     r->accumulators_.emplace_back(mode, start, momentum);
   }
   BN_ASSIGN_OR_RETURN(r->plan_, StatisticsPlan::Build(model, base, options.forward));
+  r->thread_pool_ = thread_pool;
   r->model_ = std::move(model);
   r->base_ = std::move(base);
   r->options_ = std::move(options);
@@ -70,7 +72,7 @@ absl::Status Recalibrator::AddBatch(absl::Span<const TensorView> inputs) {
   if (!inputs.empty() && inputs[0].shape.rank() > 0 && inputs[0].shape[0] == 0) return absl::OkStatus();
   // The pass validates everything (finite inputs, n >= 2, finite moments)
   // before any accumulator sees the batch: all or nothing.
-  BN_RETURN_IF_ERROR(plan_->Run(inputs, &sink_));
+  BN_RETURN_IF_ERROR(plan_->Run(inputs, &sink_, thread_pool_));
   // An eval-mode pass accepts one value per channel, which no running
   // variance can be estimated from: the same FAILED_PRECONDITION as the
   // train-mode pass gives.

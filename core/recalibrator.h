@@ -55,9 +55,12 @@ struct RecalibrationSummary {
 
 class Recalibrator {
  public:
+  // Each batch's statistics pass splits its loops over `thread_pool` when
+  // non-null (not owned; must outlive the Recalibrator).
   static absl::StatusOr<std::unique_ptr<Recalibrator>> Create(std::shared_ptr<const Model> model,
                                                               std::shared_ptr<const StatsSnapshot> base,
-                                                              RecalibrationOptions options);
+                                                              RecalibrationOptions options,
+                                                              ThreadPool* thread_pool = nullptr);
 
   // All or nothing: on error (bad shape, NaN/Inf, one value per channel,
   // non-finite moments) no accumulator has changed and the stream may go on
@@ -79,6 +82,7 @@ class Recalibrator {
   std::shared_ptr<const StatsSnapshot> base_;
   RecalibrationOptions options_;
   std::shared_ptr<const StatisticsPlan> plan_;
+  ThreadPool* thread_pool_ = nullptr;
   std::vector<int> selected_;  // layer indices being recalibrated
   std::vector<RunningStatsAccumulator> accumulators_;  // parallel to selected_
   BatchStatsSink sink_;

@@ -29,6 +29,10 @@ void LogSecurity(const ServerOptions& options) {
 
 }  // namespace
 
+int ResolveWorkerThreads(int worker_threads) {
+  return worker_threads > 0 ? worker_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager, const ServerOptions& options) {
   if (options.limits.max_message_bytes < 1024 || options.limits.max_message_bytes > INT32_MAX) {
     return absl::InvalidArgumentError(
@@ -38,8 +42,7 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   std::unique_ptr<BnServer> server(new BnServer());
   server->manager_ = manager;
   server->auth_ = options.auth;
-  const int threads =
-      options.worker_threads > 0 ? options.worker_threads : std::max(1u, std::thread::hardware_concurrency());
+  const int threads = ResolveWorkerThreads(options.worker_threads);
   server->pool_ = std::make_unique<WorkerPool>(threads);
   server->service_ =
       std::make_unique<BnServeService>(CallEnv{manager, server->pool_.get(), options.limits, &server->auth_});

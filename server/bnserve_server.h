@@ -35,6 +35,10 @@ struct ServerOptions {
   AuthPolicy auth;
 };
 
+// The worker thread count a ServerOptions::worker_threads value means (0 =
+// one per hardware thread, at least 1).
+int ResolveWorkerThreads(int worker_threads);
+
 class BnServer {
  public:
   // Builds and starts the server. UNAVAILABLE when the address cannot be

@@ -118,6 +118,9 @@ int Run(const Flags& flags) {
   bnserve::ModelManagerOptions manager_options;
   manager_options.repository = flags.model_repository;
   manager_options.max_recalibration_streams = flags.max_recalibration_streams;
+  // A statistics pass (one recalibration stream's batch, a batch-statistics
+  // query) may use as many threads as requests may.
+  manager_options.statistics_threads = bnserve::ResolveWorkerThreads(flags.worker_threads);
   absl::StatusOr<std::unique_ptr<bnserve::ModelManager>> manager = bnserve::ModelManager::Create(manager_options);
   if (!manager.ok()) {
     spdlog::critical("event=startup_failed error=\"{}\"", std::string(manager.status().message()));

@@ -1,5 +1,6 @@
 #include "core/channel_moments.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/moment_reduction.h"
 #include "gtest/gtest.h"
 #include "tests/moments_reference.h"
 #include "tests/test_util.h"
@@ -137,6 +139,41 @@ TEST(ComputeChannelMomentsTest, MatchesNaiveReferenceOnAwkwardShapes) {
     const uint32_t reduced = rank == 1 ? 0b1 : ((1u << rank) - 1) & ~0b10u;
     ExpectMatchesReference(got, NaiveMoments(dims, data, reduced), 1e-13,
                            absl::StrCat("shape [", absl::StrJoin(dims, ","), "]"));
+  }
+}
+
+// ChannelRunMoments (one channel at a time, as a statistics pass's BN op
+// computes them on several threads) must give exactly what the whole-tensor
+// reduction gives, so that thread counts change no result.
+TEST(ChannelRunMomentsTest, BitIdenticalToComputeChannelMoments) {
+  const std::vector<std::vector<int64_t>> runs = {{1, 5, 3},   {1, 3, 2, 2}, {2, 5, 130}, {2, 2, 64},
+                                                  {3, 4, 8, 8}, {2, 4, 33, 33}, {4, 3, 1, 1030}, {64, 32, 32, 32}};
+  uint32_t seed = 100;
+  for (const auto& dims : runs) {
+    const std::string label = absl::StrCat("shape [", absl::StrJoin(dims, ","), "]");
+    const std::vector<float> data = RandomData(NumElements(dims), 3.0, 2.0, seed++);
+    const TensorView x = ViewOf(dims, data);
+    ASSERT_TRUE(ChannelPlanesAreRuns(x.shape)) << label;
+    std::vector<ChannelMoments> whole;
+    ComputeChannelMoments(x, &whole);
+    const int64_t channels = dims[1];
+    std::vector<ChannelMoments> split(static_cast<size_t>(channels));
+    // Uneven ranges, as a thread pool hands them out.
+    for (int64_t c = 0; c < channels; c += 2) ChannelRunMoments(x, c, std::min(c + 2, channels), &split[c]);
+    for (int64_t c = 0; c < channels; ++c) {
+      EXPECT_EQ(split[c].count, whole[c].count) << label << " channel " << c;
+      EXPECT_EQ(split[c].mean, whole[c].mean) << label << " channel " << c;
+      EXPECT_EQ(split[c].m2, whole[c].m2) << label << " channel " << c;
+    }
+  }
+}
+
+TEST(ChannelRunMomentsTest, OtherLayoutsAreNotRuns) {
+  // Read as columns ([N,C], short planes with N > 1), one run for the whole
+  // tensor (C == 1), or empty: ChannelRunMoments does not apply.
+  for (const auto& dims : std::vector<std::vector<int64_t>>{
+           {5, 3}, {2, 3, 2, 2}, {9, 7, 3, 3}, {3, 24, 1, 1}, {4, 1, 8, 8}, {0, 3, 4, 4}, {2, 2, 63}, {7}}) {
+    EXPECT_FALSE(ChannelPlanesAreRuns(*Shape::FromDims(dims))) << absl::StrJoin(dims, ",");
   }
 }
 

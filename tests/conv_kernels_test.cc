@@ -58,6 +58,8 @@ const std::vector<Geometry>& Geometries() {
       {7, 3, 1, 11, 10, 2, 4, 3, 2, 2, 2, 1, 2, 0, 1, K::kClip},         // stride 3x2, dilation 2
       {2, 4, 2, 1, 40, 1, 5, 1, 3, 1, 2, 0, 3, 0, 1, K::kRelu},          // 1-D, grouped, strided
       {96, 80, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},         // weights > input
+      {24, 16, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},         // resnet layer 4: 1-vector rows go flat
+      {8, 8, 1, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kNone},           // 8-wide rows (one AVX2 vector)
       {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, K::kNone},           // one pixel
       {4, 6, 1, 3, 3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, K::kNone},           // kernel larger than the image
       {2, 3, 1, 6, 6, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4, K::kNone},           // 81 taps (heap offsets)

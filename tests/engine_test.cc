@@ -7,11 +7,14 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+
 #include "core/batch_statistics.h"
 #include "core/inference_plan.h"
 #include "core/model.h"
 #include "core/moments.h"
 #include "core/recalibrator.h"
+#include "core/thread_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/onnx_builder.h"
@@ -204,6 +207,55 @@ TEST(EngineTest, PlansAreSafeToShareBetweenThreads) {
   }
   for (std::thread& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
+}
+
+// Threads split convolutions by image (batch >= threads) or inside an image
+// (batch 1), and BN statistics by channel: no result may depend on it.
+TEST(EngineTest, ThreadCountChangesNoStatisticNorOutput) {
+  for (const std::string name : {"cnn_bn2d", "resnet_block", "mlp_bn1d"}) {
+    auto model = LoadFixture(name);
+    for (int64_t batch : {1, 2, 5}) {
+      if (name == "mlp_bn1d" && batch == 1) continue;  // one value per channel: refused in train mode
+      const Shape shape = name == "mlp_bn1d"   ? Shape{batch, 20}
+                          : name == "cnn_bn2d" ? Shape{batch, 3, 16, 16}
+                                               : Shape{batch, 8, 12, 12};
+      const Tensor input = RandomInput(shape, 30 + static_cast<uint32_t>(batch));
+      const TensorView view = input.view();
+      for (ForwardMode mode : {ForwardMode::kTrain, ForwardMode::kEval}) {
+        auto plan = StatisticsPlan::Build(model, model->file_stats(), mode).value();
+        BatchStatsSink alone;
+        WorkspacePool::Handle ws = plan->workspaces().Acquire();
+        ASSERT_TRUE(plan->Run({&view, 1}, ws.get(), &alone).ok()) << name;
+        const std::vector<float> alone_out = plan->output(*ws, 0).data;
+        for (int threads : {2, 3}) {
+          const std::string label = absl::StrCat(name, " batch ", batch, " ", ForwardModeName(mode), " threads ",
+                                                 threads);
+          ThreadPool pool(threads);
+          BatchStatsSink split;
+          WorkspacePool::Handle ws2 = plan->workspaces().Acquire();
+          ASSERT_TRUE(plan->Run({&view, 1}, ws2.get(), &split, &pool).ok()) << label;
+          EXPECT_EQ(plan->output(*ws2, 0).data, alone_out) << label;
+          ASSERT_EQ(split.layers.size(), alone.layers.size()) << label;
+          for (size_t l = 0; l < alone.layers.size(); ++l) {
+            ASSERT_EQ(split.layers[l].size(), alone.layers[l].size()) << label;
+            for (size_t c = 0; c < alone.layers[l].size(); ++c) {
+              EXPECT_EQ(split.layers[l][c].count, alone.layers[l][c].count) << label << " layer " << l;
+              EXPECT_EQ(split.layers[l][c].mean, alone.layers[l][c].mean) << label << " layer " << l;
+              EXPECT_EQ(split.layers[l][c].m2, alone.layers[l][c].m2) << label << " layer " << l;
+            }
+          }
+        }
+      }
+      auto plan = InferencePlan::Build(model, model->file_stats()).value();
+      const std::vector<float> alone = plan->Run({&view, 1}).value()[0].data;
+      for (int threads : {2, 3}) {
+        PlanOptions options;
+        options.intra_op_threads = threads;
+        auto threaded = InferencePlan::Build(model, model->file_stats(), options).value();
+        EXPECT_EQ(threaded->Run({&view, 1}).value()[0].data, alone) << name << " batch " << batch << " threads " << threads;
+      }
+    }
+  }
 }
 
 TEST(EngineTest, EachSampleOfABatchEqualsItsBatchOfOneOutput) {

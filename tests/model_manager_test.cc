@@ -82,10 +82,11 @@ class ModelManagerTest : public ::testing::Test {
     std::filesystem::remove_all(repository_);
   }
 
-  std::unique_ptr<ModelManager> NewManager() {
+  std::unique_ptr<ModelManager> NewManager(int statistics_threads = 1) {
     ModelManagerOptions options;
     options.repository = repository_.string();
     options.file_system = &fs_;
+    options.statistics_threads = statistics_threads;
     absl::StatusOr<std::unique_ptr<ModelManager>> manager = ModelManager::Create(options);
     EXPECT_TRUE(manager.ok()) << manager.status();
     (*manager)->SetStateListener([this](const std::string& name, ModelState state) {
@@ -266,6 +267,31 @@ TEST_F(ModelManagerTest, ReadersDuringCommitsSeeWholeVersions) {
       EXPECT_EQ(output, reference[version]) << "reader " << r << " version " << version;
     }
   }
+}
+
+// The server sizes the statistics pool from its worker threads: statistics
+// passes on it must give what a single thread gives.
+TEST_F(ModelManagerTest, StatisticsThreadsChangeNoResult) {
+  std::unique_ptr<ModelManager> threaded = NewManager(/*statistics_threads=*/3);
+  const std::vector<float> batch = Values(6 * 20, 11);
+  const TensorView view{Shape{6, 20}, batch.data()};
+  for (ForwardMode mode : {ForwardMode::kTrain, ForwardMode::kEval}) {
+    absl::StatusOr<BatchStatsReport> alone = manager_->BatchStatistics("mlp", VersionRequest::Current(), {view}, mode, false);
+    absl::StatusOr<BatchStatsReport> split = threaded->BatchStatistics("mlp", VersionRequest::Current(), {view}, mode, false);
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    ASSERT_TRUE(split.ok()) << split.status();
+    ASSERT_EQ(split->layers.size(), alone->layers.size());
+    for (size_t l = 0; l < alone->layers.size(); ++l) {
+      ASSERT_EQ(split->layers[l].moments.size(), alone->layers[l].moments.size());
+      for (size_t c = 0; c < alone->layers[l].moments.size(); ++c) {
+        EXPECT_EQ(split->layers[l].moments[c].mean, alone->layers[l].moments[c].mean) << "layer " << l << " channel " << c;
+        EXPECT_EQ(split->layers[l].moments[c].m2, alone->layers[l].moments[c].m2) << "layer " << l << " channel " << c;
+      }
+    }
+  }
+  absl::StatusOr<RecalibrationOutcome> committed = Recalibrate(*threaded);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(committed->new_version.version, 2);
 }
 
 TEST_F(ModelManagerTest, RepositoryMustBeADirectory) {

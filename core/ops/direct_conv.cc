@@ -69,9 +69,13 @@ DirectConv::Layout DirectConv::ComputeLayout(const WindowGeometry& g) const {
   l.input_floats = in_channels_ * l.channel_stride + max_tap_col_ + conv_internal::kMaxTileCols;
   l.flat_cols = g.out[0] * l.phase_w;
   const int64_t lanes = kernels_.lanes;
+  // Rows of a single vector (out_w <= lanes, e.g. 7 or 8 with AVX2) would
+  // run the GEMM on 1-vector tiles, at about half speed; the flat rows give
+  // it wide tiles for a few garbage columns and a compaction.
+  const bool single_vector_rows = g.out[1] <= lanes && l.flat_cols > lanes;
   if (l.phase_w == g.out[1]) {
     l.output = Layout::Output::kFlatIsY;
-  } else if ((g.out[1] + lanes - 1) / lanes * lanes <= l.phase_w) {
+  } else if ((g.out[1] + lanes - 1) / lanes * lanes <= l.phase_w && !single_vector_rows) {
     l.output = Layout::Output::kRows;
   } else {
     l.output = Layout::Output::kFlatCompacted;

@@ -9,7 +9,8 @@
 // Each phase plane is out_w + (widest tap column) floats wide, so a tap's
 // window for the output pixels of one row never leaves that row. The GEMM
 // writes Y directly, one output row at a time, when out_w rounded up to
-// whole vectors is no wider than a phase row (32, 16, 112); otherwise it
+// whole vectors is no wider than a phase row (32, 16, 112) and a row is more
+// than one vector (a 1-vector GEMM tile runs at half speed); otherwise it
 // computes over "flat" pixel rows of the phase width (a few garbage columns
 // per row, fewer wasted lanes than whole vectors per row for 28, 14, 7) and
 // they are compacted into Y afterwards, unless the widths agree (1x1

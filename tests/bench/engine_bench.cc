@@ -16,6 +16,7 @@
 #include "core/inference_plan.h"
 #include "core/model.h"
 #include "core/recalibrator.h"
+#include "core/thread_pool.h"
 
 namespace bnserve {
 namespace {
@@ -53,21 +54,28 @@ void BM_Predict(benchmark::State& state, std::shared_ptr<const Model> model, int
   state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_StatisticsPass(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch) {
+// A pool only above one thread, as InferencePlan does.
+std::unique_ptr<ThreadPool> MakePool(int threads) {
+  return threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
+}
+
+void BM_StatisticsPass(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch, int threads) {
   auto plan = StatisticsPlan::Build(model, model->file_stats(), ForwardMode::kTrain).value();
+  std::unique_ptr<ThreadPool> pool = MakePool(threads);
   const Tensor input = MakeInput(InputShape(*model, batch));
   const TensorView view = input.view();
   WorkspacePool::Handle ws = plan->workspaces().Acquire();
   BatchStatsSink sink;
   for (auto _ : state) {
-    absl::Status st = plan->Run({&view, 1}, ws.get(), &sink);
+    absl::Status st = plan->Run({&view, 1}, ws.get(), &sink, pool.get());
     if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
   }
   state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_RecalibrationStep(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch) {
-  auto recal = Recalibrator::Create(model, model->file_stats(), RecalibrationOptions{}).value();
+void BM_RecalibrationStep(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch, int threads) {
+  std::unique_ptr<ThreadPool> pool = MakePool(threads);
+  auto recal = Recalibrator::Create(model, model->file_stats(), RecalibrationOptions{}, pool.get()).value();
   const Tensor input = MakeInput(InputShape(*model, batch));
   const TensorView view = input.view();
   for (auto _ : state) {
@@ -96,11 +104,14 @@ void RegisterAll() {
             ->UseRealTime();
       }
     }
-    if (name != "resnet18") {
-      benchmark::RegisterBenchmark(("statistics_pass/" + name + "/batch:64").c_str(), BM_StatisticsPass, m, 64)
+    for (int threads : {1, 2}) {
+      if (name == "resnet18") break;
+      const std::string suffix = "/batch:64/threads:" + std::to_string(threads);
+      benchmark::RegisterBenchmark(("statistics_pass/" + name + suffix).c_str(), BM_StatisticsPass, m, 64, threads)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
-      benchmark::RegisterBenchmark(("recalibration_step/" + name + "/batch:64").c_str(), BM_RecalibrationStep, m, 64)
+      benchmark::RegisterBenchmark(("recalibration_step/" + name + suffix).c_str(), BM_RecalibrationStep, m, 64,
+                                   threads)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
     }
