@@ -223,11 +223,22 @@ void ModelEntry::InstallCommitted(std::shared_ptr<StatsSnapshot> snapshot, std::
 }
 
 absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsSnapshot stats, VersionInfo meta,
-                                               int64_t expected_version) {
+                                               int64_t expected_version, bool* deduplicated) {
+  if (deduplicated != nullptr) *deduplicated = false;
   std::lock_guard<std::mutex> writer(writer_mu_);
   std::shared_ptr<const ServingBundle> current;
   std::shared_ptr<StatsStore> store;
   BN_RETURN_IF_ERROR(CopyServing(&current, &store));
+  // Every writer of the store holds writer_mu_, so what this finds cannot
+  // change before the store's own check (which stays the authority).
+  absl::StatusOr<std::optional<VersionInfo>> earlier = store->FindCommittedRequest(meta);
+  if (!earlier.ok()) return ForModel(name_, earlier.status());
+  if (earlier->has_value()) {
+    if (deduplicated != nullptr) *deduplicated = true;
+    spdlog::info("event=stats_commit_deduplicated model={} version={} request_id={}", name_, (*earlier)->version,
+                 meta.request_id);
+    return **std::move(earlier);
+  }
   if (current->model != base.model) {
     return absl::AbortedError(absl::StrCat("model '", name_,
                                            "' was reloaded while the recalibration ran; nothing was "
@@ -240,12 +251,18 @@ absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsS
   auto snapshot = std::make_shared<StatsSnapshot>(std::move(stats));
   // Plan first: a snapshot that cannot be served must not become durable.
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(current->model, snapshot));
-  absl::StatusOr<VersionInfo> info = store->Commit(*snapshot, std::move(meta), current_version);
+  bool store_deduplicated = false;
+  absl::StatusOr<VersionInfo> info = store->Commit(*snapshot, std::move(meta), current_version, &store_deduplicated);
   if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
   if (!info.ok()) return ForModel(name_, info.status());
+  if (store_deduplicated) {  // unreachable while writer_mu_ guards every store writer; never install twice
+    if (deduplicated != nullptr) *deduplicated = true;
+    return info;
+  }
   InstallCommitted(std::move(snapshot), std::move(plan), *info);
-  spdlog::info("event=stats_committed model={} version={} parent={} origin={} mode={} batches={} samples={}", name_,
-               info->version, info->parent, info->origin, info->mode, info->batches, info->samples);
+  spdlog::info(
+      "event=stats_committed model={} version={} parent={} origin={} mode={} batches={} samples={} request_id={}",
+      name_, info->version, info->parent, info->origin, info->mode, info->batches, info->samples, info->request_id);
   return info;
 }
 
