@@ -13,6 +13,23 @@ absl::Status ForModel(const std::string& name, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("model '", name, "': ", status.message()));
 }
 
+// A failed commit's status as a client should read it. The codes the file
+// system derives from errno describe the disk, not the caller:
+// PERMISSION_DENIED (EACCES, EPERM, EROFS: the statistics folder is not
+// writable) would read as "your credentials lack a role", so it becomes
+// FAILED_PRECONDITION - the server's storage must be fixed before a retry can
+// succeed; OUT_OF_RANGE (EFBIG: the process's file size limit) becomes
+// RESOURCE_EXHAUSTED like ENOSPC and EDQUOT, gRPC's own example of which is
+// "the entire file system is out of space". Not UNAVAILABLE: that tells
+// clients to retry at once, and retrying does not free disk space. The
+// message (operation, path, strerror text) is kept.
+absl::Status CommitError(const std::string& name, const absl::Status& status) {
+  absl::StatusCode code = status.code();
+  if (code == absl::StatusCode::kPermissionDenied) code = absl::StatusCode::kFailedPrecondition;
+  if (code == absl::StatusCode::kOutOfRange) code = absl::StatusCode::kResourceExhausted;
+  return ForModel(name, absl::Status(code, status.message()));
+}
+
 }  // namespace
 
 ModelEntry::ModelEntry(std::string name, std::string dir, ModelEntryOptions options, ModelStateListener listener)
@@ -254,7 +271,7 @@ absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsS
   bool store_deduplicated = false;
   absl::StatusOr<VersionInfo> info = store->Commit(*snapshot, std::move(meta), current_version, &store_deduplicated);
   if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
-  if (!info.ok()) return ForModel(name_, info.status());
+  if (!info.ok()) return CommitError(name_, info.status());
   if (store_deduplicated) {  // unreachable while writer_mu_ guards every store writer; never install twice
     if (deduplicated != nullptr) *deduplicated = true;
     return info;
@@ -285,7 +302,7 @@ absl::StatusOr<VersionInfo> ModelEntry::Rollback(int64_t to, int64_t expected_ve
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(current->model, snapshot));
   absl::StatusOr<VersionInfo> info = store->Rollback(to, current_version);
   if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
-  if (!info.ok()) return ForModel(name_, info.status());
+  if (!info.ok()) return CommitError(name_, info.status());
   InstallCommitted(std::move(snapshot), std::move(plan), *info);
   spdlog::info("event=stats_rolled_back model={} version={} parent={} source={}", name_, info->version, info->parent,
                to);

@@ -74,6 +74,10 @@ class ModelEntry {
   // before the swap changes nothing. `expected_version` > 0 must still be
   // current (else ABORTED naming the current version); 0 = don't check.
   // ABORTED also when the model was reloaded since `base` was acquired.
+  // I/O errors keep their message (operation, path, OS error text):
+  // RESOURCE_EXHAUSTED when the disk is full (ENOSPC, EDQUOT, EFBIG),
+  // FAILED_PRECONDITION when the statistics folder is not writable (EACCES,
+  // EPERM, EROFS); nothing is committed and the served version stays.
   // With meta.request_id set, a key already in the history commits nothing
   // and returns that version with *deduplicated = true (or ALREADY_EXISTS
   // for a different request; see StatsStore::Commit), before any of the
