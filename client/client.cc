@@ -198,9 +198,13 @@ absl::StatusOr<v1::RecalibrateResponse> Client::Recalibrate(const v1::Recalibrat
     absl::StatusOr<v1::RecalibrateResponse> response = RecalibrateOnce(keyed, batches, progress, attempt);
     if (response.ok() || attempt >= attempts || !IsRetryableRecalibrateError(response.status())) {
       if (!response.ok() && attempt > 1) {
-        return absl::Status(response.status().code(),
-                            absl::StrCat(response.status().message(), " (after ", attempt, " attempts with request_id ",
-                                         keyed.request_id(), ")"));
+        absl::Status last(response.status().code(),
+                          absl::StrCat(response.status().message(), " (after ", attempt, " attempts with request_id ",
+                                       keyed.request_id(), ")"));
+        // Keeps the marker IsUnreachable looks for.
+        response.status().ForEachPayload(
+            [&last](absl::string_view type_url, const absl::Cord& payload) { last.SetPayload(type_url, payload); });
+        return last;
       }
       return response;
     }
