@@ -182,13 +182,7 @@ class DiskTroubleTest : public ::testing::Test {
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response.SerializeAsString();
   }
-  int64_t ServedVersion() {
-    v1::ListVersionsRequest request;
-    request.set_model("mlp");
-    v1::ListVersionsResponse response;
-    EXPECT_TRUE(server_->stub().ListVersions(NewContext().get(), request, &response).ok());
-    return response.current_version();
-  }
+  int64_t ServedVersion() { return ListVersions(server_->stub(), "mlp").current_version(); }
   std::vector<float> PredictOutput() {
     v1::PredictResponse response;
     const grpc::Status status = Predict(server_->stub(), "mlp", MakeTensor({3, 20}, GridValues(60, 99)), &response);

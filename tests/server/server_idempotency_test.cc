@@ -36,13 +36,7 @@ class IdempotencyTest : public ::testing::Test {
     return config;
   }
 
-  v1::ListVersionsResponse Versions() {
-    v1::ListVersionsRequest request;
-    request.set_model("mlp");
-    v1::ListVersionsResponse response;
-    EXPECT_TRUE(server_->stub().ListVersions(NewContext().get(), request, &response).ok());
-    return response;
-  }
+  v1::ListVersionsResponse Versions() { return ListVersions(server_->stub(), "mlp"); }
 
   TempRepository repo_;
   std::unique_ptr<TestServer> server_;
