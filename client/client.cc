@@ -1,5 +1,9 @@
 #include "client/client.h"
 
+#include <algorithm>
+#include <array>
+#include <random>
+
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -161,9 +165,60 @@ absl::StatusOr<v1::GetBatchStatsResponse> Client::GetBatchStatsStreamed(const v1
   return response;
 }
 
+std::string NewRequestId() {
+  std::random_device device;
+  std::array<uint8_t, 16> bytes;
+  for (size_t i = 0; i < bytes.size(); i += 4) {
+    const uint32_t word = device();
+    for (size_t j = 0; j < 4; ++j) bytes[i + j] = static_cast<uint8_t>(word >> (8 * j));
+  }
+  bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40);  // version 4
+  bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  std::string id;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) id += '-';
+    absl::StrAppend(&id, absl::Hex(static_cast<unsigned>(bytes[i]), absl::kZeroPad2));
+  }
+  return id;
+}
+
+bool IsRetryableRecalibrateError(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status) || absl::IsCancelled(status);
+}
+
 absl::StatusOr<v1::RecalibrateResponse> Client::Recalibrate(const v1::RecalibrationConfig& config,
                                                             const BatchSplitter& batches,
-                                                            const ProgressCallback& progress) const {
+                                                            const ProgressCallback& progress, int max_attempts) const {
+  v1::RecalibrationConfig keyed = config;
+  if (!keyed.dry_run() && keyed.request_id().empty()) keyed.set_request_id(NewRequestId());
+  const int attempts = std::max(1, max_attempts > 0 ? max_attempts : options_.recalibrate_attempts);
+  std::mt19937_64 jitter(std::random_device{}());
+  absl::Duration backoff = options_.retry_initial_backoff;
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<v1::RecalibrateResponse> response = RecalibrateOnce(keyed, batches, progress, attempt);
+    if (response.ok() || attempt >= attempts || !IsRetryableRecalibrateError(response.status())) {
+      if (!response.ok() && attempt > 1) {
+        absl::Status last(response.status().code(),
+                          absl::StrCat(response.status().message(), " (after ", attempt, " attempts with request_id ",
+                                       keyed.request_id(), ")"));
+        // Keeps the marker IsUnreachable looks for.
+        response.status().ForEachPayload(
+            [&last](absl::string_view type_url, const absl::Cord& payload) { last.SetPayload(type_url, payload); });
+        return last;
+      }
+      return response;
+    }
+    // "Equal jitter" (AWS architecture blog, "Exponential Backoff And
+    // Jitter"): clients that failed together do not retry together.
+    const double fraction = std::uniform_real_distribution<double>(0.5, 1.0)(jitter);
+    absl::SleepFor(backoff * fraction);
+    backoff = std::min(backoff * 2, options_.retry_max_backoff);
+  }
+}
+
+absl::StatusOr<v1::RecalibrateResponse> Client::RecalibrateOnce(const v1::RecalibrationConfig& config,
+                                                                const BatchSplitter& batches,
+                                                                const ProgressCallback& progress, int attempt) const {
   auto context = NewContext();
   v1::RecalibrateResponse response;
   auto writer = stub_->Recalibrate(context.get(), &response);
@@ -171,6 +226,7 @@ absl::StatusOr<v1::RecalibrateResponse> Client::Recalibrate(const v1::Recalibrat
   *first.mutable_config() = config;
   bool ok = writer->Write(first);
   UploadProgress sent;
+  sent.attempt = attempt;
   sent.total_batches = batches.num_batches();
   sent.total_samples = batches.num_batches() == 0 ? 0 : batches.end(batches.num_batches() - 1);
   for (int64_t i = 0; ok && i < batches.num_batches(); ++i) {

@@ -46,6 +46,15 @@ struct ClientOptions {
   // (servers started with --token-file require it). Sent on plaintext
   // channels too: use TLS off loopback.
   std::string bearer_token;
+  // Recalibrate's attempts (>= 1) when an attempt ends with UNAVAILABLE,
+  // DEADLINE_EXCEEDED or CANCELLED - outcomes after which the client cannot
+  // know whether the server committed. Retries resend the same config
+  // (request_id included) and batches, so the server applies the
+  // recalibration at most once. Waits between attempts grow from
+  // retry_initial_backoff, doubling up to retry_max_backoff, with jitter.
+  int recalibrate_attempts = 5;
+  absl::Duration retry_initial_backoff = absl::Milliseconds(200);
+  absl::Duration retry_max_backoff = absl::Seconds(5);
 };
 
 // Progress of a streamed upload, reported after each batch is sent.
@@ -54,6 +63,7 @@ struct UploadProgress {
   int64_t total_batches = 0;
   int64_t samples_sent = 0;
   int64_t total_samples = 0;
+  int attempt = 1;  // 1 for the first attempt, 2 for the first retry, ...
 };
 using ProgressCallback = std::function<void(const UploadProgress&)>;
 
@@ -95,10 +105,15 @@ class Client {
   // Streams `config` then every batch of `batches`, calling `progress`
   // (may be empty) after each one, and returns the server's summary. If the
   // server refuses the stream early (e.g. ABORTED on expected_version) the
-  // remaining batches are not sent and its error is returned.
+  // remaining batches are not sent and its error is returned. Unless
+  // config.dry_run, a config without request_id gets a random one
+  // (NewRequestId), and the whole stream is retried with it as
+  // ClientOptions::recalibrate_attempts says; a retry of an attempt that did
+  // commit is answered with deduplicated = true and the version it made.
+  // `attempts` > 0 overrides ClientOptions::recalibrate_attempts.
   absl::StatusOr<v1::RecalibrateResponse> Recalibrate(const v1::RecalibrationConfig& config,
-                                                      const BatchSplitter& batches,
-                                                      const ProgressCallback& progress) const;
+                                                      const BatchSplitter& batches, const ProgressCallback& progress,
+                                                      int attempts = 0) const;
   absl::StatusOr<v1::ListVersionsResponse> ListVersions(const std::string& model) const;
   absl::StatusOr<v1::RollbackResponse> Rollback(const v1::RollbackRequest& request) const;
   // The whole file; DATA_LOSS when the chunks do not add up to total_bytes.
@@ -106,6 +121,10 @@ class Client {
 
  private:
   std::unique_ptr<grpc::ClientContext> NewContext() const;
+  // One Recalibrate stream, no retry.
+  absl::StatusOr<v1::RecalibrateResponse> RecalibrateOnce(const v1::RecalibrationConfig& config,
+                                                          const BatchSplitter& batches, const ProgressCallback& progress,
+                                                          int attempt) const;
   // One unary RPC on a fresh context.
   template <typename Request, typename Response>
   absl::StatusOr<Response> CallUnary(
@@ -124,5 +143,15 @@ class Client {
 // could be made at all (as opposed to an UNAVAILABLE sent by the server,
 // e.g. for a model that is still loading).
 bool IsUnreachable(const absl::Status& status);
+
+// A random (version 4) UUID, e.g. "1b4e28ba-2fa1-41d2-883f-0016d3cca427":
+// a fresh RecalibrationConfig.request_id.
+std::string NewRequestId();
+
+// True for the codes after which a Recalibrate attempt's outcome is unknown
+// and a retry with the same request_id is safe and useful: UNAVAILABLE,
+// DEADLINE_EXCEEDED, CANCELLED (the client never cancels its own calls, so
+// a cancellation came from the server or the transport).
+bool IsRetryableRecalibrateError(const absl::Status& status);
 
 }  // namespace bnserve::client

@@ -48,7 +48,8 @@ json VersionJson(const v1::VersionInfo& version) {
   return {{"version", version.version()}, {"parent", version.parent()},
           {"created_unix_ms", version.created_unix_ms()}, {"origin", version.origin()},
           {"mode", version.mode()}, {"batches", version.batches()},
-          {"samples", version.samples()}, {"note", version.note()}};
+          {"samples", version.samples()}, {"note", version.note()},
+          {"request_id", version.request_id()}};
 }
 
 json ModelStatusJson(const v1::ModelStatus& status) {
@@ -136,6 +137,7 @@ json RecalibrateJson(const v1::RecalibrateResponse& response) {
   return {{"model", response.model()},
           {"base_version", response.base_version()},
           {"dry_run", response.dry_run()},
+          {"deduplicated", response.deduplicated()},
           {"batches", response.batches()},
           {"samples", response.samples()},
           {"layers", layers},

@@ -13,6 +13,23 @@ absl::Status ForModel(const std::string& name, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("model '", name, "': ", status.message()));
 }
 
+// A failed commit's status as a client should read it. The codes the file
+// system derives from errno describe the disk, not the caller:
+// PERMISSION_DENIED (EACCES, EPERM, EROFS: the statistics folder is not
+// writable) would read as "your credentials lack a role", so it becomes
+// FAILED_PRECONDITION - the server's storage must be fixed before a retry can
+// succeed; OUT_OF_RANGE (EFBIG: the process's file size limit) becomes
+// RESOURCE_EXHAUSTED like ENOSPC and EDQUOT, gRPC's own example of which is
+// "the entire file system is out of space". Not UNAVAILABLE: that tells
+// clients to retry at once, and retrying does not free disk space. The
+// message (operation, path, strerror text) is kept.
+absl::Status CommitError(const std::string& name, const absl::Status& status) {
+  absl::StatusCode code = status.code();
+  if (code == absl::StatusCode::kPermissionDenied) code = absl::StatusCode::kFailedPrecondition;
+  if (code == absl::StatusCode::kOutOfRange) code = absl::StatusCode::kResourceExhausted;
+  return ForModel(name, absl::Status(code, status.message()));
+}
+
 }  // namespace
 
 ModelEntry::ModelEntry(std::string name, std::string dir, ModelEntryOptions options, ModelStateListener listener)
@@ -223,11 +240,22 @@ void ModelEntry::InstallCommitted(std::shared_ptr<StatsSnapshot> snapshot, std::
 }
 
 absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsSnapshot stats, VersionInfo meta,
-                                               int64_t expected_version) {
+                                               int64_t expected_version, bool* deduplicated) {
+  if (deduplicated != nullptr) *deduplicated = false;
   std::lock_guard<std::mutex> writer(writer_mu_);
   std::shared_ptr<const ServingBundle> current;
   std::shared_ptr<StatsStore> store;
   BN_RETURN_IF_ERROR(CopyServing(&current, &store));
+  // Every writer of the store holds writer_mu_, so what this finds cannot
+  // change before the store's own check (which stays the authority).
+  absl::StatusOr<std::optional<VersionInfo>> earlier = store->FindCommittedRequest(meta);
+  if (!earlier.ok()) return ForModel(name_, earlier.status());
+  if (earlier->has_value()) {
+    if (deduplicated != nullptr) *deduplicated = true;
+    spdlog::info("event=stats_commit_deduplicated model={} version={} request_id={}", name_, (*earlier)->version,
+                 meta.request_id);
+    return **std::move(earlier);
+  }
   if (current->model != base.model) {
     return absl::AbortedError(absl::StrCat("model '", name_,
                                            "' was reloaded while the recalibration ran; nothing was "
@@ -240,12 +268,18 @@ absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsS
   auto snapshot = std::make_shared<StatsSnapshot>(std::move(stats));
   // Plan first: a snapshot that cannot be served must not become durable.
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(current->model, snapshot));
-  absl::StatusOr<VersionInfo> info = store->Commit(*snapshot, std::move(meta), current_version);
+  bool store_deduplicated = false;
+  absl::StatusOr<VersionInfo> info = store->Commit(*snapshot, std::move(meta), current_version, &store_deduplicated);
   if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
-  if (!info.ok()) return ForModel(name_, info.status());
+  if (!info.ok()) return CommitError(name_, info.status());
+  if (store_deduplicated) {  // unreachable while writer_mu_ guards every store writer; never install twice
+    if (deduplicated != nullptr) *deduplicated = true;
+    return info;
+  }
   InstallCommitted(std::move(snapshot), std::move(plan), *info);
-  spdlog::info("event=stats_committed model={} version={} parent={} origin={} mode={} batches={} samples={}", name_,
-               info->version, info->parent, info->origin, info->mode, info->batches, info->samples);
+  spdlog::info(
+      "event=stats_committed model={} version={} parent={} origin={} mode={} batches={} samples={} request_id={}",
+      name_, info->version, info->parent, info->origin, info->mode, info->batches, info->samples, info->request_id);
   return info;
 }
 
@@ -268,7 +302,7 @@ absl::StatusOr<VersionInfo> ModelEntry::Rollback(int64_t to, int64_t expected_ve
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(current->model, snapshot));
   absl::StatusOr<VersionInfo> info = store->Rollback(to, current_version);
   if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
-  if (!info.ok()) return ForModel(name_, info.status());
+  if (!info.ok()) return CommitError(name_, info.status());
   InstallCommitted(std::move(snapshot), std::move(plan), *info);
   spdlog::info("event=stats_rolled_back model={} version={} parent={} source={}", name_, info->version, info->parent,
                to);

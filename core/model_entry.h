@@ -74,8 +74,17 @@ class ModelEntry {
   // before the swap changes nothing. `expected_version` > 0 must still be
   // current (else ABORTED naming the current version); 0 = don't check.
   // ABORTED also when the model was reloaded since `base` was acquired.
+  // I/O errors keep their message (operation, path, OS error text):
+  // RESOURCE_EXHAUSTED when the disk is full (ENOSPC, EDQUOT, EFBIG),
+  // FAILED_PRECONDITION when the statistics folder is not writable (EACCES,
+  // EPERM, EROFS); nothing is committed and the served version stays.
+  // With meta.request_id set, a key already in the history commits nothing
+  // and returns that version with *deduplicated = true (or ALREADY_EXISTS
+  // for a different request; see StatsStore::Commit), before any of the
+  // checks above: a retry must not be refused because its first attempt
+  // moved the version on.
   absl::StatusOr<VersionInfo> Commit(const ServingBundle& base, StatsSnapshot stats, VersionInfo meta,
-                                     int64_t expected_version);
+                                     int64_t expected_version, bool* deduplicated = nullptr);
   // Commits a copy of version `to` (NOT_FOUND if unknown) and serves it.
   absl::StatusOr<VersionInfo> Rollback(int64_t to, int64_t expected_version);
 

@@ -23,6 +23,23 @@ const char* RecalibrationModeName(RecalibrationMode mode) {
   return "unknown";
 }
 
+// Everything in the request that shapes the committed version, in a fixed
+// order. The model is not included: keys are per model.
+RequestDigest ConfigDigest(const RecalibrationRequest& request) {
+  RequestDigest digest;
+  const RecalibrationOptions& options = request.options;
+  digest.AddInt(static_cast<int64_t>(options.mode));
+  digest.AddInt(options.momentum.has_value() ? 1 : 0);
+  digest.AddDouble(options.momentum.value_or(0.0));
+  digest.AddInt(options.reset ? 1 : 0);
+  digest.AddInt(static_cast<int64_t>(options.layers.size()));
+  for (const std::string& layer : options.layers) digest.AddString(layer);
+  digest.AddInt(static_cast<int64_t>(options.forward));
+  digest.AddInt(request.expected_version);
+  digest.AddString(request.note);
+  return digest;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Start(std::shared_ptr<ModelEntry> entry,
@@ -33,7 +50,16 @@ absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Star
     return absl::FailedPreconditionError(
         absl::StrCat("model '", entry->name(), "' has no BatchNormalization layer to recalibrate"));
   }
-  if (request.expected_version > 0 && request.expected_version != base->info.version) {
+  if (request.dry_run) request.request_id.clear();  // nothing is committed, so nothing to deduplicate
+  // A retry whose first attempt committed finds the version moved on by that
+  // very commit: let it through to Finish, which answers with that version.
+  // Only the key is looked at here (the batches are yet to come).
+  bool key_committed = false;
+  if (!request.request_id.empty()) {
+    BN_ASSIGN_OR_RETURN(const std::vector<VersionInfo> history, entry->History());
+    for (const VersionInfo& info : history) key_committed |= info.request_id == request.request_id;
+  }
+  if (!key_committed && request.expected_version > 0 && request.expected_version != base->info.version) {
     return absl::AbortedError(absl::StrCat("model '", entry->name(), "': expected_version ", request.expected_version,
                                            " is not current; the current version is ", base->info.version));
   }
@@ -54,7 +80,8 @@ RecalibrationSession::RecalibrationSession(std::shared_ptr<ModelEntry> entry, st
     : entry_(std::move(entry)),
       base_(std::move(base)),
       request_(std::move(request)),
-      recalibrator_(std::move(recalibrator)) {}
+      recalibrator_(std::move(recalibrator)),
+      digest_(ConfigDigest(request_)) {}
 
 RecalibrationSession::~RecalibrationSession() { entry_->ReleaseRecalibrationSlot(); }
 
@@ -65,7 +92,9 @@ absl::Status RecalibrationSession::AddBatch(absl::Span<const TensorView> inputs)
   BN_RETURN_IF_ERROR(ResolveBatchForm(base_->model->graph(), {}, absl::MakeSpan(views),
                                       /*allow_single_instance=*/false)
                          .status());
-  return recalibrator_->AddBatch(views);
+  BN_RETURN_IF_ERROR(recalibrator_->AddBatch(views));
+  if (!request_.request_id.empty()) digest_.AddBatch(views);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<RecalibrationOutcome> RecalibrationSession::Finish() {
@@ -81,8 +110,16 @@ absl::StatusOr<RecalibrationOutcome> RecalibrationSession::Finish() {
   meta.batches = recalibrator_->batches();
   meta.samples = recalibrator_->samples();
   meta.note = request_.note;
-  BN_ASSIGN_OR_RETURN(outcome.new_version,
-                      entry_->Commit(*base_, std::move(stats), std::move(meta), request_.expected_version));
+  meta.request_id = request_.request_id;
+  if (!meta.request_id.empty()) meta.request_digest = digest_.value();
+  BN_ASSIGN_OR_RETURN(outcome.new_version, entry_->Commit(*base_, std::move(stats), std::move(meta),
+                                                          request_.expected_version, &outcome.deduplicated));
+  if (outcome.deduplicated) {
+    outcome.base_version = outcome.new_version.parent;
+    outcome.summary.batches = outcome.new_version.batches;
+    outcome.summary.samples = outcome.new_version.samples;
+    outcome.summary.layers.clear();
+  }
   return outcome;
 }
 

@@ -14,6 +14,7 @@
 
 #include "core/model_entry.h"
 #include "core/recalibrator.h"
+#include "core/request_id.h"
 
 namespace bnserve {
 
@@ -26,6 +27,11 @@ struct RecalibrationRequest {
   bool dry_run = false;
   // Recorded in the new version's history entry.
   std::string note;
+  // Idempotency key (ValidateRequestId's rules; empty = none). When a
+  // version of the model was already committed under this key, Finish
+  // commits nothing and returns that version (deduplicated); the
+  // expected_version check is skipped for such a retry. Ignored by dry runs.
+  std::string request_id;
 };
 
 struct RecalibrationOutcome {
@@ -34,12 +40,19 @@ struct RecalibrationOutcome {
   bool dry_run = false;
   RecalibrationSummary summary;
   VersionInfo new_version;  // the committed version; version 0 for a dry run
+  // True when request_id had already been committed: new_version is that
+  // earlier version, base_version its parent, summary.batches/samples its
+  // counts and summary.layers empty (the earlier reply's changes are not
+  // stored).
+  bool deduplicated = false;
 };
 
 class RecalibrationSession {
  public:
   // FAILED_PRECONDITION when the model has no BN layer or is not loaded,
-  // ABORTED when expected_version is not current, RESOURCE_EXHAUSTED when
+  // ABORTED when expected_version is not current (unless request_id was
+  // already committed), ALREADY_EXISTS when request_id was committed for a
+  // different configuration, RESOURCE_EXHAUSTED when
   // the model's stream limit is reached, and the Recalibrator's own errors
   // (unknown layer, bad momentum).
   // Batches' statistics passes split their loops over `thread_pool` when
@@ -72,6 +85,9 @@ class RecalibrationSession {
   std::shared_ptr<const ServingBundle> base_;
   RecalibrationRequest request_;
   std::unique_ptr<Recalibrator> recalibrator_;
+  // The configuration and every accepted batch (see RequestDigest); stored
+  // with the version to recognise a retry of this request.
+  RequestDigest digest_;
 };
 
 }  // namespace bnserve

@@ -60,6 +60,9 @@ std::optional<std::string> FindRuleViolation(const StatsFileContents& c) {
   }
   if (info.batches < 0) return absl::StrCat("batches: expected >= 0, got ", info.batches);
   if (info.samples < 0) return absl::StrCat("samples: expected >= 0, got ", info.samples);
+  if (info.request_id.empty() && info.request_digest != 0) {
+    return absl::StrCat("request_digest: expected 0 without a request_id, got ", info.request_digest);
+  }
   if (c.snapshot.version != info.version) {
     return absl::StrCat("snapshot.version: expected ", info.version, " (the file's version), got ", c.snapshot.version);
   }
@@ -164,7 +167,7 @@ absl::StatusOr<std::string> EncodeStatsFile(const StatsFileContents& contents) {
     return absl::InvalidArgumentError(absl::StrCat("stats file contents: ", *violation));
   }
   const VersionInfo& info = contents.info;
-  for (const std::string* s : {&info.origin, &info.mode, &info.note}) {
+  for (const std::string* s : {&info.origin, &info.mode, &info.note, &info.request_id}) {
     if (s->size() > std::numeric_limits<uint32_t>::max()) {
       return absl::InvalidArgumentError(absl::StrCat("stats file contents: string of ", s->size(),
                                                      " bytes exceeds the 4 GiB field limit"));
@@ -184,6 +187,13 @@ absl::StatusOr<std::string> EncodeStatsFile(const StatsFileContents& contents) {
   PutI64(&payload, info.batches);
   PutI64(&payload, info.samples);
   PutString(&payload, info.note);
+  // Format 1 has no request fields: written when there is nothing to put in
+  // them, so older readers keep reading most files.
+  const uint32_t format_version = info.request_id.empty() ? kStatsFileOldestFormatVersion : kStatsFileFormatVersion;
+  if (format_version >= 2) {
+    PutString(&payload, info.request_id);
+    PutU32(&payload, info.request_digest);
+  }
   PutU32(&payload, static_cast<uint32_t>(contents.snapshot.layers.size()));
   for (size_t l = 0; l < contents.snapshot.layers.size(); ++l) {
     const LayerStats& layer = contents.snapshot.layers[l];
@@ -196,7 +206,7 @@ absl::StatusOr<std::string> EncodeStatsFile(const StatsFileContents& contents) {
   }
 
   std::string file(kStatsFileMagic, sizeof(kStatsFileMagic));
-  PutU32(&file, kStatsFileFormatVersion);
+  PutU32(&file, format_version);
   PutU64(&file, payload.size());
   PutU32(&file, crc32c::Mask(crc32c::Value(payload)));
   file += payload;
@@ -216,9 +226,9 @@ absl::StatusOr<StatsFileContents> DecodeStatsFile(absl::string_view bytes, absl:
     return error(absl::StrCat("bad magic: expected \"BNSTATS\\0\", got \"", absl::CHexEscape(magic), "\""));
   }
   const uint32_t format_version = GetU32(bytes.data() + 8);
-  if (format_version != kStatsFileFormatVersion) {
-    return error(absl::StrCat("unsupported format version: expected ", kStatsFileFormatVersion, ", got ",
-                              format_version));
+  if (format_version < kStatsFileOldestFormatVersion || format_version > kStatsFileFormatVersion) {
+    return error(absl::StrCat("unsupported format version: expected ", kStatsFileOldestFormatVersion, " to ",
+                              kStatsFileFormatVersion, ", got ", format_version));
   }
   // The length must match the file exactly: catches truncation and trailing
   // garbage before the checksum is even computed.
@@ -246,6 +256,12 @@ absl::StatusOr<StatsFileContents> DecodeStatsFile(absl::string_view bytes, absl:
   BN_ASSIGN_OR_RETURN(info.batches, reader.I64("batches"));
   BN_ASSIGN_OR_RETURN(info.samples, reader.I64("samples"));
   BN_ASSIGN_OR_RETURN(info.note, reader.String("note"));
+  if (format_version >= 2) {
+    BN_ASSIGN_OR_RETURN(info.request_id, reader.String("request_id"));
+    BN_ASSIGN_OR_RETURN(info.request_digest, reader.U32("request_digest"));
+    // One encoding per value: a format-2 file always carries a request id.
+    if (info.request_id.empty()) return error("request_id: expected non-empty in a format 2 file, got ''");
+  }
   BN_ASSIGN_OR_RETURN(const uint32_t layer_count, reader.U32("layer_count"));
   if (layer_count > reader.remaining() / kMinLayerBytes) {
     return error(absl::StrCat("layer_count ", layer_count, " cannot fit in the ", reader.remaining(),

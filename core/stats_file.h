@@ -20,7 +20,11 @@
 namespace bnserve {
 
 inline constexpr char kStatsFileMagic[8] = {'B', 'N', 'S', 'T', 'A', 'T', 'S', '\0'};
-inline constexpr uint32_t kStatsFileFormatVersion = 1;
+// Format 2 adds the request_id and request_digest fields after the note.
+// Files without a request id are still written as format 1, so a server
+// downgraded to a format-1 reader keeps reading them; both are read.
+inline constexpr uint32_t kStatsFileFormatVersion = 2;
+inline constexpr uint32_t kStatsFileOldestFormatVersion = 1;
 inline constexpr size_t kStatsFileHeaderSize = 24;
 
 // Everything one statistics file holds.
@@ -36,7 +40,8 @@ struct StatsFileContents {
 // rule DecodeStatsFile enforces, so every file we write can be read back:
 // version >= 1, 0 <= parent < version, non-negative counters, one non-empty
 // name per layer, mean and var of equal length and finite,
-// snapshot.version == info.version.
+// snapshot.version == info.version, request_digest 0 without a request_id.
+// Writes format 1 when info.request_id is empty, else format 2.
 absl::StatusOr<std::string> EncodeStatsFile(const StatsFileContents& contents);
 
 // Parses and fully validates `bytes`: header, exact length, checksum, every

@@ -310,9 +310,29 @@ absl::StatusOr<std::shared_ptr<const StatsSnapshot>> StatsStore::LoadFromDisk(in
   return std::make_shared<const StatsSnapshot>(std::move(contents.snapshot));
 }
 
-absl::StatusOr<VersionInfo> StatsStore::Commit(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent) {
+absl::StatusOr<VersionInfo> StatsStore::Commit(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent,
+                                               bool* deduplicated) {
   std::lock_guard<std::mutex> commit_lock(commit_mu_);
-  return CommitLocked(stats, std::move(meta), expected_parent);
+  return CommitLocked(stats, std::move(meta), expected_parent, deduplicated);
+}
+
+absl::StatusOr<std::optional<VersionInfo>> StatsStore::FindCommittedRequest(const VersionInfo& meta) const {
+  if (meta.request_id.empty()) return std::nullopt;
+  std::lock_guard<std::mutex> lock(state_mu_);
+  // A linear scan: the history is in memory anyway, and a commit costs two
+  // fsyncs, next to which a pass over even 10^5 entries is noise.
+  for (auto it = history_.rbegin(); it != history_.rend(); ++it) {
+    if (it->request_id != meta.request_id) continue;
+    if (it->request_digest != meta.request_digest) {
+      return absl::AlreadyExistsError(absl::StrFormat(
+          "request_id '%s' was already used by version %d for a different request (its configuration or batches "
+          "differ: request digest %08x, this one %08x); nothing was committed - a new recalibration needs a new "
+          "request_id",
+          absl::CHexEscape(meta.request_id), it->version, it->request_digest, meta.request_digest));
+    }
+    return *it;
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<VersionInfo> StatsStore::Rollback(int64_t to, int64_t expected_parent) {
@@ -321,11 +341,19 @@ absl::StatusOr<VersionInfo> StatsStore::Rollback(int64_t to, int64_t expected_pa
   VersionInfo meta;
   meta.origin = std::string(kOriginRollback);
   meta.note = absl::StrCat("rollback to version ", to);
-  return CommitLocked(*source, std::move(meta), expected_parent);
+  return CommitLocked(*source, std::move(meta), expected_parent, /*deduplicated=*/nullptr);
 }
 
 absl::StatusOr<VersionInfo> StatsStore::CommitLocked(const StatsSnapshot& stats, VersionInfo meta,
-                                                     int64_t expected_parent) {
+                                                     int64_t expected_parent, bool* deduplicated) {
+  if (deduplicated != nullptr) *deduplicated = false;
+  // Before the parent check: a retry of a commit that landed finds its
+  // parent moved on (by itself), and must still be answered, not aborted.
+  BN_ASSIGN_OR_RETURN(std::optional<VersionInfo> earlier, FindCommittedRequest(meta));
+  if (earlier.has_value()) {
+    if (deduplicated != nullptr) *deduplicated = true;
+    return *std::move(earlier);
+  }
   // Only commits change the state and they hold commit_mu_, so these stay
   // valid while the lock below is released for the I/O.
   int64_t parent;

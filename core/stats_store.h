@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,7 +82,24 @@ class StatsStore {
   // returning OK. On an I/O error the in-memory state and the version a
   // restart would serve stay unchanged (the commit's files are removed, a
   // replaced CURRENT is restored) and the error is returned.
-  absl::StatusOr<VersionInfo> Commit(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent);
+  //
+  // Idempotency: when meta.request_id names a version in History(), nothing
+  // is committed whatever expected_parent says, and that earlier version is
+  // returned with *deduplicated (when given) set to true - if its
+  // request_digest equals meta.request_digest; ALREADY_EXISTS naming the
+  // version otherwise (the key was reused for a different request). Checked
+  // with the commit lock held, so of two concurrent commits with one key
+  // exactly one writes. Keys are remembered as long as their version is in
+  // the history: a rollback keeps them, a recovery that drops a damaged
+  // version from the lineage forgets its key.
+  absl::StatusOr<VersionInfo> Commit(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent,
+                                     bool* deduplicated = nullptr);
+
+  // The committed version whose request_id is `meta.request_id` when its
+  // request_digest matches meta's; nullopt when the key is empty or unknown;
+  // ALREADY_EXISTS when the key was used for a different request. A cheap
+  // early look for callers; Commit repeats it under its lock.
+  absl::StatusOr<std::optional<VersionInfo>> FindCommittedRequest(const VersionInfo& meta) const;
 
   // Commits a copy of version `to` as a new version with origin "rollback"
   // (history stays append-only). NOT_FOUND when `to` is not in History();
@@ -99,7 +117,8 @@ class StatsStore {
   // Open's work after construction: fills the fields below and the warnings.
   absl::Status Recover();
   // Commit with commit_mu_ held.
-  absl::StatusOr<VersionInfo> CommitLocked(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent);
+  absl::StatusOr<VersionInfo> CommitLocked(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent,
+                                           bool* deduplicated);
   absl::StatusOr<std::shared_ptr<const StatsSnapshot>> LoadFromDisk(int64_t version) const;
   std::string VersionPath(int64_t version) const;
   std::string CurrentPath() const;

@@ -24,11 +24,20 @@ struct VersionInfo {
   int64_t batches = 0;          // batches the recalibration consumed
   int64_t samples = 0;          // samples per channel it consumed
   std::string note;             // free text from the caller (a rollback records its source version here)
+  // Idempotency key of the recalibration that made this version (empty when
+  // the caller gave none, and for other origins): a retry carrying the same
+  // key is answered with this version instead of committing again.
+  std::string request_id;
+  // CRC32C of the request the key was first used with (configuration and
+  // every batch, see RecalibrationSession): a reuse of the key for a
+  // different request is refused instead of being mistaken for a retry.
+  // 0 when request_id is empty.
+  uint32_t request_digest = 0;
 
   friend bool operator==(const VersionInfo& a, const VersionInfo& b) {
     return a.version == b.version && a.parent == b.parent && a.created_unix_ms == b.created_unix_ms &&
            a.origin == b.origin && a.mode == b.mode && a.batches == b.batches && a.samples == b.samples &&
-           a.note == b.note;
+           a.note == b.note && a.request_id == b.request_id && a.request_digest == b.request_digest;
   }
   friend bool operator!=(const VersionInfo& a, const VersionInfo& b) { return !(a == b); }
 };

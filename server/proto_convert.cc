@@ -1,6 +1,7 @@
 #include "server/proto_convert.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/request_id.h"
 
 namespace bnserve {
 namespace {
@@ -84,6 +85,8 @@ absl::StatusOr<RecalibrationRequest> RecalibrationRequestFromProto(const v1::Rec
   request.expected_version = config.expected_version();
   request.dry_run = config.dry_run();
   request.note = config.note();
+  BN_RETURN_IF_ERROR(ValidateRequestId(config.request_id(), "config.request_id"));
+  request.request_id = config.request_id();
   return request;
 }
 
@@ -120,6 +123,7 @@ void VersionInfoToProto(const VersionInfo& info, v1::VersionInfo* out) {
   out->set_batches(info.batches);
   out->set_samples(info.samples);
   out->set_note(info.note);
+  out->set_request_id(info.request_id);
 }
 
 void DescriptionToProto(const ModelDescription& description, v1::DescribeModelResponse* out) {
@@ -195,6 +199,7 @@ void RecalibrationOutcomeToProto(const RecalibrationOutcome& outcome, v1::Recali
     proto->set_log_var_ratio_rms(change.log_var_ratio_rms);
   }
   if (!outcome.dry_run) VersionInfoToProto(outcome.new_version, out->mutable_new_version());
+  out->set_deduplicated(outcome.deduplicated);
 }
 
 }  // namespace bnserve

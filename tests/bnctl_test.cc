@@ -437,6 +437,39 @@ TEST_F(BnctlTest, RecalibrateDryRunCommitAndRollback) {
   EXPECT_EQ(BnctlJson({"history", "digits"})["versions"].size(), length + 2);
 }
 
+TEST_F(BnctlTest, RecalibrateWithARequestIdIsAppliedOnce) {
+  const std::string calib = kData + "digits_shifted_calib.npy";
+  const std::vector<std::string> args = {"recalibrate", "digits", "--input", calib, "--batch-size", "64",
+                                         "--request-id", "bnctl-test-once"};
+  const size_t length = BnctlJson({"history", "digits"})["versions"].size();
+  json first = BnctlJson(args);
+  ASSERT_TRUE(first["new_version"].is_object()) << first;
+  EXPECT_EQ(first["deduplicated"], false);
+  EXPECT_EQ(first["new_version"]["request_id"], "bnctl-test-once");
+
+  // Running the same command again (a manual retry) commits nothing.
+  testing::CommandOutput again = Bnctl(args);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("request bnctl-test-once was already committed as version " +
+                                   std::to_string(first["new_version"]["version"].get<int64_t>())));
+  json history = BnctlJson({"history", "digits"});
+  EXPECT_EQ(history["versions"].size(), length + 1);
+  EXPECT_EQ(history["versions"].back()["request_id"], "bnctl-test-once");
+
+  // The same key with other data is refused.
+  std::vector<std::string> other = args;
+  other[5] = "32";
+  testing::CommandOutput refused = Bnctl(other);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, ::testing::StartsWith("error: ALREADY_EXISTS: "));
+
+  // Without --request-id every run is a new recalibration with a fresh key.
+  json fresh = BnctlJson({"recalibrate", "digits", "--input", calib, "--batch-size", "64"});
+  EXPECT_EQ(fresh["deduplicated"], false);
+  EXPECT_EQ(fresh["new_version"]["request_id"].get<std::string>().size(), 36u);
+  EXPECT_EQ(BnctlJson({"history", "digits"})["versions"].size(), length + 2);
+}
+
 TEST_F(BnctlTest, ExportWritesALoadableOnnxWithTheVersionStatistics) {
   const std::string path = Scratch("digits_v1.onnx");
   json e = BnctlJson({"export", "digits", "--version", "1", "-o", path});

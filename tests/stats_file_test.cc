@@ -56,6 +56,14 @@ StatsFileContents SampleContents() {
   return c;
 }
 
+// SampleContents() committed under an idempotency key: written as format 2.
+StatsFileContents SampleContentsWithRequestId() {
+  StatsFileContents c = SampleContents();
+  c.info.request_id = "5f0c1d2e-aaaa-4bbb-8ccc-0123456789ab";
+  c.info.request_digest = 0x89abcdef;
+  return c;
+}
+
 // Where SampleContents()'s layer_count field sits in the file: after the
 // header, three i64, three strings and two i64.
 size_t LayerCountOffset() {
@@ -131,7 +139,7 @@ TEST(StatsFileTest, RoundTripWithoutLayers) {
 // the encoder produces exactly those bytes.
 TEST(StatsFileTest, EncodingMatchesDocumentedLayout) {
   StatsFileContents c;
-  c.info = VersionInfo{2, 1, 0x0102030405060708, "rollback", "", 0, 3, "n"};
+  c.info = VersionInfo{2, 1, 0x0102030405060708, "rollback", "", 0, 3, "n", "", 0};
   c.snapshot.version = 2;
   c.layer_names = {"bn"};
   LayerStats layer;
@@ -167,11 +175,57 @@ TEST(StatsFileTest, EncodingMatchesDocumentedLayout) {
 
   auto bytes = EncodeStatsFile(c);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
-  EXPECT_EQ(*bytes, expected);
+  EXPECT_EQ(*bytes, expected) << "a version without request_id is written in format 1";
+
+  // A format-1 file (what every server before request ids wrote) reads back
+  // with no request id.
+  auto decoded = DecodeStatsFile(expected, kSource);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameContents(*decoded, c);
+  EXPECT_EQ(decoded->info.request_id, "");
+
+  // Format 2: request_id and request_digest follow the note.
+  c.info.request_id = "r-1";
+  c.info.request_digest = 0xa1b2c3d4;
+  std::string payload2;
+  payload2 += u64(2) + u64(1) + u64(0x0102030405060708);
+  payload2 += u32(8) + "rollback";
+  payload2 += u32(0);
+  payload2 += u64(0) + u64(3);
+  payload2 += u32(1) + "n";
+  payload2 += u32(3) + "r-1" + u32(0xa1b2c3d4);
+  payload2 += payload.substr(payload.size() - (4 + 4 + 2 + 8 + 8 + 8 + 8 + 8));  // layer_count and the layer
+  std::string expected2("BNSTATS\0", 8);
+  expected2 += u32(2) + u64(payload2.size()) + u32(crc32c::Mask(crc32c::Value(payload2))) + payload2;
+  bytes = EncodeStatsFile(c);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, expected2);
+  decoded = DecodeStatsFile(expected2, kSource);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameContents(*decoded, c);
+
+  // One encoding per value: format 2 with an empty request id is refused.
+  std::string empty_id = payload2;
+  empty_id.replace(8 * 3 + 4 + 8 + 4 + 8 * 2 + 4 + 1, 4 + 3, u32(0));
+  std::string file("BNSTATS\0", 8);
+  file += u32(2) + u64(empty_id.size()) + u32(crc32c::Mask(crc32c::Value(empty_id))) + empty_id;
+  ExpectDataLoss(DecodeStatsFile(file, kSource), "request_id: expected non-empty in a format 2 file");
+}
+
+TEST(StatsFileTest, RoundTripWithRequestId) {
+  const StatsFileContents c = SampleContentsWithRequestId();
+  auto bytes = EncodeStatsFile(c);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ((*bytes)[8], 2);
+  auto decoded = DecodeStatsFile(*bytes, kSource);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameContents(*decoded, c);
 }
 
 TEST(StatsFileTest, EverySingleBitFlipIsDetected) {
-  auto bytes = EncodeStatsFile(SampleContents());
+  for (const StatsFileContents& contents : {SampleContents(), SampleContentsWithRequestId()}) {
+  SCOPED_TRACE("request_id '" + contents.info.request_id + "'");
+  auto bytes = EncodeStatsFile(contents);
   ASSERT_TRUE(bytes.ok());
   for (size_t i = 0; i < bytes->size(); ++i) {
     for (int bit = 0; bit < 8; ++bit) {
@@ -183,16 +237,21 @@ TEST(StatsFileTest, EverySingleBitFlipIsDetected) {
       ASSERT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << decoded.status();
     }
   }
+  }
 }
 
 TEST(StatsFileTest, TruncationAtEveryLengthAndTrailingBytesAreDetected) {
+  for (const StatsFileContents& contents : {SampleContents(), SampleContentsWithRequestId()}) {
+    auto bytes = EncodeStatsFile(contents);
+    ASSERT_TRUE(bytes.ok());
+    for (size_t length = 0; length < bytes->size(); ++length) {
+      auto decoded = DecodeStatsFile(absl::string_view(*bytes).substr(0, length), kSource);
+      ASSERT_FALSE(decoded.ok()) << "truncation to " << length << " of " << bytes->size() << " bytes went undetected";
+      ASSERT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << decoded.status();
+    }
+  }
   auto bytes = EncodeStatsFile(SampleContents());
   ASSERT_TRUE(bytes.ok());
-  for (size_t length = 0; length < bytes->size(); ++length) {
-    auto decoded = DecodeStatsFile(absl::string_view(*bytes).substr(0, length), kSource);
-    ASSERT_FALSE(decoded.ok()) << "truncation to " << length << " of " << bytes->size() << " bytes went undetected";
-    ASSERT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << decoded.status();
-  }
   ExpectDataLoss(DecodeStatsFile(absl::string_view(*bytes).substr(0, 10), kSource), "truncated header");
   ExpectDataLoss(DecodeStatsFile(absl::string_view(*bytes).substr(0, bytes->size() - 1), kSource),
                  "payload length");
@@ -206,8 +265,10 @@ TEST(StatsFileTest, HeaderProblemsAreNamed) {
   bad_magic[0] = 'X';
   ExpectDataLoss(DecodeStatsFile(bad_magic, kSource), "bad magic");
   std::string bad_version = *bytes;
-  bad_version[8] = 2;
-  ExpectDataLoss(DecodeStatsFile(bad_version, kSource), "unsupported format version: expected 1, got 2");
+  bad_version[8] = 3;
+  ExpectDataLoss(DecodeStatsFile(bad_version, kSource), "unsupported format version: expected 1 to 2, got 3");
+  bad_version[8] = 0;
+  ExpectDataLoss(DecodeStatsFile(bad_version, kSource), "unsupported format version: expected 1 to 2, got 0");
   std::string bad_payload = *bytes;
   bad_payload[kStatsFileHeaderSize + 3] ^= 0x10;
   ExpectDataLoss(DecodeStatsFile(bad_payload, kSource), "checksum mismatch");
@@ -273,6 +334,9 @@ TEST(StatsFileTest, EncoderRejectsWhatTheDecoderWould) {
   c = SampleContents();
   c.snapshot.version = 7;
   expect_invalid(c, "snapshot.version: expected 3");
+  c = SampleContents();
+  c.info.request_digest = 5;
+  expect_invalid(c, "request_digest: expected 0 without a request_id, got 5");
   c = SampleContents();
   c.info.parent = -1;
   expect_invalid(c, "parent: expected in [0, 3), got -1");

@@ -750,5 +750,105 @@ TEST_F(StatsStoreTest, ConcurrentReadersSeeOnlyWholeVersions) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+
+VersionInfo KeyedMeta(const std::string& note, const std::string& request_id, uint32_t digest) {
+  VersionInfo meta = Meta(note);
+  meta.request_id = request_id;
+  meta.request_digest = digest;
+  return meta;
+}
+
+TEST_F(StatsStoreTest, ARequestIdIsCommittedOnceAndRememberedAcrossReopenAndRollback) {
+  auto store = OpenOrDie();
+  bool deduplicated = true;
+  auto first = store->Commit(MakeStats(2), KeyedMeta("two", "req-2", 77), 1, &deduplicated);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(deduplicated);
+  EXPECT_EQ(first->version, 2);
+  EXPECT_EQ(first->request_id, "req-2");
+  const auto disk = DiskState();
+
+  // The retry: its expected parent (1) is stale - the first attempt moved it.
+  auto retry = store->Commit(MakeStats(9), KeyedMeta("two", "req-2", 77), 1, &deduplicated);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(deduplicated);
+  EXPECT_EQ(*retry, *first);
+  EXPECT_EQ(store->current_version(), 2);
+  EXPECT_EQ(DiskState(), disk) << "a deduplicated commit writes nothing";
+
+  auto reused = store->Commit(MakeStats(9), KeyedMeta("two", "req-2", 78), 2, &deduplicated);
+  ASSERT_FALSE(reused.ok());
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kAlreadyExists) << reused.status();
+  EXPECT_NE(reused.status().message().find("request_id 'req-2' was already used by version 2"), std::string::npos)
+      << reused.status();
+  EXPECT_EQ(DiskState(), disk);
+
+  // The key is on disk (format 2) and survives a restart and a rollback;
+  // versions without a key stay format 1.
+  ASSERT_TRUE(store->Commit(MakeStats(3), Meta("three"), 2).ok());
+  EXPECT_EQ(DiskState().at("v00000002.bnstats")[8], 2);
+  EXPECT_EQ(DiskState().at("v00000003.bnstats")[8], 1);
+  store = OpenOrDie();
+  ASSERT_TRUE(store->Rollback(1, 3).ok());
+  store = OpenOrDie();
+  EXPECT_EQ(store->current_version(), 4);
+  EXPECT_EQ(store->History()[1].request_id, "req-2");
+  retry = store->Commit(MakeStats(9), KeyedMeta("two", "req-2", 77), 4, &deduplicated);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(deduplicated);
+  EXPECT_EQ(retry->version, 2);
+  EXPECT_EQ(store->current_version(), 4) << "a deduplicated retry does not serve the old version again";
+}
+
+TEST_F(StatsStoreTest, OldFormatFilesLoadNextToNewOnes) {
+  // A format-1 file as servers before request ids wrote it (the encoder
+  // still writes that format for a version without a key): built from the
+  // documented layout elsewhere (stats_file_test); here it must be served.
+  CommitTwoVersions();
+  ASSERT_EQ(DiskState().at("v00000003.bnstats")[8], 1);
+  auto store = OpenOrDie();
+  EXPECT_EQ(store->current_version(), 3);
+  EXPECT_TRUE(store->recovery_warnings().empty()) << Describe(store->recovery_warnings());
+  bool deduplicated = true;
+  auto keyed = store->Commit(MakeStats(4), KeyedMeta("four", "k", 1), 3, &deduplicated);
+  ASSERT_TRUE(keyed.ok()) << keyed.status();
+  EXPECT_FALSE(deduplicated);
+  auto reopened = OpenOrDie();
+  EXPECT_EQ(reopened->current_version(), 4);
+  EXPECT_EQ(SnapshotDiff(*reopened->current(), MakeStats(4, 4)), "");
+  EXPECT_EQ(reopened->History().size(), 4u);
+}
+
+TEST_F(StatsStoreTest, ConcurrentCommitsWithOneRequestIdWriteOnce) {
+  auto store = OpenOrDie();
+  constexpr int kThreads = 8;
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<VersionInfo>> infos(kThreads, absl::UnknownError("not run"));
+  std::vector<char> flags(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();
+      bool dedup = false;
+      // Every thread builds on version 1, as concurrent streams started
+      // from it would.
+      infos[t] = store->Commit(MakeStats(2), KeyedMeta("same", "one-key", 5), 1, &dedup);
+      flags[t] = dedup ? 1 : 0;
+    });
+  }
+  go = true;
+  for (std::thread& thread : threads) thread.join();
+  int fresh = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_TRUE(infos[t].ok()) << infos[t].status();
+    EXPECT_EQ(infos[t]->version, 2);
+    if (flags[t] == 0) ++fresh;
+  }
+  EXPECT_EQ(fresh, 1);
+  EXPECT_EQ(store->current_version(), 2);
+  EXPECT_EQ(store->History().size(), 2u);
+  EXPECT_EQ(DiskState().size(), 2u) << "one version file and CURRENT";
+}
+
 }  // namespace
 }  // namespace bnserve

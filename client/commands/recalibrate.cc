@@ -1,5 +1,6 @@
 // bnctl recalibrate MODEL --input FILE --batch-size N [--mode ema|cumulative|population|exact]
 //   [--momentum M] [--reset] [--layers a,b] [--forward train|eval] [--dry-run] [--expect-version V] [--note T]
+//   [--request-id ID] [--attempts N]
 #include <cstdio>
 #include <memory>
 
@@ -29,6 +30,8 @@ struct RecalibrateOptions {
   bool dry_run = false;
   int64_t expect_version = 0;
   std::string note;
+  std::string request_id;  // empty: the client library draws a random one
+  int attempts = 5;
 };
 
 v1::RecalibrationMode ParseMode(const std::string& mode) {
@@ -49,6 +52,7 @@ v1::RecalibrationConfig MakeConfig(const RecalibrateOptions& opts) {
   config.set_dry_run(opts.dry_run);
   config.set_expected_version(opts.expect_version);
   config.set_note(opts.note.empty() ? absl::StrCat("bnctl recalibrate --input ", opts.input) : opts.note);
+  config.set_request_id(opts.request_id);
   return config;
 }
 
@@ -62,8 +66,12 @@ std::string ResultText(const RecalibrateOptions& opts, const v1::RecalibrateResp
                   FormatNumber(layer.log_var_ratio_rms())});
   }
   out += table.Render();
-  if (response.has_new_version()) {
-    absl::StrAppend(&out, "\ncommitted version ", response.new_version().version(), " (now served)\n");
+  if (response.deduplicated()) {
+    absl::StrAppend(&out, "\nrequest ", response.new_version().request_id(), " was already committed as version ",
+                    response.new_version().version(), " (by an earlier attempt); nothing new committed\n");
+  } else if (response.has_new_version()) {
+    absl::StrAppend(&out, "\ncommitted version ", response.new_version().version(), " (now served, request ",
+                    response.new_version().request_id(), ")\n");
   } else {
     absl::StrAppend(&out, "\ndry run: nothing committed, version ", response.base_version(), " still served\n");
   }
@@ -97,6 +105,14 @@ void AddRecalibrateCommand(CLI::App* app, std::vector<Command>* commands) {
   sub->add_option("--expect-version", opts->expect_version,
                   "Refuse (ABORTED) unless this is the served version when the stream starts and ends");
   sub->add_option("--note", opts->note, "Text recorded in the version history");
+  sub->add_option("--request-id", opts->request_id,
+                  "Idempotency key (up to 128 of A-Z a-z 0-9 . _ : -); default: a random UUID. Re-running with "
+                  "the id of a recalibration that was committed commits nothing and reports that version");
+  sub->add_option("--attempts", opts->attempts,
+                  "Attempts when the outcome is unknown (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED); every retry "
+                  "resends the same request id and batches")
+      ->check(PositiveInteger())
+      ->capture_default_str();
   commands->push_back({sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
                          BN_ASSIGN_OR_RETURN(ModelInput input, LoadModelInput(client, opts->model, opts->input));
                          BatchSplitter batches(input.data, opts->batch_size);
@@ -104,9 +120,10 @@ void AddRecalibrateCommand(CLI::App* app, std::vector<Command>* commands) {
                          auto progress = [&bar](const UploadProgress& p) {
                            bar.Update(p.batches_sent, p.total_batches,
                                       absl::StrCat(p.batches_sent, "/", p.total_batches, " batches  ", p.samples_sent,
-                                                   "/", p.total_samples, " samples"));
+                                                   "/", p.total_samples, " samples",
+                                                   p.attempt > 1 ? absl::StrCat("  (attempt ", p.attempt, ")") : ""));
                          };
-                         auto response = client.Recalibrate(MakeConfig(*opts), batches, progress);
+                         auto response = client.Recalibrate(MakeConfig(*opts), batches, progress, opts->attempts);
                          bar.Finish();
                          if (!response.ok()) return response.status();
                          return CommandResult{RecalibrateJson(*response), ResultText(*opts, *response)};

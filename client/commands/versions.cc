@@ -20,14 +20,14 @@ struct VersionOptions {
 };
 
 std::string HistoryText(const v1::ListVersionsResponse& response) {
-  Table table({"version", "parent", "created", "origin", "mode", "batches", "samples", "note"});
+  Table table({"version", "parent", "created", "origin", "mode", "batches", "samples", "request id", "note"});
   for (const auto& v : response.versions()) {
     const bool current = v.version() == response.current_version();
     const bool recalibrated = v.origin() == "recalibrate";
     table.AddRow({absl::StrCat(v.version(), current ? " *" : ""), v.parent() > 0 ? absl::StrCat(v.parent()) : "-",
                   FormatUnixMs(v.created_unix_ms()), v.origin(), v.mode().empty() ? "-" : v.mode(),
                   recalibrated ? absl::StrCat(v.batches()) : "-", recalibrated ? absl::StrCat(v.samples()) : "-",
-                  v.note()});
+                  v.request_id().empty() ? "-" : v.request_id(), v.note()});
   }
   return absl::StrCat(response.model(), ": serving version ", response.current_version(), " (*)\n\n",
                       table.Render());

@@ -52,13 +52,7 @@ class RecalibrationTest : public ::testing::Test {
     return response;
   }
 
-  v1::ListVersionsResponse Versions() {
-    v1::ListVersionsRequest request;
-    request.set_model("mlp");
-    v1::ListVersionsResponse response;
-    EXPECT_TRUE(server_->stub().ListVersions(NewContext().get(), request, &response).ok());
-    return response;
-  }
+  v1::ListVersionsResponse Versions() { return ListVersions(server_->stub(), "mlp"); }
 
   std::vector<float> PredictEvalInput(int64_t version = 0) {
     const nlohmann::json& input = fixture_["eval"]["input"];

@@ -181,6 +181,15 @@ grpc::Status Predict(v1::BnServe::Stub& stub, const std::string& model, const v1
   return stub.Predict(NewContext().get(), request, response);
 }
 
+v1::ListVersionsResponse ListVersions(v1::BnServe::Stub& stub, const std::string& model) {
+  v1::ListVersionsRequest request;
+  request.set_model(model);
+  v1::ListVersionsResponse response;
+  const grpc::Status status = stub.ListVersions(NewContext().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response;
+}
+
 namespace {
 
 grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {

@@ -115,6 +115,9 @@ RecalibrateResult Recalibrate(v1::BnServe::Stub& stub, const v1::RecalibrationCo
 grpc::Status Predict(v1::BnServe::Stub& stub, const std::string& model, const v1::Tensor& input,
                      v1::PredictResponse* response, int64_t version = 0);
 
+// ListVersions of `model` (a failure is reported as a test failure).
+v1::ListVersionsResponse ListVersions(v1::BnServe::Stub& stub, const std::string& model);
+
 // grpc.health.v1.Health/Check with hand-encoded protobuf (Debian's gRPC
 // ships no health stubs): the ServingStatus number (1 SERVING, 2
 // NOT_SERVING), or -1 when the server answers NOT_FOUND (unknown service).
