@@ -285,10 +285,10 @@ absl::Status ModelEntry::AcquireRecalibrationSlot(ModelLimits* limits) {
   std::lock_guard<std::mutex> lock(mu_);
   // Streams opened before a reload that lowered the limit still count.
   if (active_recalibrations_ >= limits_.max_recalibration_streams) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "model '", name_, "' already has ", active_recalibrations_, " recalibration streams open (limit max_recalibration_streams = ",
-        limits_.max_recalibration_streams, ", from ", limits_.SourceOf("max_recalibration_streams"),
-        "); retry when one finishes"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("model '", name_, "' already has ", active_recalibrations_, " recalibration streams open (limit ",
+                     limits_.max_recalibration_streams, " = max_recalibration_streams, set by ",
+                     limits_.SourceOf("max_recalibration_streams"), "); retry when one finishes"));
   }
   ++active_recalibrations_;
   if (limits != nullptr) *limits = limits_;

@@ -32,7 +32,7 @@ absl::StatusOr<int64_t> ReadInt(const nlohmann::json& value, const std::string& 
 
 std::string ModelLimits::SourceOf(const char* key) const {
   if (std::string(key) == kStreams && !streams_from_config) return "--max-recalibration-streams";
-  return absl::StrCat(config_file, " key ", key);
+  return config_file;
 }
 
 absl::StatusOr<ModelLimits> ParseModelLimits(const std::string& text, const std::string& path, ModelLimits defaults) {

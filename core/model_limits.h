@@ -39,8 +39,8 @@ struct ModelLimits {
   // Whether max_recalibration_streams came from config_file (else the flag).
   bool streams_from_config = false;
 
-  // Where a limit was set, for error messages: "<file> key <key>" or, for
-  // the stream limit without a file entry, the server flag.
+  // Where a limit was set, for error messages: config_file, or the server
+  // flag for the stream limit when the file does not set it.
   std::string SourceOf(const char* key) const;
 };
 

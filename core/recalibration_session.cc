@@ -72,8 +72,9 @@ absl::Status RecalibrationSession::AddBatch(absl::Span<const TensorView> inputs)
   if (limits_.max_recalibration_batch_samples > 0 && samples > limits_.max_recalibration_batch_samples) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "model '", entry_->name(), "': a recalibration batch of ", samples,
-        " samples exceeds the limit max_recalibration_batch_samples = ", limits_.max_recalibration_batch_samples,
-        " (", limits_.SourceOf("max_recalibration_batch_samples"), "); send smaller batches"));
+        " samples exceeds the limit ", limits_.max_recalibration_batch_samples,
+        " = max_recalibration_batch_samples, set by ", limits_.SourceOf("max_recalibration_batch_samples"),
+        "; send smaller batches"));
   }
   return recalibrator_->AddBatch(views);
 }

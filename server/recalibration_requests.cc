@@ -26,8 +26,9 @@ absl::Status RecalibrationStream::Add(const v1::RecalibrateRequest& message) {
       if (limits.max_recalibration_message_bytes > 0 && bytes > limits.max_recalibration_message_bytes) {
         return absl::ResourceExhaustedError(absl::StrCat(
             "message ", index, " (batch): model '", model_, "': a batch message of ", bytes,
-            " bytes exceeds the limit max_recalibration_message_bytes = ", limits.max_recalibration_message_bytes, " (",
-            limits.SourceOf("max_recalibration_message_bytes"), "); send smaller batches"));
+            " bytes exceeds the limit ", limits.max_recalibration_message_bytes,
+            " = max_recalibration_message_bytes, set by ", limits.SourceOf("max_recalibration_message_bytes"),
+            "; send smaller batches"));
       }
       DecodedTensors inputs;
       absl::Status added = DecodeTensors(message.batch().inputs(), "inputs", &inputs);
