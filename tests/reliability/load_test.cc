@@ -251,7 +251,8 @@ void RunAll(const Flags& flags, std::vector<std::unique_ptr<Workload>>& workload
 
 std::string Ms(double us) { return absl::StrFormat("%.2f", us / 1000.0); }
 
-int Report(const Flags& flags, std::vector<std::unique_ptr<Workload>>& workloads, const RssVerdict* rss) {
+int Report(const Flags& flags, std::vector<std::unique_ptr<Workload>>& workloads, const RssVerdict* rss,
+           const std::vector<int64_t>& rss_samples) {
   client::Table table({"workload", "in flight", "calls", "calls/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
                        "status codes", "unexpected"});
   nlohmann::json json = {{"duration_s", flags.duration_s}, {"warmup_s", flags.warmup_s}};
@@ -296,7 +297,8 @@ int Report(const Flags& flags, std::vector<std::unique_ptr<Workload>>& workloads
                        {"growth", rss->growth_kib},
                        {"threshold", rss->threshold_kib},
                        {"slope_per_s", rss->slope_kib_per_s},
-                       {"flat", rss->flat}};
+                       {"flat", rss->flat},
+                       {"samples", rss_samples}};
   }
   const int exit_code = unexpected_total > 0 ? 3 : (rss_ok ? 0 : 4);
   std::printf("\n%s\n", exit_code == 0   ? "PASS"
@@ -351,14 +353,16 @@ int Main(Flags flags) {
       if (pid > 0) rss = std::make_unique<RssMonitor>(pid, std::chrono::seconds(1));
       RunAll(flags, *workloads, rss.get());
       std::unique_ptr<RssVerdict> verdict;
+      std::vector<int64_t> samples;
       if (rss != nullptr) {
+        samples = rss->samples();
         rss->Stop();
         RssThreshold threshold;
         threshold.floor_kib = static_cast<int64_t>(flags.rss_floor_mb * 1024);
         threshold.fraction = flags.rss_fraction;
-        verdict = std::make_unique<RssVerdict>(JudgeRss(rss->samples(), rss->first_judged(), 1.0, threshold));
+        verdict = std::make_unique<RssVerdict>(JudgeRss(samples, rss->first_judged(), 1.0, threshold));
       }
-      exit_code = Report(flags, *workloads, verdict.get());
+      exit_code = Report(flags, *workloads, verdict.get(), samples);
       if (spawned != nullptr && !spawned->Running()) {
         std::fprintf(stderr, "bnserve-loadtest: the server exited during the run\n");
         exit_code = 3;
