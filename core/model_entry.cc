@@ -60,6 +60,10 @@ void ModelEntry::SetState(ModelState state, std::string error) {
 }
 
 absl::StatusOr<ModelEntry::Loaded> ModelEntry::LoadFromDisk() const {
+  // The limits first: a bad config.json fails the load before the work.
+  ModelLimits defaults;
+  defaults.max_recalibration_streams = options_.max_recalibration_streams;
+  BN_ASSIGN_OR_RETURN(ModelLimits limits, ReadModelLimits(options_.file_system, dir_, std::move(defaults)));
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, Model::LoadFromFile(JoinPath(dir_, "model.onnx")));
   BN_ASSIGN_OR_RETURN(std::unique_ptr<StatsStore> store,
                       StatsStore::Open(options_.file_system, dir_, model->bn_layers(), model->file_stats()));
@@ -71,7 +75,7 @@ absl::StatusOr<ModelEntry::Loaded> ModelEntry::LoadFromDisk() const {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(model, stats));
   auto bundle = std::make_shared<const ServingBundle>(
       ServingBundle{std::move(model), std::move(stats), std::move(plan), history.back()});
-  return Loaded{std::move(bundle), std::shared_ptr<StatsStore>(std::move(store))};
+  return Loaded{std::move(bundle), std::shared_ptr<StatsStore>(std::move(store)), std::move(limits)};
 }
 
 absl::Status ModelEntry::LoadLocked() {
@@ -92,6 +96,7 @@ absl::Status ModelEntry::LoadLocked() {
     std::lock_guard<std::mutex> lock(mu_);
     bundle_ = std::move(loaded->bundle);
     store_ = std::move(loaded->store);
+    limits_ = std::move(loaded->limits);
   }
   SetState(ModelState::kAvailable, "");
   spdlog::info("event=model_available model={} version={} bn_layers={}", name_, version, layers);
@@ -127,6 +132,7 @@ absl::Status ModelEntry::Reload() {
     std::lock_guard<std::mutex> lock(mu_);
     old_bundle = std::exchange(bundle_, std::move(loaded->bundle));
     old_store = std::exchange(store_, std::move(loaded->store));
+    limits_ = std::move(loaded->limits);
   }
   pinned_.Clear();  // pinned plans belong to the old model
   spdlog::info("event=model_reloaded model={} version={}", name_, version);
@@ -309,14 +315,17 @@ absl::StatusOr<VersionInfo> ModelEntry::Rollback(int64_t to, int64_t expected_ve
   return info;
 }
 
-absl::Status ModelEntry::AcquireRecalibrationSlot() {
+absl::Status ModelEntry::AcquireRecalibrationSlot(ModelLimits* limits) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (active_recalibrations_ >= options_.max_recalibration_streams) {
+  // Streams opened before a reload that lowered the limit still count.
+  if (active_recalibrations_ >= limits_.max_recalibration_streams) {
     return absl::ResourceExhaustedError(
         absl::StrCat("model '", name_, "' already has ", active_recalibrations_, " recalibration streams open (limit ",
-                     options_.max_recalibration_streams, ", --max-recalibration-streams); retry when one finishes"));
+                     limits_.max_recalibration_streams, " = max_recalibration_streams, set by ",
+                     limits_.SourceOf("max_recalibration_streams"), "); retry when one finishes"));
   }
   ++active_recalibrations_;
+  if (limits != nullptr) *limits = limits_;
   return absl::OkStatus();
 }
 

@@ -21,6 +21,7 @@
 
 #include "core/bundle_cache.h"
 #include "core/file_system.h"
+#include "core/model_limits.h"
 #include "core/model_state.h"
 #include "core/serving_bundle.h"
 #include "core/stats_store.h"
@@ -36,6 +37,8 @@ using ModelStateListener = std::function<void(const std::string& name, ModelStat
 
 struct ModelEntryOptions {
   FileSystem* file_system = nullptr;  // not owned; outlives the entry
+  // The default stream limit; <dir>/config.json may override it and add
+  // batch limits (core/model_limits.h).
   int max_recalibration_streams = 2;
   size_t pinned_cache_capacity = 4;
 };
@@ -89,15 +92,17 @@ class ModelEntry {
   absl::StatusOr<VersionInfo> Rollback(int64_t to, int64_t expected_version);
 
   // Reserves one of this model's concurrent recalibration streams;
-  // RESOURCE_EXHAUSTED naming the limit when all are taken. Each OK must be
-  // matched by one ReleaseRecalibrationSlot.
-  absl::Status AcquireRecalibrationSlot();
+  // RESOURCE_EXHAUSTED naming the limit, its value and where it was set when
+  // all are taken. On OK, `limits` (if not null) receives the model's limits
+  // for the stream. Each OK must be matched by one ReleaseRecalibrationSlot.
+  absl::Status AcquireRecalibrationSlot(ModelLimits* limits = nullptr);
   void ReleaseRecalibrationSlot();
 
  private:
   struct Loaded {
     std::shared_ptr<const ServingBundle> bundle;
     std::shared_ptr<StatsStore> store;
+    ModelLimits limits;
   };
   absl::StatusOr<Loaded> LoadFromDisk() const;
   // Load's work for a model that is not available. REQUIRES: writer_mu_.
@@ -128,6 +133,7 @@ class ModelEntry {
   std::string error_;                            // guarded by mu_
   std::shared_ptr<const ServingBundle> bundle_;  // guarded by mu_
   std::shared_ptr<StatsStore> store_;            // guarded by mu_
+  ModelLimits limits_;                           // guarded by mu_
   int active_recalibrations_ = 0;                // guarded by mu_
   mutable BundleCache pinned_;
 };

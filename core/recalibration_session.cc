@@ -64,7 +64,8 @@ absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Star
                                            " is not current; the current version is ", base->info.version));
   }
   // The slot first: a refused stream should not pay for building a plan.
-  BN_RETURN_IF_ERROR(entry->AcquireRecalibrationSlot());
+  ModelLimits limits;
+  BN_RETURN_IF_ERROR(entry->AcquireRecalibrationSlot(&limits));
   absl::StatusOr<std::unique_ptr<Recalibrator>> recalibrator =
       Recalibrator::Create(base->model, base->stats, request.options, thread_pool);
   if (!recalibrator.ok()) {
@@ -72,16 +73,19 @@ absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Star
     return recalibrator.status();
   }
   return std::unique_ptr<RecalibrationSession>(
-      new RecalibrationSession(std::move(entry), std::move(base), std::move(request), *std::move(recalibrator)));
+      new RecalibrationSession(std::move(entry), std::move(base), std::move(request), *std::move(recalibrator),
+                               std::move(limits)));
 }
 
 RecalibrationSession::RecalibrationSession(std::shared_ptr<ModelEntry> entry, std::shared_ptr<const ServingBundle> base,
-                                           RecalibrationRequest request, std::unique_ptr<Recalibrator> recalibrator)
+                                           RecalibrationRequest request, std::unique_ptr<Recalibrator> recalibrator,
+                                           ModelLimits limits)
     : entry_(std::move(entry)),
       base_(std::move(base)),
       request_(std::move(request)),
       recalibrator_(std::move(recalibrator)),
-      digest_(ConfigDigest(request_)) {}
+      digest_(ConfigDigest(request_)),
+      limits_(std::move(limits)) {}
 
 RecalibrationSession::~RecalibrationSession() { entry_->ReleaseRecalibrationSlot(); }
 
@@ -92,6 +96,14 @@ absl::Status RecalibrationSession::AddBatch(absl::Span<const TensorView> inputs)
   BN_RETURN_IF_ERROR(ResolveBatchForm(base_->model->graph(), {}, absl::MakeSpan(views),
                                       /*allow_single_instance=*/false)
                          .status());
+  const int64_t samples = views.empty() || views[0].shape.rank() == 0 ? 0 : views[0].shape[0];
+  if (limits_.max_recalibration_batch_samples > 0 && samples > limits_.max_recalibration_batch_samples) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "model '", entry_->name(), "': a recalibration batch of ", samples,
+        " samples exceeds the limit ", limits_.max_recalibration_batch_samples,
+        " = max_recalibration_batch_samples, set by ", limits_.SourceOf("max_recalibration_batch_samples"),
+        "; send smaller batches"));
+  }
   BN_RETURN_IF_ERROR(recalibrator_->AddBatch(views));
   if (!request_.request_id.empty()) digest_.AddBatch(views);
   return absl::OkStatus();

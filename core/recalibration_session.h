@@ -66,11 +66,14 @@ class RecalibrationSession {
 
   // One batch, batch dim first (INVALID_ARGUMENT naming the field for a
   // shape mismatch or non-finite value; FAILED_PRECONDITION for one value
-  // per channel in train mode). All or nothing: a rejected batch leaves the
+  // per channel in train mode; RESOURCE_EXHAUSTED above the model's
+  // max_recalibration_batch_samples). All or nothing: a rejected batch leaves the
   // accumulated statistics as they were.
   absl::Status AddBatch(absl::Span<const TensorView> inputs);
 
   int64_t batches() const { return recalibrator_->batches(); }
+  // The model's limits as they were when the stream started.
+  const ModelLimits& limits() const { return limits_; }
 
   // Ends the session: FAILED_PRECONDITION when no batch was added; for a dry
   // run the summary; otherwise the commit (see ModelEntry::Commit). Call at
@@ -79,7 +82,7 @@ class RecalibrationSession {
 
  private:
   RecalibrationSession(std::shared_ptr<ModelEntry> entry, std::shared_ptr<const ServingBundle> base,
-                       RecalibrationRequest request, std::unique_ptr<Recalibrator> recalibrator);
+                       RecalibrationRequest request, std::unique_ptr<Recalibrator> recalibrator, ModelLimits limits);
 
   std::shared_ptr<ModelEntry> entry_;
   std::shared_ptr<const ServingBundle> base_;
@@ -88,6 +91,7 @@ class RecalibrationSession {
   // The configuration and every accepted batch (see RequestDigest); stored
   // with the version to recognise a retry of this request.
   RequestDigest digest_;
+  ModelLimits limits_;
 };
 
 }  // namespace bnserve

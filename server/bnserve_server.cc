@@ -43,9 +43,20 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   server->manager_ = manager;
   server->auth_ = options.auth;
   const int threads = ResolveWorkerThreads(options.worker_threads);
+  if (options.recalibration_threads < 0 || options.recalibration_nice < 0 || options.recalibration_nice > 19) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "recalibration pool: expected threads >= 0 and nice in 0..19, got threads ", options.recalibration_threads,
+        " and nice ", options.recalibration_nice));
+  }
   server->pool_ = std::make_unique<WorkerPool>(threads);
-  server->service_ =
-      std::make_unique<BnServeService>(CallEnv{manager, server->pool_.get(), options.limits, &server->auth_});
+  if (options.recalibration_threads > 0) {
+    server->recalibration_pool_ =
+        std::make_unique<WorkerPool>(options.recalibration_threads, options.recalibration_nice);
+  }
+  WorkerPool* recalibration_pool =
+      server->recalibration_pool_ != nullptr ? server->recalibration_pool_.get() : server->pool_.get();
+  server->service_ = std::make_unique<BnServeService>(
+      CallEnv{manager, server->pool_.get(), recalibration_pool, options.limits, &server->auth_});
 
   // Both are process-wide switches read by the next ServerBuilder.
   grpc::EnableDefaultHealthCheckService(true);
@@ -68,9 +79,10 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   });
   LogSecurity(options);
   spdlog::info(
-      "event=server_started listen={} port={} worker_threads={} max_message_bytes={} tls={} mutual_tls={} "
-      "token_auth={} read_auth={}",
-      options.listen, server->port_, threads, options.limits.max_message_bytes, options.tls.enabled(),
+      "event=server_started listen={} port={} worker_threads={} recalibration_threads={} recalibration_nice={} "
+      "max_message_bytes={} tls={} mutual_tls={} token_auth={} read_auth={}",
+      options.listen, server->port_, threads, options.recalibration_threads, options.recalibration_nice,
+      options.limits.max_message_bytes, options.tls.enabled(),
       !options.tls.client_ca.empty(), options.auth.enabled(),
       options.auth.read_auth() == ReadAuth::kToken ? "token" : "open");
   return server;

@@ -28,6 +28,11 @@ struct ServerOptions {
   std::string listen = "0.0.0.0:50051";
   // Threads computing requests; 0 = one per hardware thread.
   int worker_threads = 0;
+  // Threads of the separate pool running Recalibrate batches and commits, at
+  // CPU priority `recalibration_nice` (0..19, higher = lower priority);
+  // 0 threads = run them on the workers, as predictions.
+  int recalibration_threads = 1;
+  int recalibration_nice = 10;
   ServiceLimits limits;
   // No files = plaintext.
   TlsFiles tls;
@@ -72,6 +77,7 @@ class BnServer {
   // service or the pool afterwards), then the service, then the pool (which
   // runs any task still queued).
   std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<WorkerPool> recalibration_pool_;  // null: recalibration on pool_
   std::unique_ptr<BnServeService> service_;
   std::unique_ptr<grpc::Server> server_;
 };

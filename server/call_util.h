@@ -23,6 +23,9 @@ namespace bnserve {
 struct CallEnv {
   ModelManager* manager = nullptr;
   WorkerPool* pool = nullptr;
+  // Recalibrate streams' batches and commits (== pool when the server runs
+  // without a separate recalibration pool).
+  WorkerPool* recalibration_pool = nullptr;
   ServiceLimits limits;
   // Who may call what (server/call_auth.h checks it); nullptr = all open.
   const AuthPolicy* auth = nullptr;

@@ -23,6 +23,8 @@ struct Flags {
   std::string listen = "0.0.0.0:50051";
   std::string model_repository;
   int worker_threads = 0;
+  int recalibration_threads = 1;
+  int recalibration_nice = 10;
   int max_message_mb = 64;
   int max_stream_batch_mb = 1024;
   int max_recalibration_streams = 2;
@@ -59,6 +61,16 @@ void DefineFlags(CLI::App& app, Flags& flags) {
   app.add_option("--worker-threads", flags.worker_threads, "Threads computing requests (0 = one per core)")
       ->envname("BNSERVE_WORKER_THREADS")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--recalibration-threads", flags.recalibration_threads,
+                 "Threads of the separate pool computing Recalibrate batches and commits (0 = use the workers)")
+      ->envname("BNSERVE_RECALIBRATION_THREADS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--recalibration-nice", flags.recalibration_nice,
+                 "CPU nice value of the recalibration threads, 0..19 (higher = yields more to predictions)")
+      ->envname("BNSERVE_RECALIBRATION_NICE")
+      ->check(CLI::Range(0, 19))
       ->capture_default_str();
   app.add_option("--max-message-mb", flags.max_message_mb, "Largest gRPC message received or sent, in MiB")
       ->envname("BNSERVE_MAX_MESSAGE_MB")
@@ -131,6 +143,8 @@ int Run(const Flags& flags) {
   bnserve::ServerOptions server_options;
   server_options.listen = flags.listen;
   server_options.worker_threads = flags.worker_threads;
+  server_options.recalibration_threads = flags.recalibration_threads;
+  server_options.recalibration_nice = flags.recalibration_nice;
   server_options.limits.max_message_bytes = int64_t{flags.max_message_mb} << 20;
   server_options.limits.max_stream_batch_bytes = int64_t{flags.max_stream_batch_mb} << 20;
   server_options.tls = bnserve::TlsFiles{flags.tls_cert, flags.tls_key, flags.tls_client_ca};

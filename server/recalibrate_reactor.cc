@@ -5,7 +5,7 @@ namespace bnserve {
 namespace {
 
 // Reads the config and the batches into a RecalibrationStream (each batch
-// runs a statistics pass on the pool) and commits when the client
+// runs a statistics pass on the recalibration pool) and commits when the client
 // half-closes. A false OnReadDone means "done" OR "cancelled" (deadline
 // exceeded included), so the commit point checks IsCancelled first - once
 // when the stream ends and again right before committing, after the wait
@@ -20,11 +20,11 @@ class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateR
 
   void OnReadDone(bool ok) override {
     if (ok) {
-      env_.pool->Submit([this] { AddMessage(); });
+      env_.recalibration_pool->Submit([this] { AddMessage(); });
     } else if (context_->IsCancelled()) {
       Abandon(CheckNotCancelled(context_, "recalibration (nothing committed)"));
     } else {
-      env_.pool->Submit([this] { Commit(); });
+      env_.recalibration_pool->Submit([this] { Commit(); });
     }
   }
 

@@ -1,11 +1,15 @@
 #include "server/worker_pool.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <utility>
 
 namespace bnserve {
 
-WorkerPool::WorkerPool(int threads) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+WorkerPool::WorkerPool(int threads, int nice) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this, nice] { Loop(nice); });
 }
 
 WorkerPool::~WorkerPool() {
@@ -25,7 +29,11 @@ void WorkerPool::Submit(std::function<void()> task) {
   ready_.notify_one();
 }
 
-void WorkerPool::Loop() {
+void WorkerPool::Loop(int nice) {
+  if (nice > 0) {
+    // Best effort (see the header): the pool works either way.
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
+  }
   for (;;) {
     std::function<void()> task;
     {

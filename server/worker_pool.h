@@ -5,6 +5,11 @@
 // call from it. Tasks run in submission order; the queue is unbounded (gRPC's
 // message and stream limits bound what a client can queue).
 //
+// bnserve runs two: the workers (every RPC) and a smaller recalibration pool
+// whose threads may run at a lower CPU priority (`nice`), so that clients
+// streaming large recalibration batches cannot hold every worker, nor take
+// the CPU from predictions (README "Reliability": load and starvation).
+//
 // Thread-safe. The destructor runs every queued task, then joins.
 #pragma once
 
@@ -19,8 +24,11 @@ namespace bnserve {
 
 class WorkerPool {
  public:
-  // REQUIRES: threads >= 1.
-  explicit WorkerPool(int threads);
+  // REQUIRES: threads >= 1. `nice` > 0 lowers each thread's CPU priority
+  // by that much (Linux: per-thread nice, setpriority on the thread id; an
+  // unprivileged process may always lower its own priority). A failure to
+  // apply it is ignored: the pool then runs at normal priority.
+  explicit WorkerPool(int threads, int nice = 0);
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -28,7 +36,7 @@ class WorkerPool {
   void Submit(std::function<void()> task);
 
  private:
-  void Loop();
+  void Loop(int nice);
 
   std::mutex mu_;
   std::condition_variable ready_;

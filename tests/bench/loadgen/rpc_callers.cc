@@ -17,9 +17,15 @@ std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout) {
 // times, then half-closes; reports the final status and deletes itself.
 class RecalibrateStream final : public grpc::ClientWriteReactor<v1::RecalibrateRequest> {
  public:
-  RecalibrateStream(const v1::RecalibrateRequest* config, const v1::RecalibrateRequest* batch, int batches,
-                    absl::Duration timeout, DoneCallback done)
-      : config_(config), batch_(batch), batches_(batches), context_(NewContext(timeout)), done_(std::move(done)) {}
+  // `owned_config`, when given, is the config (one per stream); else `config`.
+  RecalibrateStream(const v1::RecalibrateRequest* config, std::unique_ptr<v1::RecalibrateRequest> owned_config,
+                    const v1::RecalibrateRequest* batch, int batches, absl::Duration timeout, DoneCallback done)
+      : owned_config_(std::move(owned_config)),
+        config_(owned_config_ != nullptr ? owned_config_.get() : config),
+        batch_(batch),
+        batches_(batches),
+        context_(NewContext(timeout)),
+        done_(std::move(done)) {}
 
   void Start(v1::BnServe::Stub* stub) {
     stub->async()->Recalibrate(context_.get(), &response_, this);
@@ -45,6 +51,7 @@ class RecalibrateStream final : public grpc::ClientWriteReactor<v1::RecalibrateR
   }
 
  private:
+  const std::unique_ptr<v1::RecalibrateRequest> owned_config_;
   const v1::RecalibrateRequest* config_;
   const v1::RecalibrateRequest* batch_;
   const int batches_;
@@ -80,14 +87,47 @@ void PredictCaller::Start(int slot, DoneCallback done) {
 }
 
 RecalibrateCaller::RecalibrateCaller(std::shared_ptr<grpc::Channel> channel, v1::RecalibrationConfig config,
-                                     v1::RecalibrationBatch batch, int batches, absl::Duration timeout)
-    : stub_(v1::BnServe::NewStub(channel)), batches_(batches), timeout_(timeout) {
+                                     v1::RecalibrationBatch batch, int batches, absl::Duration timeout,
+                                     bool expect_current_version)
+    : stub_(v1::BnServe::NewStub(channel)),
+      expect_current_version_(expect_current_version),
+      batches_(batches),
+      timeout_(timeout) {
   *config_.mutable_config() = std::move(config);
   *batch_.mutable_batch() = std::move(batch);
 }
 
 void RecalibrateCaller::Start(int slot, DoneCallback done) {
-  (new RecalibrateStream(&config_, &batch_, batches_, timeout_, std::move(done)))->Start(stub_.get());
+  if (!expect_current_version_) {
+    StartStream(nullptr, std::move(done));
+    return;
+  }
+  // Read the served version, then stream against it. The DescribeModel
+  // call's state lives until its callback runs.
+  struct Describe {
+    std::unique_ptr<grpc::ClientContext> context;
+    v1::DescribeModelRequest request;
+    v1::DescribeModelResponse response;
+  };
+  auto describe = std::make_shared<Describe>();
+  describe->context = NewContext(timeout_);
+  describe->request.set_model(config_.config().model());
+  stub_->async()->DescribeModel(
+      describe->context.get(), &describe->request, &describe->response,
+      [this, describe, done = std::move(done)](grpc::Status status) mutable {
+        if (!status.ok()) {
+          done(status);
+          return;
+        }
+        auto config = std::make_unique<v1::RecalibrateRequest>(config_);
+        config->mutable_config()->set_expected_version(describe->response.status().statistics_version());
+        StartStream(std::move(config), std::move(done));
+      });
+}
+
+void RecalibrateCaller::StartStream(std::unique_ptr<v1::RecalibrateRequest> config, DoneCallback done) {
+  (new RecalibrateStream(&config_, std::move(config), &batch_, batches_, timeout_, std::move(done)))
+      ->Start(stub_.get());
 }
 
 EchoCaller::EchoCaller(std::shared_ptr<grpc::Channel> channel, int64_t payload_bytes, int64_t reply_bytes,
