@@ -193,7 +193,8 @@ absl::StatusOr<ExportedModel> ModelManager::Export(const std::string& name, Vers
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const ServingBundle> bundle, Acquire(name, version));
   ExportedModel exported;
   exported.info = bundle->info;
-  BN_ASSIGN_OR_RETURN(exported.bytes, ExportOnnxWithStats(bundle->model->proto(), bundle->model->bn_layers(),
+  BN_ASSIGN_OR_RETURN(onnx::ModelProto original, bundle->model->RestoreProto());
+  BN_ASSIGN_OR_RETURN(exported.bytes, ExportOnnxWithStats(std::move(original), bundle->model->bn_layers(),
                                                           *bundle->stats, bundle->model->base_dir()));
   return exported;
 }

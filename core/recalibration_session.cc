@@ -38,8 +38,13 @@ absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Star
   }
   // The slot first: a refused stream should not pay for building a plan.
   BN_RETURN_IF_ERROR(entry->AcquireRecalibrationSlot());
+  absl::StatusOr<std::shared_ptr<const StatisticsPlan>> plan = base->StatisticsPlanFor(request.options.forward);
+  if (!plan.ok()) {
+    entry->ReleaseRecalibrationSlot();
+    return plan.status();
+  }
   absl::StatusOr<std::unique_ptr<Recalibrator>> recalibrator =
-      Recalibrator::Create(base->model, base->stats, request.options);
+      Recalibrator::Create(base->model, base->stats, request.options, *std::move(plan));
   if (!recalibrator.ok()) {
     entry->ReleaseRecalibrationSlot();
     return recalibrator.status();

@@ -28,7 +28,8 @@ LayerChange MeasureChange(const BnLayerInfo& info, const LayerStats& before, con
 
 absl::StatusOr<std::unique_ptr<Recalibrator>> Recalibrator::Create(std::shared_ptr<const Model> model,
                                                                    std::shared_ptr<const StatsSnapshot> base,
-                                                                   RecalibrationOptions options) {
+                                                                   RecalibrationOptions options,
+                                                                   std::shared_ptr<const StatisticsPlan> plan) {
   const std::vector<BnLayerInfo>& layers = model->bn_layers();
   if (layers.empty()) {
     return absl::FailedPreconditionError("model has no BatchNormalization layers: nothing to recalibrate");
@@ -59,7 +60,13 @@ absl::StatusOr<std::unique_ptr<Recalibrator>> Recalibrator::Create(std::shared_p
     }
     r->accumulators_.emplace_back(mode, start, momentum);
   }
-  BN_ASSIGN_OR_RETURN(r->plan_, StatisticsPlan::Build(model, base, options.forward));
+  if (plan != nullptr && (&plan->model() != model.get() || plan->stats() != base || plan->mode() != options.forward)) {
+    return absl::InternalError("Recalibrator: the statistics plan given is not of this model, base snapshot and forward mode");
+  }
+  if (plan == nullptr) {
+    BN_ASSIGN_OR_RETURN(plan, StatisticsPlan::Build(model, base, options.forward));
+  }
+  r->plan_ = std::move(plan);
   r->model_ = std::move(model);
   r->base_ = std::move(base);
   r->options_ = std::move(options);

@@ -55,9 +55,13 @@ struct RecalibrationSummary {
 
 class Recalibrator {
  public:
+  // `plan`, when given, is the StatisticsPlan of (model, base,
+  // options.forward) to run batches through (e.g. the serving bundle's
+  // cached one); null builds one for this Recalibrator.
   static absl::StatusOr<std::unique_ptr<Recalibrator>> Create(std::shared_ptr<const Model> model,
                                                               std::shared_ptr<const StatsSnapshot> base,
-                                                              RecalibrationOptions options);
+                                                              RecalibrationOptions options,
+                                                              std::shared_ptr<const StatisticsPlan> plan = nullptr);
 
   // All or nothing: on error (bad shape, NaN/Inf, one value per channel,
   // non-finite moments) no accumulator has changed and the stream may go on

@@ -88,7 +88,7 @@ class OpTest {
     ConstantTensor c;
     c.shape = value.shape;
     c.floats = value.data;
-    graph_.initializers[name] = std::move(c);
+    graph_.SetInitializer(name, std::move(c));
     return *this;
   }
   OpTest& AbsentInput() {

@@ -189,7 +189,7 @@ class SingleNodeGraph {
       // build-time constant rather than this lossy view.
       int_views_[name].assign(value.ints.begin(), value.ints.end());
     }
-    graph_.initializers[name] = std::move(value);
+    graph_.SetInitializer(name, std::move(value));
     return *this;
   }
   SingleNodeGraph& AbsentInput() {
