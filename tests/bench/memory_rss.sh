@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Resident memory of bnserve with no model and with one model loaded, next to
-# the model's weight bytes (float initializers, as float32). Prints one
-# markdown row per model. Usage:
-#   tests/bench/memory_rss.sh BUILD_DIR MODEL.onnx [MODEL.onnx ...]
-# RSS is read from /proc/<pid>/status (VmRSS, VmHWM = peak) once the model
-# answers `bnctl health <model>` and after one Predict-free settle second.
+# Resident memory of a running bnserve (issue 5, target 5), next to the
+# model's weight bytes (float initializers, counted as float32):
+#   - no model; the model loaded; after 500 sequential batch-1 Predicts;
+#   - after a recalibration stream (dry run) of 10 batches of 8, then after
+#     one of 10,000 (VmHWM = peak RSS so far: the second stream must not
+#     raise it beyond noise).
+# Usage: tests/bench/memory_rss.sh BUILD_DIR MODEL.onnx [MODEL.onnx ...]
+# Needs bnserve, bnctl and bnserve-bench in BUILD_DIR. Prints markdown tables;
+# sizes in KiB. Not part of ctest (it streams ~250 MB per model over loopback).
 set -euo pipefail
 build=${1:?build dir}; shift
 bnserve="$build/server/bnserve"
 bnctl="$build/client/bnctl"
+bench="$build/tests/bench/loadgen/bnserve-bench"
 work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -16,46 +20,54 @@ port=$((20000 + RANDOM % 20000))
 
 weights_bytes() {
   /usr/bin/python3 - "$1" <<'PY'
-import sys, onnx, numpy as np
+import sys, onnx
 from onnx import numpy_helper
 m = onnx.load(sys.argv[1])
-total = 0
-for t in m.graph.initializer:
-    a = numpy_helper.to_array(t)
-    if a.dtype.kind == 'f':
-        total += a.size * 4
-print(total)
+print(sum(numpy_helper.to_array(t).size * 4 for t in m.graph.initializer
+          if numpy_helper.to_array(t).dtype.kind == 'f'))
 PY
 }
 
-rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+field_kb() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$pid/status"; }
 
-# run_server REPO MODEL_NAME (empty = none): prints "rss_kb hwm_kb"
-run_server() {
-  "$bnserve" --listen "127.0.0.1:$port" --model-repository "$1" --log-level warn --worker-threads 2 >"$work/server.log" 2>&1 &
+start_server() {  # REPO [MODEL]
+  "$bnserve" --listen "127.0.0.1:$port" --model-repository "$1" --log-level warn --worker-threads 2 \
+    >"$work/server.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 200); do
-    if [ -z "$2" ]; then "$bnctl" -s "127.0.0.1:$port" health >/dev/null 2>&1 && break
-    else "$bnctl" -s "127.0.0.1:$port" health "$2" >/dev/null 2>&1 && break; fi
+  for _ in $(seq 1 300); do
+    if "$bnctl" -s "127.0.0.1:$port" health ${2:-} >/dev/null 2>&1; then sleep 1; return; fi
     sleep 0.1
   done
-  sleep 1
-  echo "$(rss_kb $pid VmRSS) $(rss_kb $pid VmHWM)"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo "server did not become ready" >&2; cat "$work/server.log" >&2; exit 1
 }
+stop_server() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
 mkdir -p "$work/empty"
-read -r base base_hwm < <(run_server "$work/empty" "")
-echo "| model | weights | RSS | RSS - no-model RSS | ratio to weights | peak RSS (VmHWM) |"
-echo "|---|---|---|---|---|---|"
-echo "| (none) | 0 | $((base / 1024)) MiB | 0 | - | $((base_hwm / 1024)) MiB |"
+start_server "$work/empty"
+base=$(field_kb VmRSS); base_anon=$(field_kb RssAnon)
+stop_server
+echo "No model: RSS $base KiB (anonymous $base_anon KiB)"
+echo
+echo "| model | weights | RSS loaded | - no-model RSS | / weights | after 500 Predicts | after 10-batch stream (peak) | after 10,000-batch stream (peak) |"
+echo "|---|---|---|---|---|---|---|---|"
 for model in "$@"; do
-  name=$(basename "$model" .onnx); [ "$name" = model ] && name=$(basename "$(dirname "$model")")
+  name=$(basename "$model" .onnx)
+  [ "$name" = model ] && name=$(basename "$(dirname "$model")")
   mkdir -p "$work/repo_$name/$name"
   cp "$model" "$work/repo_$name/$name/model.onnx"
   w=$(weights_bytes "$model")
-  read -r rss hwm < <(run_server "$work/repo_$name" "$name")
-  delta=$(( (rss - base) * 1024 ))
-  ratio=$(/usr/bin/python3 -c "print(f'{$delta / max($w, 1):.2f}')")
-  echo "| $name | $((w / 1024)) KiB | $((rss / 1024)) MiB | $((delta / 1024)) KiB | $ratio | $((hwm / 1024)) MiB |"
+  start_server "$work/repo_$name" "$name"
+  loaded=$(field_kb VmRSS)
+  "$bench" --server "127.0.0.1:$port" --model "$name" --batch 1 --calls 500 --warmup 0 >/dev/null
+  predicted=$(field_kb VmRSS)
+  "$bench" --server "127.0.0.1:$port" --rpc recalibrate --dry-run --model "$name" --batch 8 --batches 10 \
+    --calls 1 --warmup 0 >/dev/null
+  s10=$(field_kb VmRSS); h10=$(field_kb VmHWM)
+  "$bench" --server "127.0.0.1:$port" --rpc recalibrate --dry-run --model "$name" --batch 8 --batches 10000 \
+    --calls 1 --warmup 0 --timeout 600 >/dev/null
+  s10k=$(field_kb VmRSS); h10k=$(field_kb VmHWM)
+  stop_server
+  delta=$((loaded - base))
+  ratio=$(/usr/bin/python3 -c "print(f'{$delta * 1024 / max($w, 1):.2f}')")
+  echo "| $name | $((w / 1024)) | $loaded | $delta | $ratio | $predicted | $s10 ($h10) | $s10k ($h10k) |"
 done
