@@ -137,14 +137,20 @@ class MemoryTest : public ::testing::Test {
     testing::WriteTestFile(dir_.path() + "/" + name + "/model.onnx", bytes);
   }
 
-  // Live bytes the loaded model holds (load minus the state before it).
-  int64_t LoadGrowth(const std::string& name, int64_t* peak_growth) {
+  // Live bytes the loaded model holds (load minus the state before it);
+  // prints them and the peak during the load next to `weights`.
+  int64_t LoadGrowth(const std::string& name, int64_t weights) {
     const int64_t before = LiveBytes();
     ResetPeak();
     auto status = manager_->Load(name);
     EXPECT_TRUE(status.ok()) << status.status();
-    *peak_growth = PeakBytes() - before;
-    return LiveBytes() - before;
+    const int64_t peak = PeakBytes() - before;
+    const int64_t growth = LiveBytes() - before;
+    std::printf("%s model: weights %lld KiB, held after load %lld KiB (%.2fx), peak during load %lld KiB (%.2fx)\n",
+                name.c_str(), static_cast<long long>(weights / kKiB), static_cast<long long>(growth / kKiB),
+                static_cast<double>(growth) / weights, static_cast<long long>(peak / kKiB),
+                static_cast<double>(peak) / weights);
+    return growth;
   }
 
   testing::ScopedTempDir dir_;
@@ -160,12 +166,7 @@ TEST_F(MemoryTest, GemmModelHoldsTwoCopiesOfItsWeights) {
   constexpr int64_t kWidth = 768;
   const int64_t weights = 2 * kWidth * kWidth * 4;  // 4.5 MiB; BN and bias vectors are 1/768 of it
   AddModel("gemm", GemmModel(kWidth));
-  int64_t peak = 0;
-  const int64_t growth = LoadGrowth("gemm", &peak);
-  std::printf("gemm model: weights %lld KiB, held after load %lld KiB (%.2fx), peak during load %lld KiB (%.2fx)\n",
-              static_cast<long long>(weights / kKiB), static_cast<long long>(growth / kKiB),
-              static_cast<double>(growth) / weights, static_cast<long long>(peak / kKiB),
-              static_cast<double>(peak) / weights);
+  const int64_t growth = LoadGrowth("gemm", weights);
   // C = 256 KiB: graph and node structures, names, op objects, the protobuf
   // skeleton, BN vectors (tens of KiB here); the weights dominate k.
   EXPECT_LE(growth, 2 * weights + 256 * kKiB);
@@ -179,12 +180,7 @@ TEST_F(MemoryTest, ConvModelHoldsItsPackedCopiesOnly) {
   constexpr int64_t kChannels = 128;
   const int64_t weights = 2 * kChannels * kChannels * 9 * 4;  // 1.1 MiB
   AddModel("conv", ConvModel(kChannels));
-  int64_t peak = 0;
-  const int64_t growth = LoadGrowth("conv", &peak);
-  std::printf("conv model: weights %lld KiB, held after load %lld KiB (%.2fx), peak during load %lld KiB (%.2fx)\n",
-              static_cast<long long>(weights / kKiB), static_cast<long long>(growth / kKiB),
-              static_cast<double>(growth) / weights, static_cast<long long>(peak / kKiB),
-              static_cast<double>(peak) / weights);
+  const int64_t growth = LoadGrowth("conv", weights);
   EXPECT_LE(growth, 4 * weights + 256 * kKiB);
 }
 
