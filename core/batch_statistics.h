@@ -30,6 +30,7 @@ class StatisticsPlan {
 
   ForwardMode mode() const { return mode_; }
   const Model& model() const { return *model_; }
+  const std::shared_ptr<const StatsSnapshot>& stats() const { return stats_; }
   WorkspacePool& workspaces() const { return workspaces_; }
 
   // Rejects non-finite input values (INVALID_ARGUMENT naming the input and

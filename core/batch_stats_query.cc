@@ -15,8 +15,7 @@ absl::StatusOr<BatchStatsReport> ComputeBatchStats(const ServingBundle& bundle, 
     return absl::InvalidArgumentError(absl::StrCat("inputs[0].shape: expected a non-empty batch, got ",
                                                    views.empty() ? "no input" : views[0].shape.ToString()));
   }
-  BN_ASSIGN_OR_RETURN(std::shared_ptr<const StatisticsPlan> plan,
-                      StatisticsPlan::Build(bundle.model, bundle.stats, mode));
+  BN_ASSIGN_OR_RETURN(std::shared_ptr<const StatisticsPlan> plan, bundle.StatisticsPlanFor(mode));
   BatchStatsSink sink;
   BN_RETURN_IF_ERROR(plan->Run(views, &sink, thread_pool));
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 
@@ -138,7 +139,26 @@ absl::StatusOr<std::unique_ptr<const CompiledGraph>> CompiledGraph::Build(Graph 
     cg->max_step_outputs_ = std::max<size_t>(cg->max_step_outputs_, 1);
     cg->steps_.push_back(std::move(copy));
   }
+  cg->ReleaseKeptConstants(slots);
   return std::unique_ptr<const CompiledGraph>(std::move(cg));
+}
+
+void CompiledGraph::ReleaseKeptConstants(const std::map<std::string, Slot>& slots) {
+  std::set<std::string> read_at_run;
+  for (const Step& step : steps_) {
+    if (step.node_index < 0 || step.op->KeepsConstantInputs()) continue;
+    for (const std::string& in : graph_.nodes[step.node_index].inputs) read_at_run.insert(in);
+  }
+  for (const ValueInfo& out : graph_.outputs) read_at_run.insert(out.name);  // CopyOp reads them
+  for (auto it = graph_.initializers.begin(); it != graph_.initializers.end();) {
+    if (read_at_run.count(it->first) > 0) {
+      ++it;
+      continue;
+    }
+    auto slot = slots.find(it->first);
+    if (slot != slots.end() && slot->second.kind == Slot::Kind::kConstant) constants_[slot->second.index].data = nullptr;
+    it = graph_.initializers.erase(it);
+  }
 }
 
 absl::Status CompiledGraph::CheckInputs(absl::Span<const TensorView> inputs) const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,7 +24,9 @@ using OpCreator = std::function<absl::StatusOr<std::unique_ptr<Op>>(const OpBuil
 
 class CompiledGraph {
  public:
-  // Takes ownership of `graph` (ops may point into its initializers).
+  // Takes ownership of `graph` (ops may point into its initializers, or
+  // share them). After Build, graph().initializers holds only the constants
+  // some op reads at run time.
   static absl::StatusOr<std::unique_ptr<const CompiledGraph>> Build(Graph graph,
                                                                     const OpCreator& creator = nullptr);
 
@@ -53,6 +56,11 @@ class CompiledGraph {
   };
 
   CompiledGraph() = default;
+  // Drops the graph's reference to every initializer that only ops keeping
+  // their own constants (Op::KeepsConstantInputs) read, e.g. folded Conv
+  // weights once packed: an unshared one is freed, a shared one (the
+  // model's) lives on with its other owners. Their views become null.
+  void ReleaseKeptConstants(const std::map<std::string, Slot>& slots);
   absl::Status CheckInputs(absl::Span<const TensorView> inputs) const;
 
   Graph graph_;

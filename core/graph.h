@@ -104,11 +104,17 @@ struct Graph {
   std::vector<ValueInfo> inputs;   // runtime inputs only (initializers excluded)
   std::vector<ValueInfo> outputs;
   std::vector<Node> nodes;         // topologically sorted
-  std::map<std::string, ConstantTensor> initializers;
+  // Shared and immutable: copying a Graph (each plan rewrites its own copy)
+  // copies pointers, not weights, so the model and every plan built from it
+  // hold one copy of each tensor they have in common.
+  std::map<std::string, std::shared_ptr<const ConstantTensor>> initializers;
 
   const ConstantTensor* FindInitializer(const std::string& name) const {
     auto it = initializers.find(name);
-    return it == initializers.end() ? nullptr : &it->second;
+    return it == initializers.end() ? nullptr : it->second.get();
+  }
+  void SetInitializer(const std::string& name, ConstantTensor value) {
+    initializers[name] = std::make_shared<const ConstantTensor>(std::move(value));
   }
 };
 

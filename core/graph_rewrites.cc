@@ -89,8 +89,8 @@ bool FoldIntoConv(Graph* graph, Node* conv, const std::vector<double>& scale, co
   const Shape w_shape = w->shape;
   const std::string w_name = FreshName(*graph, conv->inputs[1] + "/bn_folded");
   const std::string b_name = FreshName(*graph, conv->name + "/bn_folded_bias");
-  graph->initializers[w_name] = FloatConstant(w_shape, w_values);
-  graph->initializers[b_name] = FloatConstant(Shape{static_cast<int64_t>(scale.size())}, b_values);
+  graph->SetInitializer(w_name, FloatConstant(w_shape, w_values));
+  graph->SetInitializer(b_name, FloatConstant(Shape{static_cast<int64_t>(scale.size())}, b_values));
   conv->inputs.resize(3);
   conv->inputs[1] = w_name;
   conv->inputs[2] = b_name;
@@ -130,8 +130,8 @@ bool FoldIntoGemm(Graph* graph, Node* gemm, const std::vector<double>& scale, co
   const Shape b_shape = b->shape;
   const std::string b_name = FreshName(*graph, gemm->inputs[1] + "/bn_folded");
   const std::string c_name = FreshName(*graph, gemm->name + "/bn_folded_bias");
-  graph->initializers[b_name] = FloatConstant(b_shape, b_values);
-  graph->initializers[c_name] = FloatConstant(Shape{n}, c_values);
+  graph->SetInitializer(b_name, FloatConstant(b_shape, b_values));
+  graph->SetInitializer(c_name, FloatConstant(Shape{n}, c_values));
   gemm->inputs.resize(3);
   gemm->inputs[1] = b_name;
   gemm->inputs[2] = c_name;
@@ -165,8 +165,8 @@ absl::Status ReplaceBatchNorms(const std::vector<BnLayerInfo>& layers, const Sta
                         FoldBatchNorm(info.gamma, info.beta, stats.mean, stats.var, info.epsilon,
                                       absl::StrCat("BN layer '", info.name, "'")));
     const AffineNames names = AffineInitializerNames(info.name);
-    graph->initializers[names.scale] = FloatConstant(Shape{info.channels}, folded.exact_scale);
-    graph->initializers[names.shift] = FloatConstant(Shape{info.channels}, folded.exact_shift);
+    graph->SetInitializer(names.scale, FloatConstant(Shape{info.channels}, folded.exact_scale));
+    graph->SetInitializer(names.shift, FloatConstant(Shape{info.channels}, folded.exact_shift));
     Node affine;
     affine.name = node.name;
     affine.op_type = "ChannelAffine";
@@ -273,6 +273,17 @@ void FuseActivations(Graph* graph) {
     for (auto& [key, value] : extra) prev.attributes[key] = value;
     SpliceOut(graph, p->second, static_cast<int>(i));
     --i;
+  }
+}
+
+void DropExactValues(Graph* graph) {
+  for (auto& [name, tensor] : graph->initializers) {
+    if (tensor->exact.empty()) continue;
+    ConstantTensor plain;
+    plain.dtype = tensor->dtype;
+    plain.shape = tensor->shape;
+    plain.floats = tensor->floats;
+    tensor = std::make_shared<const ConstantTensor>(std::move(plain));
   }
 }
 

@@ -29,6 +29,10 @@ absl::Status ReplaceBatchNorms(const std::vector<BnLayerInfo>& layers, const Sta
 void FoldAffineIntoProducers(Graph* graph);
 void RemoveIdentities(Graph* graph);
 void FuseActivations(Graph* graph);
+// Drops the float64 values that ReplaceBatchNorms and folding keep next to
+// their float32 results (ConstantTensor::exact): needed only while rewrites
+// run, they would double the folded weights' memory in a plan.
+void DropExactValues(Graph* graph);
 
 // Initializer names of the float64 per-channel scale/shift that
 // ReplaceBatchNorms creates for a layer (stored as float32 initializers; the

@@ -15,6 +15,7 @@ absl::StatusOr<std::shared_ptr<const InferencePlan>> InferencePlan::Build(std::s
     FoldAffineIntoProducers(&graph);
     FuseActivations(&graph);
   }
+  DropExactValues(&graph);
   std::shared_ptr<InferencePlan> plan(new InferencePlan());
   BN_ASSIGN_OR_RETURN(plan->compiled_, CompiledGraph::Build(std::move(graph)));
   if (options.intra_op_threads > 1) plan->thread_pool_ = std::make_unique<ThreadPool>(options.intra_op_threads);

@@ -4,6 +4,7 @@
 #include "core/bn_layers.h"
 #include "core/inference_plan.h"
 #include "core/onnx_loader.h"
+#include "core/onnx_skeleton.h"
 #include "core/op.h"
 #include "onnx/onnx_pb.h"
 
@@ -23,7 +24,7 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::LoadFromBytes(const std::str
 }
 
 absl::StatusOr<std::shared_ptr<const Model>> Model::FromLoaded(Graph graph,
-                                                              std::shared_ptr<const onnx::ModelProto> proto,
+                                                              std::shared_ptr<onnx::ModelProto> proto,
                                                               std::string base_dir) {
   // Every operator must be runnable: report the first that is not, by name,
   // node and opset, before anything else can go wrong with it.
@@ -35,13 +36,20 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::FromLoaded(Graph graph,
   BN_ASSIGN_OR_RETURN(StatsSnapshot stats, SnapshotFromGraph(graph, model->bn_layers_));
   stats.version = 1;
   model->graph_ = std::move(graph);
-  model->proto_ = std::move(proto);
+  model->stripped_ = StripInitializerPayloads(model->graph_, proto.get());
+  model->skeleton_ = std::move(proto);
   model->base_dir_ = std::move(base_dir);
   model->file_stats_ = std::make_shared<const StatsSnapshot>(std::move(stats));
   // Building the folded plan once validates attributes and constant inputs
   // of every op, so a model that loads is a model that runs.
   BN_RETURN_IF_ERROR(InferencePlan::Build(model, model->file_stats_).status());
   return std::shared_ptr<const Model>(std::move(model));
+}
+
+absl::StatusOr<onnx::ModelProto> Model::RestoreProto() const {
+  onnx::ModelProto proto = *skeleton_;
+  BN_RETURN_IF_ERROR(RestoreInitializerPayloads(graph_, stripped_, &proto));
+  return proto;
 }
 
 int Model::FindBnLayer(const std::string& name) const {

@@ -1,6 +1,7 @@
 // Model: one loaded ONNX model, immutable after Load and shared (via
 // shared_ptr<const Model>) by every request and every plan built from it.
-// Holds the parsed graph, the original protobuf (for export), the BN layer
+// Holds the parsed graph, the original protobuf without the weights the
+// graph already holds (core/onnx_skeleton.h; for export), the BN layer
 // descriptions and the statistics the file carries (version 1). Loading also
 // proves the model runnable: every operator is checked against the op
 // registry and a folded plan is built once, so an unsupported operator fails
@@ -32,7 +33,9 @@ class Model {
                                                                    const std::string& base_dir);
 
   const Graph& graph() const { return graph_; }
-  const onnx::ModelProto& proto() const { return *proto_; }
+  // The original protobuf, as loaded (weights restored from the graph): the
+  // input of ExportOnnxWithStats. Costs one copy of the weights while held.
+  absl::StatusOr<onnx::ModelProto> RestoreProto() const;
   const std::string& base_dir() const { return base_dir_; }
   const std::vector<BnLayerInfo>& bn_layers() const { return bn_layers_; }
   // Index into bn_layers() of the layer named `name`, or -1.
@@ -43,11 +46,12 @@ class Model {
  private:
   Model() = default;
   static absl::StatusOr<std::shared_ptr<const Model>> FromLoaded(Graph graph,
-                                                                std::shared_ptr<const onnx::ModelProto> proto,
+                                                                std::shared_ptr<onnx::ModelProto> proto,
                                                                 std::string base_dir);
 
   Graph graph_;
-  std::shared_ptr<const onnx::ModelProto> proto_;
+  std::shared_ptr<const onnx::ModelProto> skeleton_;
+  std::vector<std::string> stripped_;  // initializers whose payload skeleton_ lacks
   std::string base_dir_;
   std::vector<BnLayerInfo> bn_layers_;
   std::shared_ptr<const StatsSnapshot> file_stats_;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/memory_release.h"
 #include "spdlog/spdlog.h"
 
 namespace bnserve {
@@ -104,6 +105,7 @@ absl::Status ModelEntry::LoadLocked() {
 }
 
 absl::Status ModelEntry::Load() {
+  const ReleaseFreedMemoryOnExit release_freed_memory;  // after the old bundle and temporaries are gone
   std::lock_guard<std::mutex> writer(writer_mu_);
   if (status().state == ModelState::kAvailable) {
     return absl::AlreadyExistsError(absl::StrCat("model '", name_, "' is already loaded (statistics version ",
@@ -113,6 +115,7 @@ absl::Status ModelEntry::Load() {
 }
 
 absl::Status ModelEntry::Reload() {
+  const ReleaseFreedMemoryOnExit release_freed_memory;  // after the old bundle and temporaries are gone
   std::lock_guard<std::mutex> writer(writer_mu_);
   if (status().state != ModelState::kAvailable) return LoadLocked();
   spdlog::info("event=model_reloading model={}", name_);
@@ -140,6 +143,7 @@ absl::Status ModelEntry::Reload() {
 }
 
 absl::Status ModelEntry::Unload() {
+  const ReleaseFreedMemoryOnExit release_freed_memory;  // after the old bundle and temporaries are gone
   std::lock_guard<std::mutex> writer(writer_mu_);
   const ModelStatus current = status();
   if (current.state != ModelState::kAvailable) {
@@ -247,6 +251,7 @@ void ModelEntry::InstallCommitted(std::shared_ptr<StatsSnapshot> snapshot, std::
 
 absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsSnapshot stats, VersionInfo meta,
                                                int64_t expected_version, bool* deduplicated) {
+  const ReleaseFreedMemoryOnExit release_freed_memory;  // after the old bundle and temporaries are gone
   if (deduplicated != nullptr) *deduplicated = false;
   std::lock_guard<std::mutex> writer(writer_mu_);
   std::shared_ptr<const ServingBundle> current;
@@ -290,6 +295,7 @@ absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsS
 }
 
 absl::StatusOr<VersionInfo> ModelEntry::Rollback(int64_t to, int64_t expected_version) {
+  const ReleaseFreedMemoryOnExit release_freed_memory;  // after the old bundle and temporaries are gone
   std::lock_guard<std::mutex> writer(writer_mu_);
   std::shared_ptr<const ServingBundle> current;
   std::shared_ptr<StatsStore> store;

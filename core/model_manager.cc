@@ -26,7 +26,9 @@ absl::StatusOr<std::unique_ptr<ModelManager>> ModelManager::Create(ModelManagerO
 }
 
 ModelManager::ModelManager(ModelManagerOptions options) : options_(std::move(options)) {
-  if (options_.statistics_threads > 1) statistics_pool_ = std::make_unique<ThreadPool>(options_.statistics_threads);
+  if (options_.statistics_threads > 1) {
+    statistics_pool_ = std::make_unique<ThreadPool>(options_.statistics_threads, options_.statistics_nice);
+  }
 }
 
 std::string ModelManager::ModelDir(const std::string& name) const { return JoinPath(options_.repository, name); }
@@ -195,7 +197,8 @@ absl::StatusOr<ExportedModel> ModelManager::Export(const std::string& name, Vers
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const ServingBundle> bundle, Acquire(name, version));
   ExportedModel exported;
   exported.info = bundle->info;
-  BN_ASSIGN_OR_RETURN(exported.bytes, ExportOnnxWithStats(bundle->model->proto(), bundle->model->bn_layers(),
+  BN_ASSIGN_OR_RETURN(onnx::ModelProto original, bundle->model->RestoreProto());
+  BN_ASSIGN_OR_RETURN(exported.bytes, ExportOnnxWithStats(std::move(original), bundle->model->bn_layers(),
                                                           *bundle->stats, bundle->model->base_dir()));
   return exported;
 }

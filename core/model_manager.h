@@ -39,6 +39,10 @@ struct ModelManagerOptions {
   // busy computes alone (core/thread_pool.h). The server passes its worker
   // thread count, so one recalibration stream uses the cores it was given.
   int statistics_threads = 1;
+  // CPU priority (nice, 0..19) of those workers. The server passes
+  // --recalibration-nice: a heavy recalibration stream then takes idle cores
+  // but yields them to predictions.
+  int statistics_nice = 0;
 };
 
 // Describe's answer: the status, and the bundle being served (null unless

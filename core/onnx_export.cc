@@ -179,11 +179,11 @@ void SetMetadata(const std::string& key, const std::string& value, onnx::ModelPr
 
 }  // namespace
 
-absl::StatusOr<std::string> ExportOnnxWithStats(const onnx::ModelProto& original,
+absl::StatusOr<std::string> ExportOnnxWithStats(onnx::ModelProto original,
                                                 const std::vector<BnLayerInfo>& layers, const StatsSnapshot& snapshot,
                                                 const std::string& base_dir) {
   BN_RETURN_IF_ERROR(ValidateSnapshot(layers, snapshot));
-  onnx::ModelProto model = original;
+  onnx::ModelProto model = std::move(original);
   onnx::GraphProto* graph = model.mutable_graph();
   SetMetadata(kStatsVersionMetadataKey, absl::StrCat(snapshot.version), &model);
   for (size_t l = 0; l < layers.size(); ++l) {

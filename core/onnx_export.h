@@ -34,13 +34,14 @@ namespace bnserve {
 inline constexpr char kStatsVersionMetadataKey[] = "bnserve.stats_version";
 inline constexpr char kNumBatchesTrackedMetadataPrefix[] = "bnserve.num_batches_tracked.";
 
-// Returns the serialized bytes of `original` with `snapshot` written into it.
+// Returns the serialized bytes of `original` (taken by value: callers that
+// are done with theirs move it in) with `snapshot` written into it.
 // `layers` must come from DiscoverBnLayers on the graph loaded from
 // `original`; `base_dir` is the directory its external data is relative to
 // (as given to ParseOnnxModel). The snapshot is checked with
 // ValidateSnapshot first (FAILED_PRECONDITION); a value that does not fit the
 // tensor's data type (e.g. above 65504 for FLOAT16) is FAILED_PRECONDITION.
-absl::StatusOr<std::string> ExportOnnxWithStats(const onnx::ModelProto& original,
+absl::StatusOr<std::string> ExportOnnxWithStats(onnx::ModelProto original,
                                                 const std::vector<BnLayerInfo>& layers, const StatsSnapshot& snapshot,
                                                 const std::string& base_dir);
 

@@ -224,7 +224,8 @@ class GraphConverter {
       const std::string what = absl::StrCat("initializer '", t.name(), "'");
       if (t.name().empty()) return absl::InvalidArgumentError("an initializer has an empty name");
       BN_RETURN_IF_ERROR(Define(t.name(), what));
-      BN_ASSIGN_OR_RETURN(graph_.initializers[t.name()], DecodeTensorProto(t, what, base_dir_));
+      BN_ASSIGN_OR_RETURN(ConstantTensor value, DecodeTensorProto(t, what, base_dir_));
+      graph_.SetInitializer(t.name(), std::move(value));
     }
     return absl::OkStatus();
   }
@@ -266,7 +267,8 @@ class GraphConverter {
         if (!output.empty()) BN_RETURN_IF_ERROR(Define(output, Describe(node)));
       }
       if (node.op_type == "Constant" && node.domain.empty()) {
-        BN_ASSIGN_OR_RETURN(graph_.initializers[node.outputs[0]], ConstantNodeValue(node));
+        BN_ASSIGN_OR_RETURN(ConstantTensor value, ConstantNodeValue(node));
+        graph_.SetInitializer(node.outputs[0], std::move(value));
       } else {
         graph_.nodes.push_back(std::move(node));
       }
@@ -354,9 +356,10 @@ class GraphConverter {
     for (Node& node : graph_.nodes) {
       if (node.op_type == "Identity" && node.domain.empty() && node.inputs.size() == 1 && node.outputs.size() == 1 &&
           !graph_outputs.count(node.outputs[0])) {
-        if (const ConstantTensor* source = graph_.FindInitializer(node.inputs[0])) {
-          ConstantTensor copy = *source;
-          graph_.initializers.emplace(node.outputs[0], std::move(copy));
+        auto source = graph_.initializers.find(node.inputs[0]);
+        if (source != graph_.initializers.end()) {
+          // The same immutable tensor under a second name: no copy.
+          graph_.initializers.emplace(node.outputs[0], source->second);
           continue;
         }
       }
@@ -381,7 +384,7 @@ absl::StatusOr<LoadedOnnx> ParseLabeled(const std::string& bytes, const std::str
   if (!graph.ok()) return prefixed(graph.status());
   LoadedOnnx loaded;
   loaded.graph = std::move(graph).value();
-  loaded.proto = std::make_shared<const onnx::ModelProto>(std::move(model).value());
+  loaded.proto = std::make_shared<onnx::ModelProto>(std::move(model).value());
   return loaded;
 }
 

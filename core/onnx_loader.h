@@ -35,9 +35,10 @@ namespace bnserve {
 
 struct LoadedOnnx {
   Graph graph;
-  // The parsed file, unmodified (external data still external). The exporter
-  // (core/onnx_export.h) copies it to write new statistics back.
-  std::shared_ptr<const onnx::ModelProto> proto;
+  // The parsed file, unmodified (external data still external). Model keeps
+  // it, stripped of the payloads `graph` holds (core/onnx_skeleton.h), for
+  // the exporter (core/onnx_export.h).
+  std::shared_ptr<onnx::ModelProto> proto;
 };
 
 // Reads and parses `path`; external data is resolved relative to the file's

@@ -65,6 +65,12 @@ class Op {
   // Validates runtime shapes (INVALID_ARGUMENT naming the node and the
   // expected and received shapes) and computes the outputs.
   virtual absl::Status Run(const OpContext& ctx) const = 0;
+  // True when the op took (copied, packed or shared) at build time every
+  // constant input it reads, and never reads a constant from the OpContext.
+  // The executor then drops its own reference to constants only such ops
+  // read, e.g. a folded Conv weight once it is packed, so the plan does not
+  // keep a second, unused copy. Ops keep the default (false) unless sure.
+  virtual bool KeepsConstantInputs() const { return false; }
 };
 
 // Everything an op factory may look at when building an Op.
@@ -76,6 +82,12 @@ struct OpBuildContext {
   // is a runtime value or absent.
   const ConstantTensor* ConstantInput(size_t i) const {
     return node.HasInput(i) ? graph.FindInitializer(node.inputs[i]) : nullptr;
+  }
+  // The same, shared: for an op that keeps the tensor without copying it.
+  std::shared_ptr<const ConstantTensor> SharedConstantInput(size_t i) const {
+    if (!node.HasInput(i)) return nullptr;
+    auto it = graph.initializers.find(node.inputs[i]);
+    return it == graph.initializers.end() ? nullptr : it->second;
   }
   // "Conv node 'conv1' (opset 13)": the prefix every build/run error uses.
   std::string Describe() const;

@@ -66,8 +66,13 @@ absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Star
   // The slot first: a refused stream should not pay for building a plan.
   ModelLimits limits;
   BN_RETURN_IF_ERROR(entry->AcquireRecalibrationSlot(&limits));
+  absl::StatusOr<std::shared_ptr<const StatisticsPlan>> plan = base->StatisticsPlanFor(request.options.forward);
+  if (!plan.ok()) {
+    entry->ReleaseRecalibrationSlot();
+    return plan.status();
+  }
   absl::StatusOr<std::unique_ptr<Recalibrator>> recalibrator =
-      Recalibrator::Create(base->model, base->stats, request.options, thread_pool);
+      Recalibrator::Create(base->model, base->stats, request.options, *std::move(plan), thread_pool);
   if (!recalibrator.ok()) {
     entry->ReleaseRecalibrationSlot();
     return recalibrator.status();

@@ -29,6 +29,7 @@ LayerChange MeasureChange(const BnLayerInfo& info, const LayerStats& before, con
 absl::StatusOr<std::unique_ptr<Recalibrator>> Recalibrator::Create(std::shared_ptr<const Model> model,
                                                                    std::shared_ptr<const StatsSnapshot> base,
                                                                    RecalibrationOptions options,
+                                                                   std::shared_ptr<const StatisticsPlan> plan,
                                                                    ThreadPool* thread_pool) {
   const std::vector<BnLayerInfo>& layers = model->bn_layers();
   if (layers.empty()) {
@@ -60,7 +61,13 @@ absl::StatusOr<std::unique_ptr<Recalibrator>> Recalibrator::Create(std::shared_p
     }
     r->accumulators_.emplace_back(mode, start, momentum);
   }
-  BN_ASSIGN_OR_RETURN(r->plan_, StatisticsPlan::Build(model, base, options.forward));
+  if (plan != nullptr && (&plan->model() != model.get() || plan->stats() != base || plan->mode() != options.forward)) {
+    return absl::InternalError("Recalibrator: the statistics plan given is not of this model, base snapshot and forward mode");
+  }
+  if (plan == nullptr) {
+    BN_ASSIGN_OR_RETURN(plan, StatisticsPlan::Build(model, base, options.forward));
+  }
+  r->plan_ = std::move(plan);
   r->thread_pool_ = thread_pool;
   r->model_ = std::move(model);
   r->base_ = std::move(base);

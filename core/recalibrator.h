@@ -55,11 +55,15 @@ struct RecalibrationSummary {
 
 class Recalibrator {
  public:
-  // Each batch's statistics pass splits its loops over `thread_pool` when
-  // non-null (not owned; must outlive the Recalibrator).
+  // `plan`, when given, is the StatisticsPlan of (model, base,
+  // options.forward) to run batches through (e.g. the serving bundle's
+  // cached one); null builds one for this Recalibrator. Each batch's
+  // statistics pass splits its loops over `thread_pool` when non-null (not
+  // owned; must outlive the Recalibrator).
   static absl::StatusOr<std::unique_ptr<Recalibrator>> Create(std::shared_ptr<const Model> model,
                                                               std::shared_ptr<const StatsSnapshot> base,
                                                               RecalibrationOptions options,
+                                                              std::shared_ptr<const StatisticsPlan> plan = nullptr,
                                                               ThreadPool* thread_pool = nullptr);
 
   // All or nothing: on error (bad shape, NaN/Inf, one value per channel,

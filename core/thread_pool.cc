@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/thread_priority.h"
+
 namespace bnserve {
 namespace {
 
@@ -26,8 +28,13 @@ inline void CpuRelax(int iteration) {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int num_threads) {
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+ThreadPool::ThreadPool(int num_threads, int nice) {
+  for (int i = 1; i < num_threads; ++i) {
+    workers_.emplace_back([this, nice] {
+      LowerCurrentThreadPriority(nice);
+      WorkerLoop();
+    });
+  }
 }
 
 ThreadPool::~ThreadPool() {

@@ -35,8 +35,9 @@ namespace bnserve {
 class ThreadPool {
  public:
   // `num_threads` counts the caller: 2 means one worker thread. Values below
-  // 1 are treated as 1 (no workers).
-  explicit ThreadPool(int num_threads);
+  // 1 are treated as 1 (no workers). `nice` > 0 lowers the workers' CPU
+  // priority (core/thread_priority.h); the caller's is its own.
+  explicit ThreadPool(int num_threads, int nice = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

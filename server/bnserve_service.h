@@ -9,13 +9,14 @@
 #pragma once
 
 #include "bnserve/v1/bnserve_service.grpc.pb.h"
+#include "server/arena_message_allocator.h"
 #include "server/call_util.h"
 
 namespace bnserve {
 
 class BnServeService final : public v1::BnServe::CallbackService {
  public:
-  explicit BnServeService(const CallEnv& env) : env_(env) {}
+  explicit BnServeService(const CallEnv& env) : env_(env) { SetMessageAllocatorFor_Predict(&predict_messages_); }
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
                                        v1::ListModelsResponse* response) override;
@@ -51,6 +52,9 @@ class BnServeService final : public v1::BnServe::CallbackService {
 
  private:
   const CallEnv env_;
+  // Predict's request and response live on pooled arenas: the hot unary
+  // call parses and answers without heap allocation for its messages.
+  ArenaMessageAllocator<v1::PredictRequest, v1::PredictResponse> predict_messages_;
 };
 
 }  // namespace bnserve

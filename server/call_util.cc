@@ -25,7 +25,11 @@ void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerCont
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const bool server_fault = status.code() == absl::StatusCode::kInternal ||
                             status.code() == absl::StatusCode::kDataLoss || status.code() == absl::StatusCode::kUnknown;
-  spdlog::log(server_fault ? spdlog::level::err : spdlog::level::debug,
+  const spdlog::level::level_enum level = server_fault ? spdlog::level::err : spdlog::level::debug;
+  // peer() and the message are strings built per call: skip them (and
+  // their allocations) when the line would not be written.
+  if (!spdlog::should_log(level)) return;
+  spdlog::log(level,
               "event=rpc rpc={} model={} peer={} code={} ms={:.3f} error=\"{}\"", rpc, model, context->peer(),
               absl::StatusCodeToString(status.code()), ms, std::string(status.message()));
 }

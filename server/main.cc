@@ -58,7 +58,8 @@ void DefineFlags(CLI::App& app, Flags& flags) {
   app.add_option("--model-repository", flags.model_repository, "Directory with one <model>/model.onnx per model")
       ->envname("BNSERVE_MODEL_REPOSITORY")
       ->required();
-  app.add_option("--worker-threads", flags.worker_threads, "Threads computing requests (0 = one per core)")
+  app.add_option("--worker-threads", flags.worker_threads, "Threads computing requests (0 = one per core); also the threads one statistics pass (a Recalibrate batch, "
+                 "a batch-statistics query) may use, at --recalibration-nice")
       ->envname("BNSERVE_WORKER_THREADS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -68,7 +69,8 @@ void DefineFlags(CLI::App& app, Flags& flags) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--recalibration-nice", flags.recalibration_nice,
-                 "CPU nice value of the recalibration threads, 0..19 (higher = yields more to predictions)")
+                 "CPU nice value of the recalibration threads and of the statistics-pass helpers, 0..19 (higher = "
+                 "yields more to predictions)")
       ->envname("BNSERVE_RECALIBRATION_NICE")
       ->check(CLI::Range(0, 19))
       ->capture_default_str();
@@ -133,6 +135,7 @@ int Run(const Flags& flags) {
   // A statistics pass (one recalibration stream's batch, a batch-statistics
   // query) may use as many threads as requests may.
   manager_options.statistics_threads = bnserve::ResolveWorkerThreads(flags.worker_threads);
+  manager_options.statistics_nice = flags.recalibration_nice;
   absl::StatusOr<std::unique_ptr<bnserve::ModelManager>> manager = bnserve::ModelManager::Create(manager_options);
   if (!manager.ok()) {
     spdlog::critical("event=startup_failed error=\"{}\"", std::string(manager.status().message()));

@@ -75,6 +75,7 @@ absl::Status DecodeTensor(const v1::Tensor& tensor, absl::string_view field, Dec
 
 absl::Status DecodeTensors(const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors, absl::string_view field,
                            DecodedTensors* out) {
+  out->views.reserve(out->views.size() + tensors.size());
   for (int i = 0; i < tensors.size(); ++i) {
     BN_RETURN_IF_ERROR(DecodeTensor(tensors[i], absl::StrCat(field, "[", i, "]"), out));
   }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "bnserve/v1/tensor.pb.h"
 #include "core/status.h"
@@ -22,14 +23,15 @@ namespace bnserve {
 // point into `owned_` and into the request.
 class DecodedTensors {
  public:
-  std::vector<TensorView> views;
-  std::vector<std::string> names;  // Tensor.name of each ("" when unset)
+  std::vector<TensorView> views;  // a vector: moved into ModelManager::Predict
+  // Inline for the usual one or two inputs: no allocation per request.
+  absl::InlinedVector<std::string, 2> names;  // Tensor.name of each ("" when unset)
 
  private:
   friend absl::Status DecodeTensors(const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors,
                                     absl::string_view field, DecodedTensors* out);
   friend absl::Status DecodeTensor(const v1::Tensor& tensor, absl::string_view field, DecodedTensors* out);
-  std::vector<std::vector<float>> owned_;
+  absl::InlinedVector<std::vector<float>, 2> owned_;
 };
 
 // Appends `tensor` to `out`. INVALID_ARGUMENT naming `field` (e.g.

@@ -1,10 +1,8 @@
 #include "server/worker_pool.h"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <utility>
+
+#include "core/thread_priority.h"
 
 namespace bnserve {
 
@@ -30,10 +28,7 @@ void WorkerPool::Submit(std::function<void()> task) {
 }
 
 void WorkerPool::Loop(int nice) {
-  if (nice > 0) {
-    // Best effort (see the header): the pool works either way.
-    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
-  }
+  LowerCurrentThreadPriority(nice);
   for (;;) {
     std::function<void()> task;
     {

@@ -39,8 +39,8 @@ struct ConvBnRelu {
     graph.opset = 13;
     graph.inputs.push_back(ValueInfo{"x", {}});
     graph.outputs.push_back(ValueInfo{"y", {}});
-    graph.initializers["W"] = Floats(Shape{2, 1, 1, 1}, {2.0f, -3.0f});
-    graph.initializers["b"] = Floats(Shape{2}, {0.5f, 1.0f});
+    graph.SetInitializer("W", Floats(Shape{2, 1, 1, 1}, {2.0f, -3.0f}));
+    graph.SetInitializer("b", Floats(Shape{2}, {0.5f, 1.0f}));
     graph.nodes.push_back(MakeNode("Conv", {"x", "W", "b"}, {"c"}, "conv"));
     graph.nodes.push_back(MakeNode("BatchNormalization", {"c", "g", "be", "m", "v"}, {"n"}, "bn"));
     graph.nodes.push_back(MakeNode("Relu", {"n"}, {"y"}, "relu"));
@@ -135,8 +135,8 @@ TEST(GraphRewritesTest, GemmFoldScalesOutputColumnsAndBias) {
   graph.inputs.push_back(ValueInfo{"x", {}});
   graph.outputs.push_back(ValueInfo{"y", {}});
   // transB=1: B is [out=2, in=3] as nn.Linear stores it.
-  graph.initializers["B"] = Floats(Shape{2, 3}, {1, 2, 3, 4, 5, 6});
-  graph.initializers["C"] = Floats(Shape{2}, {0.5f, -0.5f});
+  graph.SetInitializer("B", Floats(Shape{2, 3}, {1, 2, 3, 4, 5, 6}));
+  graph.SetInitializer("C", Floats(Shape{2}, {0.5f, -0.5f}));
   Node gemm = MakeNode("Gemm", {"x", "B", "C"}, {"h"}, "fc");
   Attribute trans;
   trans.kind = Attribute::Kind::kInt;

@@ -190,7 +190,7 @@ class OpTest {
       // build-time constant rather than this lossy view.
       int_views_[name].assign(value.ints.begin(), value.ints.end());
     }
-    graph_.initializers[name] = std::move(value);
+    graph_.SetInitializer(name, std::move(value));
     return *this;
   }
   OpTest& ConstantInput(const std::string& name, const Tensor& value) {

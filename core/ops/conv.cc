@@ -47,6 +47,8 @@ class ConvOp final : public Op {
  public:
   static absl::StatusOr<std::unique_ptr<Op>> Create(const OpBuildContext& ctx);
   absl::Status Run(const OpContext& ctx) const override;
+  // W and B are copied or packed at build time; Run reads only X.
+  bool KeepsConstantInputs() const override { return true; }
 
  private:
   ConvOp() = default;

@@ -6,8 +6,10 @@
 // from opset 11. MatMul: numpy matmul, including 1-D operands and broadcast
 // batch dimensions.
 //
-// A constant B (nn.Linear's weight, the common case) is copied into the op
-// when it is built, so a run touches no graph state. It keeps its stored
+// A constant B (nn.Linear's weight, the common case) is shared with the graph
+// (initializers are immutable and reference-counted), not copied: the op
+// keeps it alive itself, so a run touches no graph state and the weights
+// exist once however many plans use them. It keeps its stored
 // layout: Sgemm's matrix-vector path (batch 1) and its GEMM run at the same
 // speed on B and B^T (tests/bench/kernels_bench.cc, tb = 0 vs 1), so
 // transposing at build time would buy nothing.
@@ -24,20 +26,20 @@
 namespace bnserve {
 namespace {
 
-// Copies the constant float initializer feeding input `i` into *out; false
+// Shares the constant float initializer feeding input `i` into *out; false
 // when that input is a runtime value (or absent).
-bool CopyConstant(const OpBuildContext& ctx, size_t i, Tensor* out) {
-  const ConstantTensor* c = ctx.ConstantInput(i);
+bool ShareConstant(const OpBuildContext& ctx, size_t i, std::shared_ptr<const ConstantTensor>* out) {
+  std::shared_ptr<const ConstantTensor> c = ctx.SharedConstantInput(i);
   if (c == nullptr || c->dtype != DataType::kFloat) return false;
-  *out = c->AsTensor();
+  *out = std::move(c);
   return true;
 }
 
-// Input `i` of a run: the op's own copy when it was constant at build time.
-const TensorView* InputOrConstant(const OpContext& ctx, int i, bool is_constant, const Tensor& constant,
-                                  TensorView* storage) {
+// Input `i` of a run: the op's shared constant when it was constant at build time.
+const TensorView* InputOrConstant(const OpContext& ctx, int i, bool is_constant,
+                                  const std::shared_ptr<const ConstantTensor>& constant, TensorView* storage) {
   if (is_constant) {
-    *storage = constant.view();
+    *storage = TensorView{constant->shape, constant->floats.data()};
     return storage;
   }
   if (i >= ctx.num_inputs()) return nullptr;
@@ -58,20 +60,23 @@ class GemmOp final : public Op {
     op->beta_ = node.GetFloat("beta", 1.0f);
     op->trans_a_ = node.GetInt("transA", 0) != 0;
     op->trans_b_ = node.GetInt("transB", 0) != 0;
-    op->constant_b_ = CopyConstant(ctx, 1, &op->b_);
+    op->constant_b_ = ShareConstant(ctx, 1, &op->b_);
     op->has_c_ = node.HasInput(2);
-    op->constant_c_ = CopyConstant(ctx, 2, &op->c_);
+    op->constant_c_ = ShareConstant(ctx, 2, &op->c_);
     if (!op->has_c_ && ctx.graph.opset < 11) {
       return absl::InvalidArgumentError(
           absl::StrCat(op->describe_, ": input C expected (it is optional only from opset 11), got none"));
     }
-    if (op->constant_b_ && op->b_.shape.rank() != 2) {
+    if (op->constant_b_ && op->b_->shape.rank() != 2) {
       return absl::InvalidArgumentError(
-          absl::StrCat(op->describe_, ": input B expected rank 2, got ", op->b_.shape.ToString()));
+          absl::StrCat(op->describe_, ": input B expected rank 2, got ", op->b_->shape.ToString()));
     }
     BN_ASSIGN_OR_RETURN(op->activation_, FusedActivation::FromNode(node));
     return std::unique_ptr<Op>(std::move(op));
   }
+
+  // Constant B and C are held by the op (shared), never read from the context.
+  bool KeepsConstantInputs() const override { return true; }
 
   absl::Status Run(const OpContext& ctx) const override {
     const TensorView& a = ctx.input(0);
@@ -143,10 +148,10 @@ class GemmOp final : public Op {
   bool trans_a_ = false;
   bool trans_b_ = false;
   bool constant_b_ = false;
-  Tensor b_;  // B when constant
+  std::shared_ptr<const ConstantTensor> b_;  // B when constant
   bool has_c_ = false;
   bool constant_c_ = false;
-  Tensor c_;  // C when constant
+  std::shared_ptr<const ConstantTensor> c_;  // C when constant
   FusedActivation activation_;
 };
 
@@ -156,11 +161,12 @@ class MatMulOp final : public Op {
     BN_RETURN_IF_ERROR(RequireInputs(ctx, {"A", "B"}));
     auto op = std::unique_ptr<MatMulOp>(new MatMulOp());
     op->describe_ = ctx.Describe();
-    op->constant_b_ = CopyConstant(ctx, 1, &op->b_);
+    op->constant_b_ = ShareConstant(ctx, 1, &op->b_);
     BN_ASSIGN_OR_RETURN(op->activation_, FusedActivation::FromNode(ctx.node));
     return std::unique_ptr<Op>(std::move(op));
   }
 
+  bool KeepsConstantInputs() const override { return true; }
   absl::Status Run(const OpContext& ctx) const override;
 
  private:
@@ -168,7 +174,7 @@ class MatMulOp final : public Op {
 
   std::string describe_;
   bool constant_b_ = false;
-  Tensor b_;  // B when constant
+  std::shared_ptr<const ConstantTensor> b_;  // B when constant
   FusedActivation activation_;
 };
 

@@ -1,6 +1,7 @@
 // Engine benchmarks (Google Benchmark): folded inference at batch 1 and 64
 // with 1 and 2 intra-op threads, the train-mode statistics pass and one
-// recalibration step, on the models tests/bench/gen_bench_models.py writes
+// recalibration step, GetBatchStats' query with and without the bundle's
+// cached statistics plan, on the models tests/bench/gen_bench_models.py writes
 // to tests/bench/models/ (MLP, CIFAR CNN, resnet18). A model file that is
 // missing is skipped with a note.
 //   build/tests/bench/engine_bench [--benchmark_repetitions=3]
@@ -13,6 +14,7 @@
 
 #include "benchmark/benchmark.h"
 #include "core/batch_statistics.h"
+#include "core/batch_stats_query.h"
 #include "core/inference_plan.h"
 #include "core/model.h"
 #include "core/recalibrator.h"
@@ -85,6 +87,28 @@ void BM_RecalibrationStep(benchmark::State& state, std::shared_ptr<const Model> 
   state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// GetBatchStats' core (ComputeBatchStats) on a served bundle. cached: the
+// bundle's statistics plan is built once and reused, as served now;
+// uncached: a fresh copy of the bundle per query (a copy's plan cache starts
+// empty), i.e. the plan is built for every request as before the cache.
+void BM_BatchStatsQuery(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch, bool cached) {
+  auto plan = InferencePlan::Build(model, model->file_stats()).value();
+  const ServingBundle bundle{model, model->file_stats(), plan, VersionInfo{}};
+  const Tensor input = MakeInput(InputShape(*model, batch));
+  const TensorView view = input.view();
+  for (auto _ : state) {
+    absl::StatusOr<BatchStatsReport> report;
+    if (cached) {
+      report = ComputeBatchStats(bundle, {&view, 1}, ForwardMode::kTrain, true);
+    } else {
+      const ServingBundle fresh = bundle;
+      report = ComputeBatchStats(fresh, {&view, 1}, ForwardMode::kTrain, true);
+    }
+    if (!report.ok()) state.SkipWithError(std::string(report.status().message()).c_str());
+    benchmark::DoNotOptimize(report);
+  }
+}
+
 void RegisterAll() {
   for (const std::string name : {"mlp", "cnn", "resnet18"}) {
     auto model = Model::LoadFromFile(ModelPath(name));
@@ -112,6 +136,15 @@ void RegisterAll() {
           ->UseRealTime();
       benchmark::RegisterBenchmark(("recalibration_step/" + name + suffix).c_str(), BM_RecalibrationStep, m, 64,
                                    threads)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+    }
+    for (bool cached : {false, true}) {
+      const int64_t batch = name == "resnet18" ? 2 : 8;
+      benchmark::RegisterBenchmark(("batch_stats_query/" + name + "/batch:" + std::to_string(batch) +
+                                    (cached ? "/cached_plan" : "/plan_per_request"))
+                                       .c_str(),
+                                   BM_BatchStatsQuery, m, batch, cached)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
     }

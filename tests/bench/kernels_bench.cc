@@ -97,12 +97,14 @@ void BM_Conv(benchmark::State& state) {
   const int64_t kernel = state.range(3), stride = state.range(4), group = state.range(5);
   Graph graph;
   graph.opset = 13;
-  ConstantTensor& w_init = graph.initializers["w"];
+  ConstantTensor w_init;
   w_init.shape = Shape{c_out, c_in / group, kernel, kernel};
   w_init.floats = Filled(c_out * c_in / group * kernel * kernel, 0.0f);
-  ConstantTensor& b_init = graph.initializers["b"];
+  graph.SetInitializer("w", std::move(w_init));
+  ConstantTensor b_init;
   b_init.shape = Shape{c_out};
   b_init.floats = Filled(c_out, 0.0f);
+  graph.SetInitializer("b", std::move(b_init));
   Node node;
   node.name = "conv";
   node.op_type = "Conv";
@@ -122,8 +124,8 @@ void BM_Conv(benchmark::State& state) {
     return;
   }
   const Tensor x(Shape{1, c_in, size, size}, Filled(c_in * size * size, 0.0f));
-  const ConstantTensor& w = graph.initializers["w"];
-  const ConstantTensor& b = graph.initializers["b"];
+  const ConstantTensor& w = *graph.FindInitializer("w");
+  const ConstantTensor& b = *graph.FindInitializer("b");
   const TensorView inputs[3] = {x.view(), TensorView{w.shape, w.floats.data()}, TensorView{b.shape, b.floats.data()}};
   Tensor y;
   Tensor* outputs[1] = {&y};
