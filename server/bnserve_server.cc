@@ -41,8 +41,12 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   const int threads =
       options.worker_threads > 0 ? options.worker_threads : std::max(1u, std::thread::hardware_concurrency());
   server->pool_ = std::make_unique<WorkerPool>(threads);
-  server->service_ =
-      std::make_unique<BnServeService>(CallEnv{manager, server->pool_.get(), options.limits, &server->auth_});
+  if (options.inline_predict_us < 0 || options.inline_predict_us > 1'000'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("inline predict budget: expected 0 to 1000000 us, got ", options.inline_predict_us));
+  }
+  server->service_ = std::make_unique<BnServeService>(CallEnv{manager, server->pool_.get(), options.limits,
+                                                              &server->auth_, options.inline_predict_us * 1000});
 
   // Both are process-wide switches read by the next ServerBuilder.
   grpc::EnableDefaultHealthCheckService(true);
@@ -65,9 +69,10 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   });
   LogSecurity(options);
   spdlog::info(
-      "event=server_started listen={} port={} worker_threads={} max_message_bytes={} tls={} mutual_tls={} "
-      "token_auth={} read_auth={}",
-      options.listen, server->port_, threads, options.limits.max_message_bytes, options.tls.enabled(),
+      "event=server_started listen={} port={} worker_threads={} inline_predict_us={} max_message_bytes={} tls={} "
+      "mutual_tls={} token_auth={} read_auth={}",
+      options.listen, server->port_, threads, options.inline_predict_us, options.limits.max_message_bytes,
+      options.tls.enabled(),
       !options.tls.client_ca.empty(), options.auth.enabled(),
       options.auth.read_auth() == ReadAuth::kToken ? "token" : "open");
   return server;

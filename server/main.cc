@@ -23,6 +23,7 @@ struct Flags {
   std::string listen = "0.0.0.0:50051";
   std::string model_repository;
   int worker_threads = 0;
+  int64_t inline_predict_us = bnserve::kDefaultInlinePredictUs;
   int max_message_mb = 64;
   int max_stream_batch_mb = 1024;
   int max_recalibration_streams = 2;
@@ -59,6 +60,12 @@ void DefineFlags(CLI::App& app, Flags& flags) {
   app.add_option("--worker-threads", flags.worker_threads, "Threads computing requests (0 = one per core)")
       ->envname("BNSERVE_WORKER_THREADS")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--inline-predict-us", flags.inline_predict_us,
+                 "Predict calls whose model ran them in at most this many microseconds lately are computed on "
+                 "gRPC's thread, skipping the hop to a worker (0 = always use the workers)")
+      ->envname("BNSERVE_INLINE_PREDICT_US")
+      ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
   app.add_option("--max-message-mb", flags.max_message_mb, "Largest gRPC message received or sent, in MiB")
       ->envname("BNSERVE_MAX_MESSAGE_MB")
@@ -128,6 +135,7 @@ int Run(const Flags& flags) {
   bnserve::ServerOptions server_options;
   server_options.listen = flags.listen;
   server_options.worker_threads = flags.worker_threads;
+  server_options.inline_predict_us = flags.inline_predict_us;
   server_options.limits.max_message_bytes = int64_t{flags.max_message_mb} << 20;
   server_options.limits.max_stream_batch_bytes = int64_t{flags.max_stream_batch_mb} << 20;
   server_options.tls = bnserve::TlsFiles{flags.tls_cert, flags.tls_key, flags.tls_client_ca};
