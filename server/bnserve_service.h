@@ -9,13 +9,14 @@
 #pragma once
 
 #include "bnserve/v1/bnserve_service.grpc.pb.h"
+#include "server/arena_messages.h"
 #include "server/call_util.h"
 
 namespace bnserve {
 
 class BnServeService final : public v1::BnServe::CallbackService {
  public:
-  explicit BnServeService(const CallEnv& env) : env_(env) {}
+  explicit BnServeService(const CallEnv& env) : env_(env) { SetMessageAllocatorFor_Predict(&predict_messages_); }
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
                                        v1::ListModelsResponse* response) override;
@@ -51,6 +52,8 @@ class BnServeService final : public v1::BnServe::CallbackService {
 
  private:
   const CallEnv env_;
+  // Predict's messages on a per-call arena (the hot path's allocations).
+  ArenaMessages<v1::PredictRequest, v1::PredictResponse> predict_messages_;
 };
 
 }  // namespace bnserve
