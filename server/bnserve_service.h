@@ -9,14 +9,13 @@
 #pragma once
 
 #include "bnserve/v1/bnserve_service.grpc.pb.h"
-#include "server/arena_messages.h"
 #include "server/call_util.h"
 
 namespace bnserve {
 
 class BnServeService final : public v1::BnServe::CallbackService {
  public:
-  explicit BnServeService(const CallEnv& env) : env_(env) { SetMessageAllocatorFor_Predict(&predict_messages_); }
+  explicit BnServeService(const CallEnv& env) : env_(env) {}
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
                                        v1::ListModelsResponse* response) override;
@@ -52,8 +51,6 @@ class BnServeService final : public v1::BnServe::CallbackService {
 
  private:
   const CallEnv env_;
-  // Predict's messages on a per-call arena (the hot path's allocations).
-  ArenaMessages<v1::PredictRequest, v1::PredictResponse> predict_messages_;
 };
 
 }  // namespace bnserve
