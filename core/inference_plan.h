@@ -11,6 +11,7 @@
 
 #include "core/compiled_graph.h"
 #include "core/model.h"
+#include "core/run_cost.h"
 #include "core/stats_snapshot.h"
 #include "core/thread_pool.h"
 
@@ -37,6 +38,9 @@ class InferencePlan {
   const std::shared_ptr<const StatsSnapshot>& stats() const { return stats_; }
   const CompiledGraph& compiled() const { return *compiled_; }
   WorkspacePool& workspaces() const { return workspaces_; }
+  // What this plan's predictions have cost so far (RunPrediction records
+  // them); the server reads it to decide where to run the next one.
+  RunCost& run_cost() const { return run_cost_; }
 
   // Runs the model; outputs are compiled().output(*ws, i), valid until the
   // next Run on `ws`.
@@ -53,6 +57,7 @@ class InferencePlan {
   std::unique_ptr<const CompiledGraph> compiled_;
   std::unique_ptr<ThreadPool> thread_pool_;  // null when single-threaded
   mutable WorkspacePool workspaces_;
+  mutable RunCost run_cost_;
 };
 
 }  // namespace bnserve

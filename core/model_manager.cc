@@ -154,6 +154,18 @@ absl::StatusOr<std::shared_ptr<const ServingBundle>> ModelManager::Acquire(const
   return entry->Acquire(version);
 }
 
+std::shared_ptr<const ServingBundle> ModelManager::ServedBundle(const std::string& name) const {
+  std::shared_ptr<ModelEntry> entry;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(name);
+    if (it == entries_.end()) return nullptr;
+    entry = it->second;
+  }
+  absl::StatusOr<std::shared_ptr<const ServingBundle>> bundle = entry->Acquire(VersionRequest::Current());
+  return bundle.ok() ? *std::move(bundle) : nullptr;
+}
+
 absl::StatusOr<Prediction> ModelManager::Predict(const std::string& name, VersionRequest version,
                                                  absl::Span<const std::string> names,
                                                  std::vector<TensorView> inputs) const {

@@ -94,6 +94,13 @@ class ModelManager {
   absl::StatusOr<ModelStatus> Reload(const std::string& name);
   absl::StatusOr<ModelStatus> Unload(const std::string& name);
 
+  // The served bundle of `name` when it is loaded and available, else
+  // nullptr (unknown, invalid name, loading, failed, unloaded). Unlike
+  // Acquire it never reads the repository and builds no error message: for
+  // callers on threads that must not block, which fall back to Predict (on
+  // another thread) to learn why.
+  std::shared_ptr<const ServingBundle> ServedBundle(const std::string& name) const;
+
   // Inference on the served or a pinned version. `names` is empty or
   // parallel to `inputs` (see ResolveBatchForm).
   absl::StatusOr<Prediction> Predict(const std::string& name, VersionRequest version,

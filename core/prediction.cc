@@ -1,5 +1,7 @@
 #include "core/prediction.h"
 
+#include <chrono>
+
 namespace bnserve {
 
 int Prediction::num_outputs() const { return static_cast<int>(bundle_->model->graph().outputs.size()); }
@@ -21,7 +23,12 @@ absl::StatusOr<Prediction> RunPrediction(std::shared_ptr<const ServingBundle> bu
   BN_ASSIGN_OR_RETURN(BatchForm form, ResolveBatchForm(bundle->model->graph(), names, absl::MakeSpan(inputs),
                                                        /*allow_single_instance=*/true));
   WorkspacePool::Handle workspace = bundle->plan->workspaces().Acquire();
+  int64_t elements = 0;
+  for (const TensorView& input : inputs) elements += input.size();
+  const auto start = std::chrono::steady_clock::now();
   BN_RETURN_IF_ERROR(bundle->plan->Run(inputs, workspace.get()));
+  bundle->plan->run_cost().Record(
+      elements, std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
   return Prediction(std::move(bundle), std::move(workspace), form);
 }
 

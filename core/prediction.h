@@ -39,8 +39,9 @@ class Prediction {
 };
 
 // Validates `inputs` (single instance or batch, see ResolveBatchForm; `names`
-// empty or parallel) and runs the bundle's plan. Errors: INVALID_ARGUMENT for
-// bad inputs, and whatever the plan reports.
+// empty or parallel) and runs the bundle's plan, recording the run's time in
+// the plan's run_cost(). Errors: INVALID_ARGUMENT for bad inputs, and
+// whatever the plan reports.
 absl::StatusOr<Prediction> RunPrediction(std::shared_ptr<const ServingBundle> bundle,
                                          absl::Span<const std::string> names, std::vector<TensorView> inputs);
 

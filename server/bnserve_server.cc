@@ -49,6 +49,10 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
         " and nice ", options.recalibration_nice));
   }
   server->pool_ = std::make_unique<WorkerPool>(threads);
+  if (options.inline_predict_us < 0 || options.inline_predict_us > 1'000'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("inline predict budget: expected 0 to 1000000 us, got ", options.inline_predict_us));
+  }
   if (options.recalibration_threads > 0) {
     server->recalibration_pool_ =
         std::make_unique<WorkerPool>(options.recalibration_threads, options.recalibration_nice);
@@ -56,7 +60,8 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   WorkerPool* recalibration_pool =
       server->recalibration_pool_ != nullptr ? server->recalibration_pool_.get() : server->pool_.get();
   server->service_ = std::make_unique<BnServeService>(
-      CallEnv{manager, server->pool_.get(), recalibration_pool, options.limits, &server->auth_});
+      CallEnv{manager, server->pool_.get(), recalibration_pool, options.limits, &server->auth_,
+              options.inline_predict_us * 1000});
 
   // Both are process-wide switches read by the next ServerBuilder.
   grpc::EnableDefaultHealthCheckService(true);
@@ -80,9 +85,9 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   LogSecurity(options);
   spdlog::info(
       "event=server_started listen={} port={} worker_threads={} recalibration_threads={} recalibration_nice={} "
-      "max_message_bytes={} tls={} mutual_tls={} token_auth={} read_auth={}",
+      "inline_predict_us={} max_message_bytes={} tls={} mutual_tls={} token_auth={} read_auth={}",
       options.listen, server->port_, threads, options.recalibration_threads, options.recalibration_nice,
-      options.limits.max_message_bytes, options.tls.enabled(),
+      options.inline_predict_us, options.limits.max_message_bytes, options.tls.enabled(),
       !options.tls.client_ca.empty(), options.auth.enabled(),
       options.auth.read_auth() == ReadAuth::kToken ? "token" : "open");
   return server;

@@ -23,6 +23,11 @@
 
 namespace bnserve {
 
+// About where a hop to a worker thread (tens of microseconds on a loaded
+// 2-core machine) stops being a large share of the call, while keeping each
+// callback thread busy for no more than a fraction of a millisecond.
+inline constexpr int64_t kDefaultInlinePredictUs = 200;
+
 struct ServerOptions {
   // host:port; port 0 picks a free port (see BnServer::port()).
   std::string listen = "0.0.0.0:50051";
@@ -33,6 +38,10 @@ struct ServerOptions {
   // 0 threads = run them on the workers, as predictions.
   int recalibration_threads = 1;
   int recalibration_nice = 10;
+  // Predict calls expected to compute in at most this many microseconds run
+  // on gRPC's callback thread, skipping the hop to a worker thread
+  // (server/predict_call.h); 0 = every call goes to the workers.
+  int64_t inline_predict_us = kDefaultInlinePredictUs;
   ServiceLimits limits;
   // No files = plaintext.
   TlsFiles tls;

@@ -1,6 +1,7 @@
 #include "server/bnserve_service.h"
 
 #include "server/call_auth.h"
+#include "server/predict_call.h"
 #include "server/reactors.h"
 
 namespace bnserve {
@@ -52,10 +53,7 @@ grpc::ServerUnaryReactor* BnServeService::UnloadModel(grpc::CallbackServerContex
 
 grpc::ServerUnaryReactor* BnServeService::Predict(grpc::CallbackServerContext* context,
                                                   const v1::PredictRequest* request, v1::PredictResponse* response) {
-  return Authorized(env_, context, "Predict", [&] {
-    return RunUnary(env_, context, "Predict", request->model(), response,
-                    [=] { return PredictImpl(*env_.manager, *request, response); });
-  });
+  return Authorized(env_, context, "Predict", [&] { return StartPredict(env_, context, request, response); });
 }
 
 grpc::ServerBidiReactor<v1::PredictRequest, v1::PredictResponse>* BnServeService::PredictStream(

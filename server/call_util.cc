@@ -22,16 +22,26 @@ absl::Status CheckNotCancelled(grpc::CallbackServerContext* context, const char*
 
 void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerContext* context,
              const absl::Status& status, std::chrono::steady_clock::time_point start) {
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const bool server_fault = status.code() == absl::StatusCode::kInternal ||
                             status.code() == absl::StatusCode::kDataLoss || status.code() == absl::StatusCode::kUnknown;
   const spdlog::level::level_enum level = server_fault ? spdlog::level::err : spdlog::level::debug;
-  // peer() and the message are strings built per call: skip them (and
-  // their allocations) when the line would not be written.
-  if (!spdlog::should_log(level)) return;
-  spdlog::log(level,
-              "event=rpc rpc={} model={} peer={} code={} ms={:.3f} error=\"{}\"", rpc, model, context->peer(),
+  // The arguments (the peer string above all) cost allocations: build them
+  // only when the line is written, not on every call at the default level.
+  if (!spdlog::default_logger_raw()->should_log(level)) return;
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  spdlog::log(level, "event=rpc rpc={} model={} peer={} code={} ms={:.3f} error=\"{}\"", rpc, model, context->peer(),
               absl::StatusCodeToString(status.code()), ms, std::string(status.message()));
+}
+
+void CompleteUnary(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* rpc,
+                   const std::string& model, const google::protobuf::MessageLite& response,
+                   const ServiceLimits& limits, absl::FunctionRef<absl::Status()> work) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status = CheckNotCancelled(context, "call");
+  if (status.ok()) status = work();
+  if (status.ok()) status = CheckResponseSize(response.ByteSizeLong(), limits);
+  LogCall(rpc, model, context, status, start);
+  reactor->Finish(ToGrpcStatus(status));
 }
 
 }  // namespace bnserve

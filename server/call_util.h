@@ -8,8 +8,10 @@
 #include <functional>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "core/model_manager.h"
+#include "google/protobuf/message_lite.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
 #include "server/auth_policy.h"
@@ -29,6 +31,10 @@ struct CallEnv {
   ServiceLimits limits;
   // Who may call what (server/call_auth.h checks it); nullptr = all open.
   const AuthPolicy* auth = nullptr;
+  // Predict calls expected to compute in at most this many nanoseconds run
+  // on gRPC's callback thread instead of the pool (server/predict_call.h);
+  // 0 = never.
+  int64_t inline_predict_ns = 0;
 };
 
 // RESOURCE_EXHAUSTED when a response of `bytes` would exceed the message
@@ -44,6 +50,12 @@ absl::Status CheckNotCancelled(grpc::CallbackServerContext* context, const char*
 void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerContext* context,
              const absl::Status& status, std::chrono::steady_clock::time_point start);
 
+// Runs `work` on the calling thread unless the call was cancelled, checks
+// the size of the `response` it filled, logs the call and finishes it.
+void CompleteUnary(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* rpc,
+                   const std::string& model, const google::protobuf::MessageLite& response,
+                   const ServiceLimits& limits, absl::FunctionRef<absl::Status()> work);
+
 // Runs `work` on the worker pool and finishes the call with its status
 // (after checking the response size). `work` fills `response`.
 template <typename Response>
@@ -52,12 +64,7 @@ grpc::ServerUnaryReactor* RunUnary(const CallEnv& env, grpc::CallbackServerConte
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const ServiceLimits limits = env.limits;
   env.pool->Submit([=, work = std::move(work), model = std::move(model)] {
-    const auto start = std::chrono::steady_clock::now();
-    absl::Status status = CheckNotCancelled(context, "call");
-    if (status.ok()) status = work();
-    if (status.ok()) status = CheckResponseSize(response->ByteSizeLong(), limits);
-    LogCall(rpc, model, context, status, start);
-    reactor->Finish(ToGrpcStatus(status));
+    CompleteUnary(reactor, context, rpc, model, *response, limits, work);
   });
   return reactor;
 }

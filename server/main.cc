@@ -25,6 +25,7 @@ struct Flags {
   int worker_threads = 0;
   int recalibration_threads = 1;
   int recalibration_nice = 10;
+  int64_t inline_predict_us = bnserve::kDefaultInlinePredictUs;
   int max_message_mb = 64;
   int max_stream_batch_mb = 1024;
   int max_recalibration_streams = 2;
@@ -58,8 +59,9 @@ void DefineFlags(CLI::App& app, Flags& flags) {
   app.add_option("--model-repository", flags.model_repository, "Directory with one <model>/model.onnx per model")
       ->envname("BNSERVE_MODEL_REPOSITORY")
       ->required();
-  app.add_option("--worker-threads", flags.worker_threads, "Threads computing requests (0 = one per core); also the threads one statistics pass (a Recalibrate batch, "
-                 "a batch-statistics query) may use, at --recalibration-nice")
+  app.add_option("--worker-threads", flags.worker_threads,
+                 "Threads computing requests (0 = one per core); also the threads one statistics pass (a "
+                 "Recalibrate batch, a batch-statistics query) may use, at --recalibration-nice")
       ->envname("BNSERVE_WORKER_THREADS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -73,6 +75,12 @@ void DefineFlags(CLI::App& app, Flags& flags) {
                  "yields more to predictions)")
       ->envname("BNSERVE_RECALIBRATION_NICE")
       ->check(CLI::Range(0, 19))
+      ->capture_default_str();
+  app.add_option("--inline-predict-us", flags.inline_predict_us,
+                 "Predict calls whose model ran them in at most this many microseconds lately are computed on "
+                 "gRPC's thread, skipping the hop to a worker (0 = always use the workers)")
+      ->envname("BNSERVE_INLINE_PREDICT_US")
+      ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
   app.add_option("--max-message-mb", flags.max_message_mb, "Largest gRPC message received or sent, in MiB")
       ->envname("BNSERVE_MAX_MESSAGE_MB")
@@ -148,6 +156,7 @@ int Run(const Flags& flags) {
   server_options.worker_threads = flags.worker_threads;
   server_options.recalibration_threads = flags.recalibration_threads;
   server_options.recalibration_nice = flags.recalibration_nice;
+  server_options.inline_predict_us = flags.inline_predict_us;
   server_options.limits.max_message_bytes = int64_t{flags.max_message_mb} << 20;
   server_options.limits.max_stream_batch_bytes = int64_t{flags.max_stream_batch_mb} << 20;
   server_options.tls = bnserve::TlsFiles{flags.tls_cert, flags.tls_key, flags.tls_client_ca};

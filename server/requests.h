@@ -38,7 +38,11 @@ absl::Status UnloadModelImpl(ModelManager& manager, const v1::UnloadModelRequest
                              v1::UnloadModelResponse* response);
 
 // --- inference (inference_requests.cc) ---
-absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request, v1::PredictResponse* response);
+// `served`, when given, is the model's served bundle, already acquired by a
+// caller that checked the request asks for the served version
+// (statistics_version 0); otherwise the bundle is acquired here.
+absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request, v1::PredictResponse* response,
+                         std::shared_ptr<const ServingBundle> served = nullptr);
 
 // --- statistics (statistics_requests.cc) ---
 absl::Status GetRunningStatsImpl(const ModelManager& manager, const v1::GetRunningStatsRequest& request,

@@ -26,8 +26,8 @@ void CopyFromLittleEndian(const char* bytes, int64_t count, float* out) {
 }
 
 void CopyToLittleEndian(const float* values, int64_t count, std::string* out) {
-  out->resize(static_cast<size_t>(count) * sizeof(float));
-  std::memcpy(out->data(), values, out->size());
+  // assign, not resize + memcpy: one pass over the bytes instead of two.
+  out->assign(reinterpret_cast<const char*>(values), static_cast<size_t>(count) * sizeof(float));
   if (!kHostIsLittleEndian) {
     for (int64_t i = 0; i < count; ++i) {
       uint32_t bits;
@@ -57,10 +57,18 @@ absl::Status DecodeTensor(const v1::Tensor& tensor, absl::string_view field, Dec
       return absl::InvalidArgumentError(absl::StrCat(field, ".raw_float32_le: expected 4 * ", numel, " = ", expected,
                                                      " bytes for shape ", shape.ToString(), ", got ", raw.size()));
     }
-    std::vector<float> values(static_cast<size_t>(numel));
-    CopyFromLittleEndian(raw.data(), numel, values.data());
-    view.data = values.data();
-    out->owned_.push_back(std::move(values));
+    if (kHostIsLittleEndian && reinterpret_cast<uintptr_t>(raw.data()) % alignof(float) == 0) {
+      // The bytes already are the floats: no copy (a 224x224x3 image is
+      // 600 KB). protobuf filled the buffer with memcpy, which implicitly
+      // creates the float objects read here (P0593R6, applied as a defect
+      // report to earlier standards).
+      view.data = reinterpret_cast<const float*>(raw.data());
+    } else {
+      std::vector<float> values(static_cast<size_t>(numel));
+      CopyFromLittleEndian(raw.data(), numel, values.data());
+      view.data = values.data();
+      out->owned_.push_back(std::move(values));
+    }
   } else {
     if (tensor.values_size() != numel) {
       return absl::InvalidArgumentError(absl::StrCat(field, ".values: expected ", numel, " values for shape ",

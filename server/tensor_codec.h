@@ -16,11 +16,13 @@
 
 namespace bnserve {
 
-// Tensors decoded from a request. Packed `values` are viewed in place (the
-// request message must outlive the views); raw bytes are copied into owned
-// buffers, because a bytes field need not be float-aligned and a copy is
-// the well-defined way to reinterpret it. Move-only in spirit: the views
-// point into `owned_` and into the request.
+// Tensors decoded from a request. Packed `values` are viewed in place, and
+// so are raw little-endian bytes on a little-endian host when the bytes
+// field's buffer is float-aligned (always, for the heap buffers protobuf
+// parses large fields into): the request message must outlive the views.
+// Raw bytes are copied into owned buffers only on a big-endian host or when
+// misaligned. Move-only in spirit: the views point into `owned_` and into
+// the request.
 class DecodedTensors {
  public:
   std::vector<TensorView> views;  // a vector: moved into ModelManager::Predict

@@ -3,6 +3,7 @@
 // error (field, expected and received named in the message).
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/predict_call.h"
 #include "tests/server/server_test_util.h"
 #include "tests/test_util.h"
 
@@ -11,12 +12,17 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class PredictTest : public ::testing::Test {
+// Every test runs twice: with every Predict computed on the worker pool
+// (inline budget 0) and with every call after a model's first computed
+// inline on gRPC's thread (a budget no fixture model exceeds).
+class PredictTest : public ::testing::TestWithParam<int64_t> {
  protected:
   void SetUp() override {
     repo_.AddModel("mlp", "torch/mlp_bn1d.onnx");
     repo_.AddModel("cnn", "torch/cnn_bn2d.onnx");
-    server_ = std::make_unique<TestServer>(repo_.path());
+    TestServerOptions options;
+    options.inline_predict_us = GetParam();
+    server_ = std::make_unique<TestServer>(repo_.path(), options);
   }
 
   // max |a - b| / (1 + |b|) over the elements, failing on a size mismatch.
@@ -33,7 +39,7 @@ class PredictTest : public ::testing::Test {
   std::unique_ptr<TestServer> server_;
 };
 
-TEST_F(PredictTest, MatchesPyTorchEvalOutputInBothEncodings) {
+TEST_P(PredictTest, MatchesPyTorchEvalOutputInBothEncodings) {
   for (const char* name : {"mlp_bn1d", "cnn_bn2d"}) {
     const nlohmann::json fixture = LoadJsonFixture(std::string("torch/") + name + ".json");
     const std::string model = std::string(name) == "mlp_bn1d" ? "mlp" : "cnn";
@@ -56,7 +62,7 @@ TEST_F(PredictTest, MatchesPyTorchEvalOutputInBothEncodings) {
   }
 }
 
-TEST_F(PredictTest, SingleInstanceDropsAndRestoresTheBatchDim) {
+TEST_P(PredictTest, SingleInstanceDropsAndRestoresTheBatchDim) {
   const nlohmann::json fixture = LoadJsonFixture("torch/mlp_bn1d.json");
   const nlohmann::json& input = fixture["eval"]["input_n1"];  // [1,20]
   v1::PredictResponse batched, single;
@@ -68,7 +74,7 @@ TEST_F(PredictTest, SingleInstanceDropsAndRestoresTheBatchDim) {
   EXPECT_LT(MaxRelError(TensorValues(single.outputs(0)), JsonFloats(fixture["eval"]["output_n1"])), 1e-5);
 }
 
-TEST_F(PredictTest, OutputEncodingCanBeChosen) {
+TEST_P(PredictTest, OutputEncodingCanBeChosen) {
   v1::PredictRequest request;
   request.set_model("mlp");
   *request.add_inputs() = MakeTensor({3, 20}, GridValues(60, 4));
@@ -82,7 +88,7 @@ TEST_F(PredictTest, OutputEncodingCanBeChosen) {
   EXPECT_EQ(TensorValues(raw.outputs(0)), TensorValues(values.outputs(0)));
 }
 
-TEST_F(PredictTest, ShapeErrorsNameTheFieldAndBothAcceptedShapes) {
+TEST_P(PredictTest, ShapeErrorsNameTheFieldAndBothAcceptedShapes) {
   v1::PredictResponse response;
   grpc::Status status = Predict(server_->stub(), "cnn", MakeTensor({3, 8}, GridValues(24, 5)), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -111,7 +117,7 @@ TEST_F(PredictTest, ShapeErrorsNameTheFieldAndBothAcceptedShapes) {
   EXPECT_THAT(status.error_message(), HasSubstr("inputs[0].shape"));
 }
 
-TEST_F(PredictTest, EncodingErrorsNameTheFieldExpectedAndReceived) {
+TEST_P(PredictTest, EncodingErrorsNameTheFieldExpectedAndReceived) {
   v1::PredictResponse response;
   v1::Tensor raw = MakeTensor({2, 20}, GridValues(40, 6), /*raw=*/true);
   raw.mutable_raw_float32_le()->pop_back();
@@ -131,7 +137,7 @@ TEST_F(PredictTest, EncodingErrorsNameTheFieldExpectedAndReceived) {
   EXPECT_THAT(status.error_message(), HasSubstr("expected either values or raw_float32_le, got both"));
 }
 
-TEST_F(PredictTest, VersionErrors) {
+TEST_P(PredictTest, VersionErrors) {
   v1::PredictResponse response;
   const v1::Tensor x = MakeTensor({1, 20}, GridValues(20, 7));
   grpc::Status status = Predict(server_->stub(), "mlp", x, &response, /*version=*/9);
@@ -146,7 +152,7 @@ TEST_F(PredictTest, VersionErrors) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(PredictTest, StreamAnswersEveryRequestInOrder) {
+TEST_P(PredictTest, StreamAnswersEveryRequestInOrder) {
   std::unique_ptr<grpc::ClientContext> context = NewContext();
   auto stream = server_->stub().PredictStream(context.get());
   std::vector<std::vector<float>> expected;
@@ -170,7 +176,7 @@ TEST_F(PredictTest, StreamAnswersEveryRequestInOrder) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-TEST_F(PredictTest, StreamEndsWithTheFirstError) {
+TEST_P(PredictTest, StreamEndsWithTheFirstError) {
   std::unique_ptr<grpc::ClientContext> context = NewContext();
   auto stream = server_->stub().PredictStream(context.get());
   v1::PredictRequest good;
@@ -186,6 +192,59 @@ TEST_F(PredictTest, StreamEndsWithTheFirstError) {
   const grpc::Status status = stream->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("inputs[0].values: expected 7 values"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Dispatch, PredictTest, ::testing::Values(int64_t{0}, int64_t{1'000'000}),
+                         [](const ::testing::TestParamInfo<int64_t>& info) {
+                           return info.param == 0 ? std::string("WorkerPool") : std::string("Inline");
+                         });
+
+// Which calls may compute on gRPC's thread: only served-version calls for a
+// loaded model whose recent runs fit the budget.
+TEST(InlinePredictTest, OnlyServedVersionsOfLoadedModelsWithinTheBudget) {
+  TempRepository repo;
+  repo.AddModel("mlp", "torch/mlp_bn1d.onnx");
+  TestServer server(repo.path());
+  CallEnv env;
+  env.manager = &server.manager();
+  env.inline_predict_ns = 1'000'000'000;
+  v1::PredictRequest request;
+  request.set_model("mlp");
+  *request.add_inputs() = MakeTensor({1, 20}, GridValues(20, 3));
+  // No run yet: the cost is unknown, so the pool computes the first call.
+  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
+  v1::PredictResponse response;
+  ASSERT_TRUE(PredictImpl(server.manager(), request, &response).ok());
+  const std::shared_ptr<const ServingBundle> bundle = InlinePredictBundle(env, request);
+  ASSERT_NE(bundle, nullptr);
+  EXPECT_EQ(bundle->info.version, 1);
+
+  // The inline path computes the same answer with the bundle it was given.
+  v1::PredictResponse inline_response;
+  ASSERT_TRUE(PredictImpl(server.manager(), request, &inline_response, bundle).ok());
+  EXPECT_EQ(inline_response.SerializeAsString(), response.SerializeAsString());
+
+  // A pinned version may need its statistics read from disk.
+  request.set_statistics_version(1);
+  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
+  request.set_statistics_version(0);
+  // No budget at all.
+  env.inline_predict_ns = 0;
+  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
+  // A budget of twice the estimate fits these 20 floats but not 1000 times
+  // as many: the estimate scales with what the client sent.
+  const int64_t estimate = bundle->plan->run_cost().EstimateNanos(20);
+  env.inline_predict_ns = 2 * estimate + 1;
+  EXPECT_NE(InlinePredictBundle(env, request), nullptr);
+  request.mutable_inputs(0)->mutable_values()->Resize(20'000, 0.0f);
+  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
+  // Unknown and unloaded models go to the pool, which reports why.
+  request.mutable_inputs(0)->mutable_values()->Resize(20, 0.0f);
+  request.set_model("unknown");
+  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
+  request.set_model("mlp");
+  ASSERT_TRUE(server.manager().Unload("mlp").ok());
+  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
 }
 
 TEST(PredictLimitTest, TooLargeMessagesAreResourceExhausted) {

@@ -69,8 +69,12 @@ TEST(TensorCodecTest, RawBytesAndValuesDecodeToTheSameFloats) {
     EXPECT_EQ(view.shape, (Shape{3, 7}));
     EXPECT_EQ(std::vector<float>(view.data, view.data + view.size()), values);
   }
-  // Packed values are viewed in place, not copied.
+  // Packed values are viewed in place, not copied, and so are raw bytes on
+  // a little-endian host (protobuf's heap buffers are float-aligned).
   EXPECT_EQ(decoded.views[0].data, packed.values().data());
+  if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+    EXPECT_EQ(static_cast<const void*>(decoded.views[1].data), static_cast<const void*>(raw.raw_float32_le().data()));
+  }
 
   for (auto encoding : {v1::TENSOR_ENCODING_VALUES, v1::TENSOR_ENCODING_RAW_FLOAT32_LE}) {
     v1::Tensor encoded;

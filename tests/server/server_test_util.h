@@ -59,6 +59,8 @@ struct TestServerOptions {
   int64_t max_message_bytes = 64 << 20;
   int max_recalibration_streams = 2;
   int worker_threads = 2;
+  // Predict calls cheaper than this compute on gRPC's thread (0 = never).
+  int64_t inline_predict_us = kDefaultInlinePredictUs;
   // TLS (then channel() and stub() are plaintext and fail: tests build
   // their own TLS channels to port()) and the authorisation policy.
   TlsFiles tls;
