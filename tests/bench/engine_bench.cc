@@ -77,7 +77,7 @@ void BM_StatisticsPass(benchmark::State& state, std::shared_ptr<const Model> mod
 
 void BM_RecalibrationStep(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch, int threads) {
   std::unique_ptr<ThreadPool> pool = MakePool(threads);
-  auto recal = Recalibrator::Create(model, model->file_stats(), RecalibrationOptions{}, pool.get()).value();
+  auto recal = Recalibrator::Create(model, model->file_stats(), RecalibrationOptions{}, nullptr, pool.get()).value();
   const Tensor input = MakeInput(InputShape(*model, batch));
   const TensorView view = input.view();
   for (auto _ : state) {
