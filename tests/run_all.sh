@@ -1,9 +1,25 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian bookworm machine: installs what is
-# missing, builds (Release) and runs every test with ctest.
+# missing, builds (Release) and runs every test with ctest, then builds the
+# suite again with AddressSanitizer+UBSan and runs it all once more
+# (tests/run_sanitizers.sh address). Any failure, or any sanitizer report from
+# a test or from a process a test started, fails the run.
+#
+# Why ASan+UBSan rather than TSan in CI: one more full build is what the CI
+# budget (2 cores) affords. ASan+UBSan finds something in every test (memory
+# errors, leaks at exit of every process, undefined behaviour in the kernels
+# and parsers); TSan must ignore everything that passes through the
+# uninstrumented gRPC libraries (tests/sanitizers/tsan.supp), so its extra
+# value is in the few tests of bnserve's own threads, and it runs several
+# times slower - run it with tests/run_sanitizers.sh thread.
+#
+# BNSERVE_SANITIZER_STAGE=0 skips the sanitizer stage (a quick local run).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BNSERVE_BUILD_DIR:-$root/build}"
 bash "$root/deploy/install-deps.sh" "$root/deploy/packages-build.txt" "$root/deploy/packages-test.txt"
 BNSERVE_BUILD_DIR="$build" bash "$root/deploy/build.sh"
 ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 900
+if [ "${BNSERVE_SANITIZER_STAGE:-1}" != 0 ]; then
+  BNSERVE_SANITIZER_BUILD_ROOT="$(dirname "$build")" bash "$root/tests/run_sanitizers.sh" address "$(nproc)"
+fi

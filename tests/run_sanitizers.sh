@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
 # Builds the whole project with AddressSanitizer+UBSan (build-asan) and with
 # ThreadSanitizer (build-tsan), runs CTest in each and prints a summary line
-# per sanitizer. Slow (two full builds): not part of CTest.
+# per sanitizer. Slow (two full builds): not part of CTest; CI
+# (tests/run_all.sh) runs the address one. Exits non-zero when a build
+# fails, a test fails, or any process wrote a sanitizer report.
 #
-# Usage: tests/run_sanitizers.sh [address|thread|both=both] [JOBS=2] [CTEST_TIMEOUT_SECONDS=1800]
+# Usage: tests/run_sanitizers.sh [address|thread|both=both] [JOBS=2] [CTEST_TIMEOUT_SECONDS=3600]
+# Build directories go under $BNSERVE_SANITIZER_BUILD_ROOT (default: the
+# source tree). A compiler launcher such as ccache is taken from the usual
+# CMAKE_CXX_COMPILER_LAUNCHER / CMAKE_C_COMPILER_LAUNCHER environment.
+#
+# Reports: every instrumented process - the test binaries and the bnserve,
+# bnctl, crash_harness ... processes they, the shell tests and the Python
+# contract test start - inherits the *SAN_OPTIONS below, so each writes its
+# reports to <build>/sanitizer-reports/<kind>.<pid>. A server stopped with
+# SIGTERM by a test that does not look at its exit code would otherwise lose
+# its leak report in a temporary log; here any report file fails the run.
 set -uo pipefail
 
 which="${1:-both}"
 jobs="${2:-2}"
-ctest_timeout="${3:-1800}"
+ctest_timeout="${3:-3600}"
 source_dir="$(cd "$(dirname "$0")/.." && pwd)"
+build_root="${BNSERVE_SANITIZER_BUILD_ROOT:-${source_dir}}"
 case "${which}" in
   address) sanitizers=(address) ;;
   thread) sanitizers=(thread) ;;
@@ -22,26 +35,45 @@ status=0
 for sanitizer in "${sanitizers[@]}"; do
   short="${sanitizer/address/asan}"
   short="${short/thread/tsan}"
-  build_dir="${source_dir}/build-${short}"
+  build_dir="${build_root}/build-${short}"
   log="${build_dir}/sanitizer-ctest.log"
+  reports="${build_dir}/sanitizer-reports"
   mkdir -p "${build_dir}"
+  build_start=${SECONDS}
   if ! cmake -S "${source_dir}" -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DBNSERVE_SANITIZE="${sanitizer}" -DBNSERVE_BUILD_BENCHMARKS=OFF >"${build_dir}/configure.log" 2>&1 ||
      ! cmake --build "${build_dir}" -j "${jobs}" >"${build_dir}/build.log" 2>&1; then
+    tail -n 40 "${build_dir}/build.log" "${build_dir}/configure.log" 2>/dev/null
     summary[${sanitizer}]="BUILD FAILED (see ${build_dir}/build.log)"
     status=1
     continue
   fi
-  # halt_on_error: the first report fails the test that produced it.
-  ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=1" \
-  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+  build_seconds=$((SECONDS - build_start))
+  rm -rf "${reports}"
+  mkdir -p "${reports}"
+  test_start=${SECONDS}
+  # halt_on_error: the first report ends the process that produced it, so
+  # the test fails. Suppressions cover uninstrumented third-party libraries
+  # only; each entry says why (tests/sanitizers/).
+  ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=1:log_path=${reports}/asan" \
+  LSAN_OPTIONS="suppressions=${source_dir}/tests/sanitizers/lsan.supp:print_suppressions=0" \
+  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=${reports}/ubsan" \
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=${reports}/tsan:suppressions=${source_dir}/tests/sanitizers/tsan.supp:print_suppressions=0" \
     timeout "${ctest_timeout}" ctest --test-dir "${build_dir}" -j "${jobs}" --output-on-failure >"${log}" 2>&1
   rc=$?
+  test_seconds=$((SECONDS - test_start))
   result=$(grep -E 'tests passed|tests failed' "${log}" | tail -1)
-  summary[${sanitizer}]="ctest exit ${rc}: ${result:-no summary (timeout?)}"
-  [[ ${rc} -eq 0 ]] || status=1
-  grep -E 'ERROR: (Address|Thread|Leak)Sanitizer|runtime error:|WARNING: ThreadSanitizer' "${log}" | sort | uniq -c | head -20
+  report_files=("${reports}"/*)
+  [[ -e "${report_files[0]}" ]] || report_files=()
+  if [[ ${rc} -ne 0 ]]; then
+    grep -E '^\s*[0-9]+ - .*\((Failed|Timeout|Subprocess|Exception|Not Run)' "${log}" | head -40
+  fi
+  for report in "${report_files[@]}"; do
+    echo "=== ${report}"
+    head -n 60 "${report}"
+  done
+  summary[${sanitizer}]="ctest exit ${rc}: ${result:-no summary (timeout?)}; ${#report_files[@]} report file(s); build ${build_seconds} s, tests ${test_seconds} s"
+  [[ ${rc} -eq 0 && ${#report_files[@]} -eq 0 ]] || status=1
 done
 for sanitizer in "${sanitizers[@]}"; do echo "${sanitizer}: ${summary[${sanitizer}]}"; done
 exit ${status}
