@@ -10,10 +10,12 @@ class BatchStatsStreamReactor final : public grpc::ServerReadReactor<v1::GetBatc
  public:
   BatchStatsStreamReactor(const CallEnv& env, grpc::CallbackServerContext* context, v1::GetBatchStatsResponse* response)
       : env_(env), context_(context), response_(response), stream_(env.limits) {
+    ReleaseToGrpc(this);
     StartRead(&chunk_);
   }
 
   void OnReadDone(bool ok) override {
+    AcquireFromGrpc(this);
     if (ok) {
       env_.pool->Submit([this] { AddChunk(); });
     } else if (context_->IsCancelled()) {
@@ -23,24 +25,32 @@ class BatchStatsStreamReactor final : public grpc::ServerReadReactor<v1::GetBatc
     }
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    AcquireFromGrpc(this);
+    delete this;
+  }
 
  private:
   void AddChunk() {
+    AcquireFromGrpc(this);
     const absl::Status status = stream_.Add(chunk_);
     if (!status.ok()) {
       LogCall("GetBatchStatsStream", chunk_.model(), context_, status, start_);
+      ReleaseToGrpc(this);
       Finish(ToGrpcStatus(status));
       return;
     }
     chunk_.Clear();
+    ReleaseToGrpc(this);
     StartRead(&chunk_);
   }
 
   void Compute() {
+    AcquireFromGrpc(this);
     absl::Status status = stream_.Finish(*env_.manager, response_);
     if (status.ok()) status = CheckResponseSize(response_->ByteSizeLong(), env_.limits);
     LogCall("GetBatchStatsStream", response_->model(), context_, status, start_);
+    ReleaseToGrpc(this);
     Finish(ToGrpcStatus(status));
   }
 

@@ -18,6 +18,7 @@
 #include "grpcpp/server.h"
 #include "server/auth_policy.h"
 #include "server/bnserve_service.h"
+#include "server/receive_window.h"
 #include "server/tls_options.h"
 #include "server/worker_pool.h"
 
@@ -42,6 +43,9 @@ struct ServerOptions {
   // on gRPC's callback thread, skipping the hop to a worker thread
   // (server/predict_call.h); 0 = every call goes to the workers.
   int64_t inline_predict_us = kDefaultInlinePredictUs;
+  // HTTP/2 window of each call, KiB: how much gRPC reads ahead of a stream
+  // (server/receive_window.h); 0 = gRPC's growing default.
+  int64_t stream_window_kib = kDefaultStreamWindowKib;
   ServiceLimits limits;
   // No files = plaintext.
   TlsFiles tls;
@@ -82,9 +86,9 @@ class BnServer {
   std::once_flag shutdown_once_;
   // Read by every call through the service's CallEnv.
   AuthPolicy auth_;
-  // Destroyed in reverse order: the server first (no call can reach the
-  // service or the pool afterwards), then the service, then the pool (which
-  // runs any task still queued).
+  // Shutdown() waits for every call, then joins the pools (running any task
+  // still queued) while the service is alive; the rest is destroyed in
+  // reverse order: the server, then the service.
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<WorkerPool> recalibration_pool_;  // null: recalibration on pool_
   std::unique_ptr<BnServeService> service_;

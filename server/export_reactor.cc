@@ -21,6 +21,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
   }
 
   void OnWriteDone(bool ok) override {
+    AcquireFromGrpc(this);
     if (!ok) {
       Finish(ToGrpcStatus(absl::CancelledError("Export: the client stopped receiving")));
       return;
@@ -28,10 +29,14 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
     WriteNext();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    AcquireFromGrpc(this);
+    delete this;
+  }
 
  private:
   void Build() {
+    AcquireFromGrpc(this);
     absl::Status status = CheckNotCancelled(context_, "export");
     if (status.ok()) {
       absl::StatusOr<ExportedModel> exported = ExportImpl(*env_.manager, request_);
@@ -40,6 +45,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
     }
     LogCall("Export", request_.model(), context_, status, start_);
     if (!status.ok()) {
+      ReleaseToGrpc(this);
       Finish(ToGrpcStatus(status));
       return;
     }
@@ -49,6 +55,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
   void WriteNext() {
     const int64_t total = static_cast<int64_t>(exported_.bytes.size());
     if (offset_ >= total && offset_ > 0) {
+      ReleaseToGrpc(this);
       Finish(grpc::Status::OK);
       return;
     }
@@ -62,6 +69,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
     chunk_.set_data(exported_.bytes.substr(static_cast<size_t>(offset_), static_cast<size_t>(size)));
     // An empty file still gets its one (header) chunk.
     offset_ += std::max<int64_t>(size, 1);
+    ReleaseToGrpc(this);
     StartWrite(&chunk_);
   }
 

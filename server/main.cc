@@ -26,6 +26,7 @@ struct Flags {
   int recalibration_threads = 1;
   int recalibration_nice = 10;
   int64_t inline_predict_us = bnserve::kDefaultInlinePredictUs;
+  int64_t stream_window_kib = bnserve::kDefaultStreamWindowKib;
   int max_message_mb = 64;
   int max_stream_batch_mb = 1024;
   int max_recalibration_streams = 2;
@@ -81,6 +82,12 @@ void DefineFlags(CLI::App& app, Flags& flags) {
                  "gRPC's thread, skipping the hop to a worker (0 = always use the workers)")
       ->envname("BNSERVE_INLINE_PREDICT_US")
       ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  app.add_option("--stream-window-kb", flags.stream_window_kib,
+                 "How far gRPC reads ahead of each call, in KiB (its HTTP/2 window); bounds the memory an unread "
+                 "Recalibrate stream holds (0 = gRPC's default window, grown by bandwidth probing)")
+      ->envname("BNSERVE_STREAM_WINDOW_KB")
+      ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
   app.add_option("--max-message-mb", flags.max_message_mb, "Largest gRPC message received or sent, in MiB")
       ->envname("BNSERVE_MAX_MESSAGE_MB")
@@ -157,6 +164,7 @@ int Run(const Flags& flags) {
   server_options.recalibration_threads = flags.recalibration_threads;
   server_options.recalibration_nice = flags.recalibration_nice;
   server_options.inline_predict_us = flags.inline_predict_us;
+  server_options.stream_window_kib = flags.stream_window_kib;
   server_options.limits.max_message_bytes = int64_t{flags.max_message_mb} << 20;
   server_options.limits.max_stream_batch_bytes = int64_t{flags.max_stream_batch_mb} << 20;
   server_options.tls = bnserve::TlsFiles{flags.tls_cert, flags.tls_key, flags.tls_client_ca};

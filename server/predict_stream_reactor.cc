@@ -10,10 +10,12 @@ namespace {
 class PredictStreamReactor final : public grpc::ServerBidiReactor<v1::PredictRequest, v1::PredictResponse> {
  public:
   PredictStreamReactor(const CallEnv& env, grpc::CallbackServerContext* context) : env_(env), context_(context) {
+    ReleaseToGrpc(this);
     StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
+    AcquireFromGrpc(this);
     if (!ok) {
       // The client half-closed (done) or the call was cancelled.
       Finish(ToGrpcStatus(CheckNotCancelled(context_, "stream")));
@@ -23,23 +25,30 @@ class PredictStreamReactor final : public grpc::ServerBidiReactor<v1::PredictReq
   }
 
   void OnWriteDone(bool ok) override {
+    AcquireFromGrpc(this);
     if (!ok) {
       Finish(ToGrpcStatus(absl::CancelledError("PredictStream: the client stopped receiving")));
       return;
     }
     request_.Clear();
+    ReleaseToGrpc(this);
     StartRead(&request_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    AcquireFromGrpc(this);
+    delete this;
+  }
 
  private:
   void PredictOne() {
+    AcquireFromGrpc(this);
     const auto start = std::chrono::steady_clock::now();
     response_.Clear();
     absl::Status status = PredictImpl(*env_.manager, request_, &response_);
     if (status.ok()) status = CheckResponseSize(response_.ByteSizeLong(), env_.limits);
     LogCall("PredictStream", request_.model(), context_, status, start);
+    ReleaseToGrpc(this);
     if (!status.ok()) {
       Finish(ToGrpcStatus(status));
       return;

@@ -5,6 +5,7 @@
 
 #include "bnserve/v1/bnserve_service.grpc.pb.h"
 #include "server/call_util.h"
+#include "server/grpc_handoff.h"
 
 namespace bnserve {
 

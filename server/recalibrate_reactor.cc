@@ -15,10 +15,12 @@ class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateR
  public:
   RecalibrateReactor(const CallEnv& env, grpc::CallbackServerContext* context, v1::RecalibrateResponse* response)
       : env_(env), context_(context), response_(response), stream_(env.manager) {
+    ReleaseToGrpc(this);
     StartRead(&message_);
   }
 
   void OnReadDone(bool ok) override {
+    AcquireFromGrpc(this);
     if (ok) {
       env_.recalibration_pool->Submit([this] { AddMessage(); });
     } else if (context_->IsCancelled()) {
@@ -28,20 +30,26 @@ class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateR
     }
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    AcquireFromGrpc(this);
+    delete this;
+  }
 
  private:
   void AddMessage() {
+    AcquireFromGrpc(this);
     const absl::Status status = stream_.Add(message_);
     if (!status.ok()) {
       Abandon(status);
       return;
     }
     message_.Clear();
+    ReleaseToGrpc(this);
     StartRead(&message_);
   }
 
   void Commit() {
+    AcquireFromGrpc(this);
     absl::Status status = CheckNotCancelled(context_, "recalibration (nothing committed)");
     if (!status.ok()) {
       Abandon(status);
@@ -49,6 +57,7 @@ class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateR
     }
     status = stream_.Finish(response_);
     LogCall("Recalibrate", stream_.model(), context_, status, start_);
+    ReleaseToGrpc(this);
     Finish(ToGrpcStatus(status));
   }
 
@@ -57,6 +66,7 @@ class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateR
     spdlog::info("event=recalibration_abandoned model={} code={} reason=\"{}\"", stream_.model(),
                  absl::StatusCodeToString(status.code()), std::string(status.message()));
     LogCall("Recalibrate", stream_.model(), context_, status, start_);
+    ReleaseToGrpc(this);
     Finish(ToGrpcStatus(status));
   }
 

@@ -262,5 +262,42 @@ TEST(PredictLimitTest, TooLargeMessagesAreResourceExhausted) {
   EXPECT_TRUE(Predict(server.stub(), "mlp", MakeTensor({40, 20}, GridValues(800, 9), true), &response).ok());
 }
 
+// A request and a reply many times the per-call HTTP/2 window cross it
+// through window updates, with the same answer as under gRPC's growing
+// default window.
+TEST(StreamWindowTest, MessagesLargerThanTheWindowCrossIt) {
+  TempRepository repo;
+  repo.AddModel("mlp", "torch/mlp_bn1d.onnx");
+  const v1::Tensor input = MakeTensor({20000, 20}, GridValues(400000, 5), true);  // 1.6 MB raw
+  std::vector<float> outputs[2];
+  for (int64_t window_kib : {int64_t{16}, int64_t{0}}) {
+    SCOPED_TRACE(window_kib);
+    TestServerOptions options;
+    options.stream_window_kib = window_kib;
+    TestServer server(repo.path(), options);
+    v1::PredictResponse response;
+    ASSERT_TRUE(Predict(server.stub(), "mlp", input, &response).ok());
+    ASSERT_EQ(response.outputs_size(), 1);
+    outputs[window_kib == 0] = TensorValues(response.outputs(0));
+  }
+  EXPECT_EQ(outputs[0].size(), 20000u * 5);
+  EXPECT_EQ(outputs[0], outputs[1]);
+}
+
+TEST(StreamWindowTest, OutOfRangeWindowIsRefusedNamingTheOption) {
+  TempRepository repo;
+  absl::StatusOr<std::unique_ptr<ModelManager>> manager = ModelManager::Create(ModelManagerOptions{repo.path()});
+  ASSERT_TRUE(manager.ok()) << manager.status();
+  for (int64_t window_kib : {int64_t{-1}, int64_t{(1 << 20) + 1}}) {
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.stream_window_kib = window_kib;
+    absl::StatusOr<std::unique_ptr<BnServer>> server = BnServer::Start(manager->get(), options);
+    EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(server.status().message(), HasSubstr("stream window: expected 0 to 1048576 KiB, got " +
+                                                     std::to_string(window_kib)));
+  }
+}
+
 }  // namespace
 }  // namespace bnserve::testing

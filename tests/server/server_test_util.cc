@@ -70,6 +70,7 @@ TestServer::TestServer(const std::string& repository, TestServerOptions options)
   server_options.listen = "127.0.0.1:0";
   server_options.worker_threads = options.worker_threads;
   server_options.inline_predict_us = options.inline_predict_us;
+  server_options.stream_window_kib = options.stream_window_kib;
   server_options.limits.max_message_bytes = options.max_message_bytes;
   server_options.tls = options.tls;
   server_options.auth = options.auth;

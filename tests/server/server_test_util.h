@@ -61,6 +61,7 @@ struct TestServerOptions {
   int worker_threads = 2;
   // Predict calls cheaper than this compute on gRPC's thread (0 = never).
   int64_t inline_predict_us = kDefaultInlinePredictUs;
+  int64_t stream_window_kib = kDefaultStreamWindowKib;
   // TLS (then channel() and stub() are plaintext and fail: tests build
   // their own TLS channels to port()) and the authorisation policy.
   TlsFiles tls;

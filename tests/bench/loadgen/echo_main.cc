@@ -26,6 +26,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "server/receive_window.h"
 #include "server/shutdown_signal.h"
 #include "server/worker_pool.h"
 
@@ -88,6 +89,7 @@ struct Flags {
   // bnserve's default (kDefaultInlinePredictUs, server/bnserve_server.h).
   int64_t inline_predict_us = 200;
   int64_t busy_us = 0;
+  int64_t stream_window_kib = kDefaultStreamWindowKib;
 };
 
 int Run(const Flags& flags) {
@@ -107,6 +109,7 @@ int Run(const Flags& flags) {
   builder.AddListeningPort(flags.listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
+  ApplyStreamWindow(flags.stream_window_kib, &builder);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
@@ -140,6 +143,10 @@ int main(int argc, char** argv) {
                  "As bnserve's: answer on gRPC's callback thread when --busy-us fits in it (0 = always hop to the "
                  "worker pool)")
       ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  app.add_option("--stream-window-kb", flags.stream_window_kib,
+                 "As bnserve's: HTTP/2 window of each call in KiB (0 = gRPC's growing default)")
+      ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
   app.add_option("--busy-us", flags.busy_us, "Busy-wait this long per call, standing in for a model's forward pass")
       ->check(CLI::Range(0, 1000000))
