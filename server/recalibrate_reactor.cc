@@ -9,7 +9,8 @@ namespace {
 // half-closes. A false OnReadDone means "done" OR "cancelled" (deadline
 // exceeded included), so the commit point checks IsCancelled first - once
 // when the stream ends and again right before committing, after the wait
-// for a pool thread. Any error, or a cancellation, finishes the call and
+// for a pool thread, where CheckNotCancelled also compares the deadline with
+// the clock (a deadline can end the read before IsCancelled turns true). Any error, or a cancellation, finishes the call and
 // destroys the stream, which commits nothing.
 class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateRequest> {
  public:
