@@ -18,8 +18,11 @@ class BatchStatsStreamReactor final : public grpc::ServerReadReactor<v1::GetBatc
     AcquireFromGrpc(this);
     if (ok) {
       env_.pool->Submit([this] { AddChunk(); });
-    } else if (context_->IsCancelled()) {
-      Finish(ToGrpcStatus(CheckNotCancelled(context_, "batch statistics")));
+      return;
+    }
+    const absl::Status cancelled = CheckNotCancelled(context_, "batch statistics");
+    if (!cancelled.ok()) {
+      Finish(ToGrpcStatus(cancelled));
     } else {
       env_.pool->Submit([this] { Compute(); });
     }

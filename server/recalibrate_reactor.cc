@@ -7,10 +7,10 @@ namespace {
 // Reads the config and the batches into a RecalibrationStream (each batch
 // runs a statistics pass on the recalibration pool) and commits when the client
 // half-closes. A false OnReadDone means "done" OR "cancelled" (deadline
-// exceeded included), so the commit point checks IsCancelled first - once
-// when the stream ends and again right before committing, after the wait
-// for a pool thread, where CheckNotCancelled also compares the deadline with
-// the clock (a deadline can end the read before IsCancelled turns true). Any error, or a cancellation, finishes the call and
+// exceeded included), so CheckNotCancelled runs once when the stream ends
+// and again right before committing, after the wait for a pool thread; it
+// also compares the deadline with the clock (a deadline can end the read
+// before IsCancelled turns true). Any error, or a cancellation, finishes the call and
 // destroys the stream, which commits nothing.
 class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateRequest> {
  public:
@@ -24,8 +24,11 @@ class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateR
     AcquireFromGrpc(this);
     if (ok) {
       env_.recalibration_pool->Submit([this] { AddMessage(); });
-    } else if (context_->IsCancelled()) {
-      Abandon(CheckNotCancelled(context_, "recalibration (nothing committed)"));
+      return;
+    }
+    const absl::Status cancelled = CheckNotCancelled(context_, "recalibration (nothing committed)");
+    if (!cancelled.ok()) {
+      Abandon(cancelled);
     } else {
       env_.recalibration_pool->Submit([this] { Commit(); });
     }

@@ -100,6 +100,21 @@ loadgen::CallStarter StarterOf(const std::shared_ptr<Caller>& caller) {
   return [caller = caller.get()](int slot, DoneCallback done) { caller->Start(slot, std::move(done)); };
 }
 
+// Makes `w` run a unary RPC: `call(async_stub, context, request, response,
+// done)` starts one call, with `concurrency` in flight.
+template <typename Request, typename Response, typename Call>
+void DriveUnary(Workload* w, const std::shared_ptr<grpc::Channel>& channel, Request request, int concurrency,
+                absl::Duration timeout, Call call) {
+  auto rpc_stub = std::shared_ptr<v1::BnServe::Stub>(v1::BnServe::NewStub(channel));
+  auto caller = std::make_shared<loadgen::UnaryCaller<Request, Response>>(
+      [rpc_stub, call](auto* context, auto* req, auto* resp, auto done) {
+        call(rpc_stub->async(), context, req, resp, std::move(done));
+      },
+      std::move(request), concurrency, timeout);
+  w->start = StarterOf(caller);
+  w->keep_alive = caller;
+}
+
 absl::StatusOr<v1::DescribeModelResponse> Describe(v1::BnServe::Stub& stub, const std::string& model) {
   v1::DescribeModelRequest request;
   request.set_model(model);
@@ -162,15 +177,11 @@ absl::StatusOr<std::vector<std::unique_ptr<Workload>>> BuildWorkloads(const Flag
     for (v1::Tensor& t : *inputs) *request.add_inputs() = std::move(t);
     Workload* w = add("batch_stats " + model, "batch_stats", model, flags.stats_concurrency, flags.stats_batch);
     w->description.request_bytes = loadgen::TensorPayloadBytes(request.inputs());
-    using Caller = loadgen::UnaryCaller<v1::GetBatchStatsRequest, v1::GetBatchStatsResponse>;
-    auto rpc_stub = std::shared_ptr<v1::BnServe::Stub>(v1::BnServe::NewStub(channel));
-    auto caller = std::make_shared<Caller>(
-        [rpc_stub](auto* context, auto* req, auto* resp, auto done) {
-          rpc_stub->async()->GetBatchStats(context, req, resp, std::move(done));
-        },
-        std::move(request), flags.stats_concurrency, timeout);
-    w->start = StarterOf(caller);
-    w->keep_alive = caller;
+    DriveUnary<v1::GetBatchStatsRequest, v1::GetBatchStatsResponse>(
+        w, channel, std::move(request), flags.stats_concurrency, timeout,
+        [](auto* async, auto* context, auto* req, auto* resp, auto done) {
+          async->GetBatchStats(context, req, resp, std::move(done));
+        });
   }
   if (flags.moments_concurrency > 0) {
     v1::MomentsRequest request;
@@ -181,15 +192,11 @@ absl::StatusOr<std::vector<std::unique_ptr<Workload>>> BuildWorkloads(const Flag
     request.add_axes(0);
     Workload* w = add("moments", "moments", "", flags.moments_concurrency, 64);
     w->description.request_bytes = int64_t{x->values_size()} * 4;
-    using Caller = loadgen::UnaryCaller<v1::MomentsRequest, v1::MomentsResponse>;
-    auto rpc_stub = std::shared_ptr<v1::BnServe::Stub>(v1::BnServe::NewStub(channel));
-    auto caller = std::make_shared<Caller>(
-        [rpc_stub](auto* context, auto* req, auto* resp, auto done) {
-          rpc_stub->async()->Moments(context, req, resp, std::move(done));
-        },
-        std::move(request), flags.moments_concurrency, timeout);
-    w->start = StarterOf(caller);
-    w->keep_alive = caller;
+    DriveUnary<v1::MomentsRequest, v1::MomentsResponse>(
+        w, channel, std::move(request), flags.moments_concurrency, timeout,
+        [](auto* async, auto* context, auto* req, auto* resp, auto done) {
+          async->Moments(context, req, resp, std::move(done));
+        });
   }
   const auto add_recalibration = [&](const std::string& label, const std::string& model, int concurrency,
                                      int batches, int64_t batch, bool versioned) -> absl::Status {
