@@ -142,7 +142,7 @@ std::vector<float> EngineOutputs(const std::shared_ptr<const Model>& model, cons
   TensorView view{*shape, data.values.data()};
   auto outputs = (*plan)->Run(absl::MakeConstSpan(&view, 1));
   EXPECT_TRUE(outputs.ok()) << outputs.status();
-  return outputs.ok() ? (*outputs)[0].data : std::vector<float>{};
+  return outputs.ok() ? (*outputs)[0].ToVector() : std::vector<float>{};
 }
 
 client::FloatArray ReadFloats(const std::string& path) {

@@ -191,7 +191,7 @@ TEST(EngineTest, PlansAreSafeToShareBetweenThreads) {
   for (int i = 0; i < 4; ++i) {
     inputs.push_back(RandomInput(Shape{1 + i, 8, 12, 12}, 10 + i));
     const TensorView v = inputs.back().view();
-    expected.push_back(plan->Run({&v, 1}).value()[0].data);
+    expected.push_back(plan->Run({&v, 1}).value()[0].ToVector());
   }
   std::vector<std::thread> threads;
   std::atomic<int> mismatches{0};
@@ -201,7 +201,7 @@ TEST(EngineTest, PlansAreSafeToShareBetweenThreads) {
         const int i = (t + iter) % 4;
         const TensorView v = inputs[i].view();
         auto out = plan->Run({&v, 1});
-        if (!out.ok() || (*out)[0].data != expected[i]) ++mismatches;
+        if (!out.ok() || (*out)[0].ToVector() != expected[i]) ++mismatches;
       }
     });
   }
@@ -226,7 +226,7 @@ TEST(EngineTest, ThreadCountChangesNoStatisticNorOutput) {
         BatchStatsSink alone;
         WorkspacePool::Handle ws = plan->workspaces().Acquire();
         ASSERT_TRUE(plan->Run({&view, 1}, ws.get(), &alone).ok()) << name;
-        const std::vector<float> alone_out = plan->output(*ws, 0).data;
+        const std::vector<float> alone_out = plan->output(*ws, 0).ToVector();
         for (int threads : {2, 3}) {
           const std::string label = absl::StrCat(name, " batch ", batch, " ", ForwardModeName(mode), " threads ",
                                                  threads);
@@ -234,7 +234,7 @@ TEST(EngineTest, ThreadCountChangesNoStatisticNorOutput) {
           BatchStatsSink split;
           WorkspacePool::Handle ws2 = plan->workspaces().Acquire();
           ASSERT_TRUE(plan->Run({&view, 1}, ws2.get(), &split, &pool).ok()) << label;
-          EXPECT_EQ(plan->output(*ws2, 0).data, alone_out) << label;
+          EXPECT_EQ(plan->output(*ws2, 0).ToVector(), alone_out) << label;
           ASSERT_EQ(split.layers.size(), alone.layers.size()) << label;
           for (size_t l = 0; l < alone.layers.size(); ++l) {
             ASSERT_EQ(split.layers[l].size(), alone.layers[l].size()) << label;
@@ -247,12 +247,12 @@ TEST(EngineTest, ThreadCountChangesNoStatisticNorOutput) {
         }
       }
       auto plan = InferencePlan::Build(model, model->file_stats()).value();
-      const std::vector<float> alone = plan->Run({&view, 1}).value()[0].data;
+      const std::vector<float> alone = plan->Run({&view, 1}).value()[0].ToVector();
       for (int threads : {2, 3}) {
         PlanOptions options;
         options.intra_op_threads = threads;
         auto threaded = InferencePlan::Build(model, model->file_stats(), options).value();
-        EXPECT_EQ(threaded->Run({&view, 1}).value()[0].data, alone) << name << " batch " << batch << " threads " << threads;
+        EXPECT_EQ(threaded->Run({&view, 1}).value()[0].ToVector(), alone) << name << " batch " << batch << " threads " << threads;
       }
     }
   }

@@ -194,7 +194,7 @@ class OpTest {
     return *this;
   }
   OpTest& ConstantInput(const std::string& name, const Tensor& value) {
-    return ConstantInput(FloatConstant(value.shape, value.data), name);
+    return ConstantInput(FloatConstant(value.shape, value.ToVector()), name);
   }
   OpTest& AbsentInput() {
     node_.inputs.emplace_back();

@@ -364,7 +364,7 @@ TEST(ChannelAffineTest, SameKernelAsBatchNormalization) {
   ASSERT_TRUE(folded.ok()) << folded.status();
   auto affine = ChannelAffineGraph(13, folded->scale, folded->shift).BuildAndRun(RegisterBatchNormOps, {x});
   ASSERT_TRUE(affine.ok()) << affine.status();
-  EXPECT_TRUE(testing::TensorEq((*affine)[0], x.shape, (*bn)[0].data));
+  EXPECT_TRUE(testing::TensorEq((*affine)[0], x.shape, (*bn)[0].ToVector()));
 }
 
 TEST(ChannelAffineTest, Errors) {

@@ -131,7 +131,7 @@ TEST_P(ConvReferenceTest, MatchesFloat64Reference) {
   const size_t spatial = c.x_dims.size() - 2;
   Shape y_shape;
   std::vector<double> expected =
-      ReferenceConv(x, w, c.bias ? b.data : std::vector<float>{},
+      ReferenceConv(x, w, c.bias ? b.ToVector() : std::vector<float>{},
                     c.strides.empty() ? std::vector<int64_t>(spatial, 1) : c.strides,
                     c.dilations.empty() ? std::vector<int64_t>(spatial, 1) : c.dilations, ResolvePads(c), c.group,
                     &y_shape);

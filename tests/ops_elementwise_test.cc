@@ -150,7 +150,7 @@ TEST(ElementwiseTest, ConstantOperandsArriveAsInputs) {
   const Tensor x = RandomTensor(Shape{2, 5, 3, 3}, 21, -3.0f, 3.0f);
   const Tensor bias = RandomTensor(Shape{5, 1, 1}, 22, -3.0f, 3.0f);
   OpTest add("Add", 13);
-  add.Input().ConstantInput(FloatConstant(bias.shape, bias.data));
+  add.Input().ConstantInput(FloatConstant(bias.shape, bias.ToVector()));
   auto y = add.BuildAndRun(RegisterElementwiseOps, {x});
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_TRUE(TensorNear((*y)[0], x.shape, ReferenceBinary(x, bias, AllOps()[0].fn), 1e-6, 1e-7));

@@ -46,7 +46,7 @@ std::vector<float> ComputeLocally(TestServer& server, const std::string& model_p
   const std::vector<float> values = TensorValues(input);
   absl::StatusOr<std::vector<Tensor>> outputs = (*plan)->Run({TensorView{Shape{5, 20}, values.data()}});
   EXPECT_TRUE(outputs.ok()) << outputs.status();
-  return outputs.ok() ? (*outputs)[0].data : std::vector<float>{};
+  return outputs.ok() ? (*outputs)[0].ToVector() : std::vector<float>{};
 }
 
 class ConcurrencyTest : public ::testing::TestWithParam<int> {};

@@ -375,7 +375,7 @@ std::vector<float> RunLocally(const std::shared_ptr<const Model>& model, const s
   absl::StatusOr<Shape> dims = Shape::FromDims(shape);
   absl::StatusOr<std::vector<Tensor>> outputs = (*plan)->Run({TensorView{*dims, input.data()}});
   EXPECT_TRUE(outputs.ok()) << outputs.status();
-  return outputs.ok() ? (*outputs)[0].data : std::vector<float>{};
+  return outputs.ok() ? (*outputs)[0].ToVector() : std::vector<float>{};
 }
 
 std::string ExportBytes(v1::BnServe::Stub& stub, int64_t version, int64_t* exported_version, int* chunks) {
