@@ -28,11 +28,11 @@ inline void CpuRelax(int iteration) {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int num_threads, int nice) {
+ThreadPool::ThreadPool(int num_threads, int nice) : shares_(new Share[std::max(num_threads, 1)]) {
   for (int i = 1; i < num_threads; ++i) {
-    workers_.emplace_back([this, nice] {
+    workers_.emplace_back([this, nice, i] {
       LowerCurrentThreadPriority(nice);
-      WorkerLoop();
+      WorkerLoop(i);
     });
   }
 }
@@ -47,36 +47,51 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::RunRanges(const Job& job) {
-  while (true) {
-    const int64_t begin = next_.fetch_add(job.grain, std::memory_order_relaxed);
-    if (begin >= job.n) return;
-    (*job.fn)(begin, std::min(begin + job.grain, job.n));
+void ThreadPool::RunRanges(const Job& job, int thread) {
+  if (thread >= job.shares) return;
+  for (int k = 0; k < job.shares; ++k) {
+    Share& share = shares_[(thread + k) % job.shares];
+    while (true) {
+      const int64_t begin = share.next.fetch_add(job.grain, std::memory_order_relaxed);
+      if (begin >= share.end) break;
+      (*job.fn)(thread, begin, std::min(begin + job.grain, share.end));
+    }
   }
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain, absl::FunctionRef<void(int64_t, int64_t)> fn) {
+  ParallelForThread(n, grain, [&fn](int, int64_t begin, int64_t end) { fn(begin, end); });
+}
+
+void ThreadPool::ParallelForThread(int64_t n, int64_t grain, absl::FunctionRef<void(int, int64_t, int64_t)> fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
   if (workers_.empty() || n <= grain) {
-    fn(0, n);
+    fn(0, 0, n);
     return;
   }
   std::unique_lock<std::mutex> dispatch(dispatch_mu_, std::try_to_lock);
   if (!dispatch.owns_lock()) {  // another request has the workers
-    fn(0, n);
+    fn(0, 0, n);
     return;
   }
-  Job job{&fn, n, grain};
+  // Shares of whole ranges, as equal as can be: share t is ranges
+  // [t * ranges / shares, (t + 1) * ranges / shares).
+  const int64_t ranges = (n + grain - 1) / grain;
+  const int shares = static_cast<int>(std::min<int64_t>(num_threads(), ranges));
+  Job job{&fn, grain, shares};
   {
     std::lock_guard<std::mutex> lock(mu_);
+    for (int t = 0; t < shares; ++t) {
+      shares_[t].next.store(t * ranges / shares * grain, std::memory_order_relaxed);
+      shares_[t].end = std::min(n, (t + 1) * ranges / shares * grain);
+    }
     job_ = job;
-    next_.store(0, std::memory_order_relaxed);
     job_open_ = true;
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_cv_.notify_all();
-  RunRanges(job);
+  RunRanges(job, 0);
   // Every range is claimed; close the job to late workers, then wait for
   // the ones inside it. Spin first: their last range is usually short.
   {
@@ -88,7 +103,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain, absl::FunctionRef<void(in
   done_cv_.wait(lock, [this] { return active_.load(std::memory_order_acquire) == 0; });
 }
 
-void ThreadPool::WorkerLoop() {
+void ThreadPool::WorkerLoop(int thread) {
   uint64_t seen = 0;
   while (true) {
     for (int i = 0; i < kSpinIterations && generation_.load(std::memory_order_acquire) == seen; ++i) CpuRelax(i);
@@ -102,7 +117,7 @@ void ThreadPool::WorkerLoop() {
       job = job_;
       active_.fetch_add(1, std::memory_order_relaxed);
     }
-    RunRanges(job);
+    RunRanges(job, thread);
     std::lock_guard<std::mutex> lock(mu_);
     if (active_.fetch_sub(1, std::memory_order_release) == 1) done_cv_.notify_one();
   }
@@ -120,22 +135,12 @@ void ParallelFor(ThreadPool* pool, int64_t n, int64_t grain, absl::FunctionRef<v
 void ParallelForWithSlot(ThreadPool* pool, int64_t n, int64_t grain,
                          absl::FunctionRef<void(int, int64_t, int64_t)> fn) {
   if (n <= 0) return;
-  grain = std::max<int64_t>(grain, 1);
-  const int64_t slots = std::min<int64_t>(NumSlots(pool), (n + grain - 1) / grain);
-  if (slots <= 1) {
+  if (pool == nullptr) {
     fn(0, 0, n);
     return;
   }
-  // Each slot index goes to exactly one participant, which then claims
-  // ranges until none is left.
-  std::atomic<int64_t> next{0};
-  pool->ParallelFor(slots, 1, [&](int64_t slot_begin, int64_t slot_end) {
-    for (int64_t slot = slot_begin; slot < slot_end; ++slot) {
-      for (int64_t begin = next.fetch_add(grain); begin < n; begin = next.fetch_add(grain)) {
-        fn(static_cast<int>(slot), begin, std::min(begin + grain, n));
-      }
-    }
-  });
+  // A thread's index is unique among the threads of one call: its slot.
+  pool->ParallelForThread(n, grain, fn);
 }
 
 }  // namespace bnserve

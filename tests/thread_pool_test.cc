@@ -1,10 +1,13 @@
 // ThreadPool: every index runs exactly once, ranges respect the grain, the
 // caller's writes are visible after ParallelFor returns, concurrent callers
-// (one gets the workers, the others run alone) all complete, and a null or
-// single-thread pool runs inline. Run under TSan (-DBNSERVE_SANITIZE=thread)
+// (one gets the workers, the others run alone) all complete, a null or
+// single-thread pool runs inline, thread indices are in range and never
+// shared by two ranges running at once, and the caller starts on the first
+// share. Run under TSan (-DBNSERVE_SANITIZE=thread)
 // for the memory-ordering part.
 #include "core/thread_pool.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -95,6 +98,54 @@ TEST(ThreadPoolTest, BackToBackLoopsSeeEachOthersWrites) {
         data[i] = k;
       }
     });
+  }
+}
+
+TEST(ThreadPoolTest, ThreadIndicesAreInRangeAndNeverSharedAtOnce) {
+  // The index is a scratch slot: two ranges running at the same time with
+  // the same index would overwrite each other's scratch.
+  ThreadPool pool(3);
+  for (int64_t n : {1, 2, 5, 64, 1000}) {
+    for (int64_t grain : {1, 4, 100}) {
+      const int64_t ranges = (n + grain - 1) / grain;
+      const int limit = static_cast<int>(std::min<int64_t>(pool.num_threads(), ranges));
+      std::vector<std::atomic<int>> busy(static_cast<size_t>(pool.num_threads()));
+      std::atomic<int64_t> covered{0};
+      std::atomic<bool> overlap{false}, out_of_range{false};
+      ParallelForWithSlot(&pool, n, grain, [&](int thread, int64_t begin, int64_t end) {
+        if (thread < 0 || thread >= limit) {
+          out_of_range = true;
+          return;
+        }
+        if (busy[thread].fetch_add(1) != 0) overlap = true;
+        std::this_thread::yield();  // widen the window for an overlap
+        covered += end - begin;
+        busy[thread].fetch_sub(1);
+      });
+      EXPECT_FALSE(out_of_range) << "n " << n << " grain " << grain << ": index not below " << limit;
+      EXPECT_FALSE(overlap) << "n " << n << " grain " << grain;
+      EXPECT_EQ(covered.load(), n) << "n " << n << " grain " << grain;
+    }
+  }
+}
+
+TEST(ThreadPoolTest, CallerStartsOnTheFirstShare) {
+  // The caller's first range is the loop's first: each thread begins on its
+  // own share, so consecutive loops cut alike give it the same data.
+  ThreadPool pool(2);
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int64_t> caller_first{-1};
+    const std::thread::id caller = std::this_thread::get_id();
+    pool.ParallelForThread(400, 10, [&](int thread, int64_t begin, int64_t) {
+      if (std::this_thread::get_id() == caller) {
+        EXPECT_EQ(thread, 0);
+        int64_t none = -1;
+        caller_first.compare_exchange_strong(none, begin);
+      } else {
+        EXPECT_EQ(thread, 1);
+      }
+    });
+    EXPECT_EQ(caller_first.load(), 0) << "round " << round;
   }
 }
 

@@ -80,10 +80,13 @@ WinogradConv::Plan WinogradConv::MakePlan(const WindowGeometry& g, int slots) co
   p.tiles = p.tiles_h * p.tiles_w;
   // As many blocks as the cache bound asks for, and with threads about four
   // per thread so a slow one holds up little (core/thread_pool.h), of equal
-  // aligned widths.
+  // aligned widths; but never blocks of one vector of tiles when the image
+  // has more: their GEMM tiles load one B vector per kMr broadcasts and run
+  // at about half speed (a 16x16 output on 2 threads: 4 such blocks).
   const int64_t bytes_per_tile = kPoints * (in_channels_ + out_channels_) * static_cast<int64_t>(sizeof(float));
   const int64_t cache_tiles = std::max(kTileAlign, kBlockBytes / bytes_per_tile / kTileAlign * kTileAlign);
-  const int64_t max_blocks = (p.tiles + kTileAlign - 1) / kTileAlign;
+  const int64_t vectors = (p.tiles + kTileAlign - 1) / kTileAlign;
+  const int64_t max_blocks = std::max<int64_t>(1, vectors / 2);
   const int64_t min_blocks = slots > 1 ? 4 * slots : 1;
   const int64_t blocks = std::min(max_blocks, std::max(min_blocks, (p.tiles + cache_tiles - 1) / cache_tiles));
   p.block_tiles = RoundUp((p.tiles + blocks - 1) / blocks, kTileAlign);
