@@ -42,10 +42,10 @@ class InferencePlan {
   // them); the server reads it to decide where to run the next one.
   RunCost& run_cost() const { return run_cost_; }
 
-  // Runs the model; outputs are compiled().output(*ws, i), valid until the
-  // next Run on `ws`.
-  absl::Status Run(absl::Span<const TensorView> inputs, Workspace* ws) const {
-    return compiled_->Run(inputs, ws, nullptr, thread_pool_.get());
+  // Runs the model, on `pool` when given, else on the plan's own threads;
+  // outputs are compiled().output(*ws, i), valid until the next Run on `ws`.
+  absl::Status Run(absl::Span<const TensorView> inputs, Workspace* ws, ThreadPool* pool = nullptr) const {
+    return compiled_->Run(inputs, ws, nullptr, pool != nullptr ? pool : thread_pool_.get());
   }
   // Convenience for tests and tools: runs and copies the outputs.
   absl::StatusOr<std::vector<Tensor>> Run(absl::Span<const TensorView> inputs) const;

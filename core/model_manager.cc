@@ -18,6 +18,10 @@ absl::StatusOr<std::unique_ptr<ModelManager>> ModelManager::Create(ModelManagerO
     return absl::InvalidArgumentError(absl::StrCat("model repository '", options.repository,
                                                    "': expected a readable directory: ", listing.status().message()));
   }
+  if (options.predict_threads < 1 || options.predict_threads > kMaxPredictThreads) {
+    return absl::InvalidArgumentError(absl::StrCat("predict_threads: expected 1 to ", kMaxPredictThreads, ", got ",
+                                                   options.predict_threads));
+  }
   if (options.max_recalibration_streams < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_recalibration_streams: expected >= 1, got ", options.max_recalibration_streams));
@@ -29,6 +33,7 @@ ModelManager::ModelManager(ModelManagerOptions options) : options_(std::move(opt
   if (options_.statistics_threads > 1) {
     statistics_pool_ = std::make_unique<ThreadPool>(options_.statistics_threads, options_.statistics_nice);
   }
+  if (options_.predict_threads > 1) predict_pool_ = std::make_unique<ThreadPool>(options_.predict_threads);
 }
 
 std::string ModelManager::ModelDir(const std::string& name) const { return JoinPath(options_.repository, name); }
@@ -168,9 +173,9 @@ std::shared_ptr<const ServingBundle> ModelManager::ServedBundle(const std::strin
 
 absl::StatusOr<Prediction> ModelManager::Predict(const std::string& name, VersionRequest version,
                                                  absl::Span<const std::string> names,
-                                                 std::vector<TensorView> inputs) const {
+                                                 absl::Span<TensorView> inputs) const {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const ServingBundle> bundle, Acquire(name, version));
-  return RunPrediction(std::move(bundle), names, std::move(inputs));
+  return RunPrediction(std::move(bundle), names, inputs, predict_pool_.get());
 }
 
 absl::StatusOr<RunningStatsView> ModelManager::RunningStats(const std::string& name, VersionRequest version,

@@ -28,6 +28,8 @@
 
 namespace bnserve {
 
+inline constexpr int kMaxPredictThreads = 64;
+
 struct ModelManagerOptions {
   std::string repository;             // directory with one folder per model
   FileSystem* file_system = nullptr;  // nullptr: DefaultFileSystem()
@@ -43,6 +45,12 @@ struct ModelManagerOptions {
   // --recalibration-nice: a heavy recalibration stream then takes idle cores
   // but yields them to predictions.
   int statistics_nice = 0;
+  // Threads one Predict may use, the calling thread included (1..64): above
+  // 1 the manager starts predict_threads - 1 workers shared by all
+  // predictions; a prediction finding them busy computes alone, so under
+  // concurrent load each call keeps to its own thread. For latency with few
+  // calls in flight: each core then streams only its share of the weights.
+  int predict_threads = 1;
 };
 
 // Describe's answer: the status, and the bundle being served (null unless
@@ -100,11 +108,15 @@ class ModelManager {
   // callers on threads that must not block, which fall back to Predict (on
   // another thread) to learn why.
   std::shared_ptr<const ServingBundle> ServedBundle(const std::string& name) const;
+  // The intra-op pool predictions run with (see predict_threads), or null;
+  // for RunPrediction on a bundle from ServedBundle.
+  ThreadPool* predict_pool() const { return predict_pool_.get(); }
 
   // Inference on the served or a pinned version. `names` is empty or
-  // parallel to `inputs` (see ResolveBatchForm).
+  // parallel to `inputs` (see ResolveBatchForm, which may reshape the views
+  // in place); the inputs' data must outlive the call only.
   absl::StatusOr<Prediction> Predict(const std::string& name, VersionRequest version,
-                                     absl::Span<const std::string> names, std::vector<TensorView> inputs) const;
+                                     absl::Span<const std::string> names, absl::Span<TensorView> inputs) const;
   // Running statistics of a version, restricted to `layers` (empty = all).
   absl::StatusOr<RunningStatsView> RunningStats(const std::string& name, VersionRequest version,
                                                 absl::Span<const std::string> layers) const;
@@ -136,6 +148,7 @@ class ModelManager {
 
   const ModelManagerOptions options_;
   std::unique_ptr<ThreadPool> statistics_pool_;  // null when statistics_threads <= 1
+  std::unique_ptr<ThreadPool> predict_pool_;     // null when predict_threads <= 1
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<ModelEntry>> entries_;  // guarded by mu_

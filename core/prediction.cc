@@ -19,14 +19,15 @@ TensorView Prediction::output(int i) const {
 }
 
 absl::StatusOr<Prediction> RunPrediction(std::shared_ptr<const ServingBundle> bundle,
-                                         absl::Span<const std::string> names, std::vector<TensorView> inputs) {
-  BN_ASSIGN_OR_RETURN(BatchForm form, ResolveBatchForm(bundle->model->graph(), names, absl::MakeSpan(inputs),
+                                         absl::Span<const std::string> names, absl::Span<TensorView> inputs,
+                                         ThreadPool* pool) {
+  BN_ASSIGN_OR_RETURN(BatchForm form, ResolveBatchForm(bundle->model->graph(), names, inputs,
                                                        /*allow_single_instance=*/true));
   WorkspacePool::Handle workspace = bundle->plan->workspaces().Acquire();
   int64_t elements = 0;
   for (const TensorView& input : inputs) elements += input.size();
   const auto start = std::chrono::steady_clock::now();
-  BN_RETURN_IF_ERROR(bundle->plan->Run(inputs, workspace.get()));
+  BN_RETURN_IF_ERROR(bundle->plan->Run(inputs, workspace.get(), pool));
   bundle->plan->run_cost().Record(
       elements, std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
   return Prediction(std::move(bundle), std::move(workspace), form);

@@ -9,6 +9,7 @@
 
 #include "core/model_inputs.h"
 #include "core/serving_bundle.h"
+#include "core/thread_pool.h"
 #include "core/workspace.h"
 
 namespace bnserve {
@@ -27,7 +28,8 @@ class Prediction {
 
  private:
   friend absl::StatusOr<Prediction> RunPrediction(std::shared_ptr<const ServingBundle> bundle,
-                                                  absl::Span<const std::string> names, std::vector<TensorView> inputs);
+                                                  absl::Span<const std::string> names, absl::Span<TensorView> inputs,
+                                                  ThreadPool* pool);
   Prediction(std::shared_ptr<const ServingBundle> bundle, WorkspacePool::Handle workspace, BatchForm form)
       : bundle_(std::move(bundle)), workspace_(std::move(workspace)), form_(form) {}
 
@@ -38,11 +40,13 @@ class Prediction {
   BatchForm form_;
 };
 
-// Validates `inputs` (single instance or batch, see ResolveBatchForm; `names`
-// empty or parallel) and runs the bundle's plan, recording the run's time in
-// the plan's run_cost(). Errors: INVALID_ARGUMENT for bad inputs, and
-// whatever the plan reports.
+// Validates `inputs` (single instance or batch, see ResolveBatchForm, which
+// gives single instances their batch axis in place; `names` empty or
+// parallel) and runs the bundle's plan, on `pool` when given (else the
+// plan's own), recording the run's time in the plan's run_cost(). Errors:
+// INVALID_ARGUMENT for bad inputs, and whatever the plan reports.
 absl::StatusOr<Prediction> RunPrediction(std::shared_ptr<const ServingBundle> bundle,
-                                         absl::Span<const std::string> names, std::vector<TensorView> inputs);
+                                         absl::Span<const std::string> names, absl::Span<TensorView> inputs,
+                                         ThreadPool* pool = nullptr);
 
 }  // namespace bnserve

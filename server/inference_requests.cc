@@ -12,8 +12,8 @@ absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& 
   BN_RETURN_IF_ERROR(DecodeTensors(request.inputs(), "inputs", &inputs));
   BN_ASSIGN_OR_RETURN(Prediction prediction,
                       served != nullptr
-                          ? RunPrediction(std::move(served), inputs.names, std::move(inputs.views))
-                          : manager.Predict(request.model(), version, inputs.names, std::move(inputs.views)));
+                          ? RunPrediction(std::move(served), inputs.names, absl::MakeSpan(inputs.views), manager.predict_pool())
+                          : manager.Predict(request.model(), version, inputs.names, absl::MakeSpan(inputs.views)));
   const v1::TensorEncoding encoding = ResolveEncoding(request.output_encoding(), request.inputs());
   response->set_model(request.model());
   response->set_statistics_version(prediction.bundle().info.version);

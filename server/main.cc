@@ -26,6 +26,7 @@ struct Flags {
   int recalibration_threads = 1;
   int recalibration_nice = 10;
   int64_t inline_predict_us = bnserve::kDefaultInlinePredictUs;
+  int intra_op_threads = 1;
   int64_t stream_window_kib = bnserve::kDefaultStreamWindowKib;
   int max_message_mb = 64;
   int max_stream_batch_mb = 1024;
@@ -76,6 +77,12 @@ void DefineFlags(CLI::App& app, Flags& flags) {
                  "yields more to predictions)")
       ->envname("BNSERVE_RECALIBRATION_NICE")
       ->check(CLI::Range(0, 19))
+      ->capture_default_str();
+  app.add_option("--intra-op-threads", flags.intra_op_threads,
+                 "Threads one Predict may use, its own included (1 = one per call). A call finding the extra "
+                 "threads busy computes alone: for latency when few calls are in flight")
+      ->envname("BNSERVE_INTRA_OP_THREADS")
+      ->check(CLI::Range(1, bnserve::kMaxPredictThreads))
       ->capture_default_str();
   app.add_option("--inline-predict-us", flags.inline_predict_us,
                  "Predict calls whose model ran them in at most this many microseconds lately are computed on "
@@ -151,6 +158,7 @@ int Run(const Flags& flags) {
   // query) may use as many threads as requests may.
   manager_options.statistics_threads = bnserve::ResolveWorkerThreads(flags.worker_threads);
   manager_options.statistics_nice = flags.recalibration_nice;
+  manager_options.predict_threads = flags.intra_op_threads;
   absl::StatusOr<std::unique_ptr<bnserve::ModelManager>> manager = bnserve::ModelManager::Create(manager_options);
   if (!manager.ok()) {
     spdlog::critical("event=startup_failed error=\"{}\"", std::string(manager.status().message()));

@@ -25,8 +25,8 @@ namespace bnserve {
 // the request.
 class DecodedTensors {
  public:
-  std::vector<TensorView> views;  // a vector: moved into ModelManager::Predict
   // Inline for the usual one or two inputs: no allocation per request.
+  absl::InlinedVector<TensorView, 2> views;
   absl::InlinedVector<std::string, 2> names;  // Tensor.name of each ("" when unset)
 
  private:

@@ -82,11 +82,12 @@ class ModelManagerTest : public ::testing::Test {
     std::filesystem::remove_all(repository_);
   }
 
-  std::unique_ptr<ModelManager> NewManager(int statistics_threads = 1) {
+  std::unique_ptr<ModelManager> NewManager(int statistics_threads = 1, int predict_threads = 1) {
     ModelManagerOptions options;
     options.repository = repository_.string();
     options.file_system = &fs_;
     options.statistics_threads = statistics_threads;
+    options.predict_threads = predict_threads;
     absl::StatusOr<std::unique_ptr<ModelManager>> manager = ModelManager::Create(options);
     EXPECT_TRUE(manager.ok()) << manager.status();
     (*manager)->SetStateListener([this](const std::string& name, ModelState state) {
@@ -121,7 +122,8 @@ class ModelManagerTest : public ::testing::Test {
 
   std::vector<float> Predict(ModelManager& manager, VersionRequest version, int64_t* served = nullptr) {
     const std::vector<float> x = Values(3 * 20, 7);
-    absl::StatusOr<Prediction> prediction = manager.Predict("mlp", version, {}, {TensorView{Shape{3, 20}, x.data()}});
+    TensorView input{Shape{3, 20}, x.data()};
+    absl::StatusOr<Prediction> prediction = manager.Predict("mlp", version, {}, {&input, 1});
     EXPECT_TRUE(prediction.ok()) << prediction.status();
     if (!prediction.ok()) return {};
     if (served != nullptr) *served = prediction->bundle().info.version;
@@ -153,7 +155,8 @@ TEST_F(ModelManagerTest, HoldersOfTheOldBundleFinishOnItAfterUnloadAndCommit) {
   ASSERT_TRUE(manager_->Unload("mlp").ok());
   // The bundle taken before both still computes version 1's outputs.
   const std::vector<float> x = Values(3 * 20, 7);
-  absl::StatusOr<Prediction> late = RunPrediction(held->bundle, {}, {TensorView{Shape{3, 20}, x.data()}});
+  TensorView input{Shape{3, 20}, x.data()};
+  absl::StatusOr<Prediction> late = RunPrediction(held->bundle, {}, {&input, 1});
   ASSERT_TRUE(late.ok()) << late.status();
   EXPECT_EQ(late->bundle().info.version, 1);
   const TensorView out = late->output(0);
@@ -292,6 +295,40 @@ TEST_F(ModelManagerTest, StatisticsThreadsChangeNoResult) {
   absl::StatusOr<RecalibrationOutcome> committed = Recalibrate(*threaded);
   ASSERT_TRUE(committed.ok()) << committed.status();
   EXPECT_EQ(committed->new_version.version, 2);
+}
+
+// --intra-op-threads: predictions on the shared pool, through Predict and
+// through RunPrediction on a ServedBundle (the server's inline path), give
+// what one thread gives, bit for bit.
+TEST_F(ModelManagerTest, PredictThreadsChangeNoResult) {
+  std::unique_ptr<ModelManager> threaded = NewManager(/*statistics_threads=*/1, /*predict_threads=*/2);
+  ASSERT_NE(threaded->predict_pool(), nullptr);
+  EXPECT_EQ(threaded->predict_pool()->num_threads(), 2);
+  EXPECT_EQ(manager_->predict_pool(), nullptr);
+  const std::vector<float> alone = Predict(*manager_, VersionRequest::Current());
+  ASSERT_FALSE(alone.empty());
+  EXPECT_EQ(Predict(*threaded, VersionRequest::Current()), alone);
+
+  const std::vector<float> x = Values(3 * 20, 7);  // Predict's input
+  TensorView input{Shape{3, 20}, x.data()};
+  absl::StatusOr<Prediction> inline_path =
+      RunPrediction(threaded->ServedBundle("mlp"), {}, {&input, 1}, threaded->predict_pool());
+  ASSERT_TRUE(inline_path.ok()) << inline_path.status();
+  const TensorView out = inline_path->output(0);
+  EXPECT_EQ(std::vector<float>(out.data, out.data + out.size()), alone);
+}
+
+TEST_F(ModelManagerTest, PredictThreadsOutOfRangeAreRefusedByName) {
+  for (int threads : {0, -1, kMaxPredictThreads + 1}) {
+    ModelManagerOptions options;
+    options.repository = repository_.string();
+    options.predict_threads = threads;
+    absl::Status status = ModelManager::Create(options).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << threads;
+    EXPECT_NE(status.message().find("predict_threads: expected 1 to 64, got " + std::to_string(threads)),
+              std::string::npos)
+        << status.message();
+  }
 }
 
 TEST_F(ModelManagerTest, RepositoryMustBeADirectory) {
