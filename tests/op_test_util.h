@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "core/graph.h"
 #include "core/op.h"
 #include "core/shape.h"
@@ -219,6 +220,12 @@ class OpTest {
     return registry.Create(OpBuildContext{node_, graph_});
   }
 
+  // Runs from now on give ops this intra-op pool (null: single-threaded).
+  OpTest& WithThreadPool(ThreadPool* pool) {
+    thread_pool_ = pool;
+    return *this;
+  }
+
   // Runs `op` with `runtime_inputs` bound, in order, to the runtime inputs.
   // `outputs` is resized to the node's output count and may be reused between
   // runs (as the executor does); so may `scratch`, to test reuse (by default
@@ -279,13 +286,15 @@ class OpTest {
     for (Tensor& t : *outputs) output_ptrs.push_back(&t);
     std::vector<float> local_scratch;
     OpContext ctx(inputs.data(), static_cast<int>(inputs.size()), output_ptrs.data(),
-                  static_cast<int>(output_ptrs.size()), scratch != nullptr ? scratch : &local_scratch, nullptr);
+                  static_cast<int>(output_ptrs.size()), scratch != nullptr ? scratch : &local_scratch, nullptr,
+                  thread_pool_);
     return fn(ctx);
   }
 
   Graph graph_;
   Node node_;
   std::map<std::string, std::vector<float>> int_views_;
+  ThreadPool* thread_pool_ = nullptr;
 };
 
 // Plain float64 convolution, the reference for Conv. x is [N, C, spatial...]

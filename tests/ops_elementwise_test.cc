@@ -202,6 +202,27 @@ TEST(ElementwiseTest, FusedActivationsOnEveryBroadcastShape) {
   }
 }
 
+TEST(ElementwiseTest, SameShapeOperandsSplitOverThreadsGiveTheSameBits) {
+  // The residual Add + Relu of a ResNet block, long enough to be cut over
+  // the intra-op threads, and one too short to be.
+  ThreadPool pool(3);
+  for (const Shape& shape : {Shape{3, 64, 32, 32}, Shape{2, 5, 7}}) {
+    const Tensor a = RandomTensor(shape, 31, -3.0f, 3.0f);
+    const Tensor b = RandomTensor(shape, 32, -3.0f, 3.0f);
+    OpTest alone("Add", 14);
+    alone.Input().Input().Attr(kFusedActivationAttr, StringAttr("Relu"));
+    OpTest split("Add", 14);
+    split.Input().Input().Attr(kFusedActivationAttr, StringAttr("Relu")).WithThreadPool(&pool);
+    auto expected = alone.BuildAndRun(RegisterElementwiseOps, {a, b});
+    auto actual = split.BuildAndRun(RegisterElementwiseOps, {a, b});
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    ASSERT_TRUE(actual.ok()) << actual.status();
+    EXPECT_EQ((*actual)[0].shape, shape);
+    EXPECT_EQ((*actual)[0].ToVector(), (*expected)[0].ToVector()) << shape.ToString();
+    for (float v : (*actual)[0].data) ASSERT_GE(v, 0.0f);  // the Relu ran on every piece
+  }
+}
+
 TEST(ElementwiseTest, DivisionByZeroFollowsIeee) {
   const Tensor a(Shape{4}, {1.0f, -2.0f, 0.0f, 3.0f});
   const Tensor b(Shape{1}, {0.0f});

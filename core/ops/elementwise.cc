@@ -13,6 +13,7 @@
 #include "core/ops/op_checks.h"
 #include "core/ops/ops.h"
 #include "core/ops/opset.h"
+#include "core/thread_pool.h"
 
 namespace bnserve {
 namespace {
@@ -48,6 +49,10 @@ void BinaryRow(const float* a, int64_t a_stride, const float* b, int64_t b_strid
   }
 }
 
+// Same-shape operands shorter than this run on the calling thread alone:
+// handing a few microseconds of streaming to another thread costs more.
+constexpr int64_t kMinParallelRow = 1 << 14;
+
 // A binary element-wise op. Immutable after construction; Run is thread-safe.
 template <typename Fn>
 class BinaryOp final : public Op {
@@ -63,6 +68,18 @@ class BinaryOp final : public Op {
     Tensor* y = ctx.output(0);
     y->Resize(plan.output);
     const FusedActivation activation = activation_;
+    if (a.shape == b.shape && ctx.thread_pool() != nullptr) {
+      // The residual Add of a ResNet block: one flat row, cut over the
+      // intra-op threads in pieces long enough to stream.
+      ThreadPool* pool = ctx.thread_pool();
+      const int64_t n = a.size();
+      float* out = y->data.data();
+      ParallelFor(pool, n, GrainFor(pool, n, kMinParallelRow), [&](int64_t begin, int64_t end) {
+        BinaryRow<Fn>(a.data + begin, 1, b.data + begin, 1, out + begin, end - begin);
+        activation.Apply(out + begin, end - begin);
+      });
+      return absl::OkStatus();
+    }
     ForEachBroadcastRow(plan, a.data, b.data, y->data.data(),
                         [activation](const float* ar, int64_t as, const float* br, int64_t bs, float* out, int64_t n) {
                           BinaryRow<Fn>(ar, as, br, bs, out, n);

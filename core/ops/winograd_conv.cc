@@ -79,18 +79,22 @@ WinogradConv::Plan WinogradConv::MakePlan(const WindowGeometry& g, int slots) co
   p.tiles_w = (g.out[1] + 1) / 2;
   p.tiles = p.tiles_h * p.tiles_w;
   // As many blocks as the cache bound asks for, and with threads about four
-  // per thread so a slow one holds up little (core/thread_pool.h), of equal
-  // aligned widths; but never blocks of one vector of tiles when the image
-  // has more: their GEMM tiles load one B vector per kMr broadcasts and run
-  // at about half speed (a 16x16 output on 2 threads: 4 such blocks).
+  // per thread so a slow one holds up little (core/thread_pool.h); but never
+  // blocks of one vector of tiles when the image has more: their GEMM tiles
+  // load one B vector per kMr broadcasts and run at about half speed (a
+  // 16x16 output on 2 threads: 4 such blocks). Blocks are whole vectors of
+  // tiles, their widths differing by at most one vector: equal widths
+  // rounded up to vectors would leave 784 tiles (a 56x56 output) in 7 blocks
+  // instead of 8, one thread doing 4 and the other 3.
   const int64_t bytes_per_tile = kPoints * (in_channels_ + out_channels_) * static_cast<int64_t>(sizeof(float));
   const int64_t cache_tiles = std::max(kTileAlign, kBlockBytes / bytes_per_tile / kTileAlign * kTileAlign);
   const int64_t vectors = (p.tiles + kTileAlign - 1) / kTileAlign;
   const int64_t max_blocks = std::max<int64_t>(1, vectors / 2);
   const int64_t min_blocks = slots > 1 ? 4 * slots : 1;
   const int64_t blocks = std::min(max_blocks, std::max(min_blocks, (p.tiles + cache_tiles - 1) / cache_tiles));
-  p.block_tiles = RoundUp((p.tiles + blocks - 1) / blocks, kTileAlign);
-  p.blocks = (p.tiles + p.block_tiles - 1) / p.block_tiles;
+  p.blocks = blocks;
+  p.vectors = vectors;
+  p.block_tiles = (vectors + blocks - 1) / blocks * kTileAlign;  // the widest
 
   p.input.in_h = g.in[0];
   p.input.in_w = g.in[1];
@@ -119,8 +123,8 @@ void WinogradConv::Run(const float* x, const WindowGeometry& g, float* y, float*
     float* m = v + p.v_floats;
     for (int64_t b = begin; b < end; ++b) {
       conv_internal::WinogradBlock block;
-      block.first_tile = b * p.block_tiles;
-      block.num_tiles = std::min(p.block_tiles, p.tiles - block.first_tile);
+      block.first_tile = b * p.vectors / p.blocks * kTileAlign;
+      block.num_tiles = std::min((b + 1) * p.vectors / p.blocks * kTileAlign, p.tiles) - block.first_tile;
       block.tiles_w = p.tiles_w;
       block.tile_stride = p.block_tiles + kTileAlign;
       kernels_.winograd_input(x, p.input, in_channels_, block, v);

@@ -54,7 +54,8 @@ class WinogradConv {
  private:
   struct Plan {
     int64_t tiles_h = 0, tiles_w = 0, tiles = 0;
-    int64_t block_tiles = 0, blocks = 0;
+    int64_t vectors = 0;              // tiles / kTileAlign, rounded up
+    int64_t block_tiles = 0, blocks = 0;  // block_tiles: the widest block's
     conv_internal::WinogradInputGeometry input;
     int64_t v_floats = 0;         // one block's V, slack included
     int64_t m_floats = 0;         // one block's M, slack included

@@ -200,6 +200,25 @@ for t in $threads_list; do
     run_pair mlp_b1_seq "$t" --model mlp --batch 1 --concurrency 1 $d -- \
       --payload-bytes "$(json_field "$probe" 'd["request_bytes"]')" --reply-bytes "$(json_field "$probe" 'd["reply_bytes"]')" \
       --concurrency 1 $d
+    if [ "$t" -gt 1 ]; then
+      # The same calls on a server whose predictions use $t threads each
+      # (--intra-op-threads), against the forward pass on $t threads.
+      "$bnserve" --listen 127.0.0.1:0 --model-repository "$results/repository" --worker-threads "$t" \
+        --intra-op-threads "$t" >"$results/bnserve_intra_$t.log" 2>&1 &
+      intra_pid=$!; pids+=("$intra_pid")
+      intra_port="$(wait_port "$results/bnserve_intra_$t.log" '.*event=server_started.* port=\([0-9]*\).*')" ||
+        { note "bnserve did not start (see $results/bnserve_intra_$t.log)"; exit 1; }
+      for _ in $(seq 300); do
+        "$bench" --server "127.0.0.1:$intra_port" --model mlp --calls 1 --warmup 0 --json >/dev/null 2>&1 && break
+        sleep 0.1
+      done
+      plain_port="$bn_port"; bn_port="$intra_port"
+      run_pair mlp_b1_seq_intra "$t" --model mlp --batch 1 --concurrency 1 $d -- \
+        --payload-bytes "$(json_field "$probe" 'd["request_bytes"]')" --reply-bytes "$(json_field "$probe" 'd["reply_bytes"]')" \
+        --concurrency 1 $d
+      bn_port="$plain_port"
+      stop "$intra_pid"
+    fi
   fi
   if have_model tiny; then
     probe="$("$bench" --server "127.0.0.1:$bn_port" --model tiny --batch 1 --calls 1 --warmup 0 --json)"

@@ -131,6 +131,13 @@ def main():
         ref = echo.median + fwd.median + 10 if echo.ok() and fwd.ok() else None
         row(f"Predict p50 µs, MLP batch 1, sequential, {t} worker(s)", ours, ref,
             f"{ref:.1f} = echo {echo.cell()} + forward {fwd.median:.1f} + 10" if ref is not None else "n/a", 1.0, "le")
+        if t > 1:
+            fwd = engine_us("mlp", 1, t)
+            ours, echo = serve("mlp_b1_seq_intra", "bnserve", t, p50), serve("mlp_b1_seq_intra", "echo", t, p50)
+            ref = echo.median + fwd.median + 10 if echo.ok() and fwd.ok() else None
+            row(f"Predict p50 µs, MLP batch 1, sequential, {t} worker(s), --intra-op-threads {t}", ours, ref,
+                f"{ref:.1f} = echo {echo.cell()} + forward {t}T {fwd.median:.1f} + 10" if ref is not None else "n/a",
+                1.0, "le")
         rate = lambda run: run["calls_per_s"]  # noqa: E731
         ours, echo = serve("tiny_64", "bnserve", t, rate), serve("tiny_64", "echo", t, rate)
         row(f"Predict calls/s, tiny, 64 in flight, {t} worker(s)", ours, echo.median if echo.ok() else None,
