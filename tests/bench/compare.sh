@@ -71,45 +71,54 @@ bnserve="$build/server/bnserve"
 echo_server="$build/tests/bench/loadgen/bnserve-echo"
 bench="$build/tests/bench/loadgen/bnserve-bench"
 
-# --- engine and moments (Google Benchmark, 3 repetitions each) -------------
+# --- moments (Google Benchmark, 3 repetitions) ------------------------------
 have_model() { [ -f "$models_dir/$1.onnx" ]; }
-note "engine_bench"
-"$build/tests/bench/engine_bench" --benchmark_filter='^predict/(mlp|cnn|resnet18)/batch:(1|16|64)/' \
-  --benchmark_repetitions=$reps --benchmark_min_time=$bm_min_time --benchmark_format=json \
-  >"$results/engine.json" 2>"$results/engine.log" || note "engine_bench failed (see $results/engine.log)"
 note "moments_bench"
 "$build/tests/bench/moments_bench" --benchmark_filter='^BM_(ReadOnceSum|MomentsNhwc|MomentsNchw)$' \
   --benchmark_repetitions=$reps --benchmark_min_time=$bm_min_time --benchmark_format=json \
   >"$results/moments.json" 2>"$results/moments.log" || note "moments_bench failed (see $results/moments.log)"
 
-# --- ONNX Runtime (node) ---------------------------------------------------
+# --- engine (Google Benchmark) and ONNX Runtime (node), interleaved ---------
+# Each repetition of a figure runs the engine, then ONNX Runtime, back to
+# back: this VM's speed drifts by a quarter over minutes (its neighbours),
+# and measuring all of one side first and all of the other later put that
+# drift into the ratios.
 : >"$results/ort.jsonl"
 ort_dir="$here/ort"
+have_ort=0
 if command -v node >/dev/null; then
   if [ ! -d "$ort_dir/node_modules" ]; then
     note "installing onnxruntime-node"
     (cd "$ort_dir" && npm install --ignore-scripts >&2) || note "npm install failed: ONNX Runtime figures skipped"
   fi
-  if [ -d "$ort_dir/node_modules" ]; then
-    for t in $threads_list; do
-      # resnet18 runs at batch 1 and 16 (engine_bench's batch for it), the others at 1 and 64; the
-      # Identity model at every batch, for the binding overhead subtracted from each.
-      for batch in 1 16 64; do
-        for m in mlp cnn resnet18 identity; do
-          have_model "$m" || continue
-          case "$m/$batch" in mlp/16 | cnn/16 | resnet18/64) continue ;; esac
-          note "onnxruntime $m batch $batch, $t thread(s)"
-          for _ in $(seq $reps); do
-            node "$ort_dir/ort_bench.js" "$models_dir/$m.onnx" "$batch" "$t" "$seconds" >>"$results/ort.jsonl" \
-              2>>"$results/ort.log" || note "ort_bench $m failed (see $results/ort.log)"
-          done
-        done
-      done
-    done
-  fi
+  [ -d "$ort_dir/node_modules" ] && have_ort=1
 else
   note "node not found: ONNX Runtime figures skipped"
 fi
+for t in $threads_list; do
+  # resnet18 runs at batch 1 and 16, the others at 1 and 64; the Identity
+  # model (ONNX Runtime only) at every batch, for the binding overhead
+  # subtracted from each.
+  for batch in 1 16 64; do
+    for m in mlp cnn resnet18 identity; do
+      have_model "$m" || continue
+      case "$m/$batch" in mlp/16 | cnn/16 | resnet18/64) continue ;; esac
+      note "engine and onnxruntime: $m batch $batch, $t thread(s)"
+      for rep in $(seq $reps); do
+        if [ "$m" != identity ]; then
+          "$build/tests/bench/engine_bench" --benchmark_filter="^predict/$m/batch:$batch/threads:$t/" \
+            --benchmark_min_time=$bm_min_time --benchmark_format=json \
+            >"$results/engine_${m}_${batch}_${t}_${rep}.json" 2>>"$results/engine.log" ||
+            note "engine_bench failed (see $results/engine.log)"
+        fi
+        if [ "$have_ort" = 1 ]; then
+          node "$ort_dir/ort_bench.js" "$models_dir/$m.onnx" "$batch" "$t" "$seconds" >>"$results/ort.jsonl" \
+            2>>"$results/ort.log" || note "ort_bench $m failed (see $results/ort.log)"
+        fi
+      done
+    done
+  done
+done
 
 # --- PyTorch ---------------------------------------------------------------
 : >"$results/torch.jsonl"

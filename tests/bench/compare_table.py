@@ -3,13 +3,15 @@
 
     python3 tests/bench/compare_table.py RESULTS_DIR [--threads "1 2"]
 
-engine.json / moments.json (Google Benchmark JSON, 3 repetitions), ort.jsonl (ort_bench.js lines),
+engine_MODEL_BATCH_THREADS_REP.json (Google Benchmark JSON, one repetition each, run
+back to back with the same figure's ONNX Runtime run), moments.json (3 repetitions), ort.jsonl (ort_bench.js lines),
 torch.jsonl (torch_bench.py lines) and serving.jsonl (bnserve-bench JSON wrapped with key/side/threads).
 Every cell is the median of the runs with their range; a figure whose runs are missing shows "n/a".
 Standard library only.
 """
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -23,17 +25,19 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip().startswith("{")]
 
 
-def read_benchmark(path):
-    """name -> [real_time per repetition] (the benchmark's own time unit), iterations only."""
-    if not os.path.exists(path) or os.path.getsize(path) == 0:
-        return {}
-    with open(path) as f:
-        data = json.load(f)
+def read_benchmark(*paths):
+    """name -> [real_time per repetition] (the benchmark's own time unit), iterations only, over the
+    Google Benchmark JSON files given (missing or empty ones skipped)."""
     runs = {}
-    for b in data.get("benchmarks", []):
-        if b.get("run_type", "iteration") == "iteration" and not b.get("error_occurred"):
-            name = b.get("run_name", b["name"]).removesuffix("/real_time")
-            runs.setdefault(name, []).append(b["real_time"])
+    for path in paths:
+        if not os.path.exists(path) or os.path.getsize(path) == 0:
+            continue
+        with open(path) as f:
+            data = json.load(f)
+        for b in data.get("benchmarks", []):
+            if b.get("run_type", "iteration") == "iteration" and not b.get("error_occurred"):
+                name = b.get("run_name", b["name"]).removesuffix("/real_time")
+                runs.setdefault(name, []).append(b["real_time"])
     return runs
 
 
@@ -79,7 +83,7 @@ def main():
     args = parser.parse_args()
     r = args.results
     threads = [int(t) for t in args.threads.split()]
-    engine = read_benchmark(os.path.join(r, "engine.json"))
+    engine = read_benchmark(*sorted(glob.glob(os.path.join(r, "engine_*.json"))))
     moments = read_benchmark(os.path.join(r, "moments.json"))
     ort = read_jsonl(os.path.join(r, "ort.jsonl"))
     torch = read_jsonl(os.path.join(r, "torch.jsonl"))
