@@ -179,11 +179,25 @@ run_pair() {
 # json_field JSON EXPR
 json_field() { python3 -c 'import json, sys; d = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 
+# start_bnserve LOG_NAME FLAGS...: starts bnserve on the results' repository
+# with FLAGS and waits until it serves the MLP; sets started_pid and
+# started_port. Per-call logs are at debug level, so the default (info)
+# costs nothing per call.
+start_bnserve() {
+  local name="$1"; shift
+  "$bnserve" --listen 127.0.0.1:0 --model-repository "$results/repository" "$@" >"$results/$name.log" 2>&1 &
+  started_pid=$!; pids+=("$started_pid")
+  started_port="$(wait_port "$results/$name.log" '.*event=server_started.* port=\([0-9]*\).*')" ||
+    { note "bnserve did not start (see $results/$name.log)"; exit 1; }
+  for _ in $(seq 300); do
+    "$bench" --server "127.0.0.1:$started_port" --model mlp --calls 1 --warmup 0 --json >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+}
+
 for t in $threads_list; do
-  # Per-call logs are at debug level, so the default (info) costs nothing per call.
-  "$bnserve" --listen 127.0.0.1:0 --model-repository "$results/repository" --worker-threads "$t" \
-    >"$results/bnserve_$t.log" 2>&1 &
-  bn_pid=$!; pids+=("$bn_pid")
+  start_bnserve "bnserve_$t" --worker-threads "$t"
+  bn_pid="$started_pid"; bn_port="$started_port"
   "$echo_server" --listen 127.0.0.1:0 --worker-threads "$t" >"$results/echo_$t.log" 2>&1 &
   echo_pid=$!; pids+=("$echo_pid")
   # The same echo always hopping to its worker pool: for 600 KB payloads it
@@ -191,42 +205,26 @@ for t in $threads_list; do
   # for the 224x224x3 figure.
   "$echo_server" --listen 127.0.0.1:0 --worker-threads "$t" --inline-predict-us 0 >"$results/echo_pool_$t.log" 2>&1 &
   echo_pool_pid=$!; pids+=("$echo_pool_pid")
-  bn_port="$(wait_port "$results/bnserve_$t.log" '.*event=server_started.* port=\([0-9]*\).*')" ||
-    { note "bnserve did not start (see $results/bnserve_$t.log)"; exit 1; }
   echo_port="$(wait_port "$results/echo_$t.log" '.*listening on port \([0-9]*\).*')" ||
     { note "bnserve-echo did not start (see $results/echo_$t.log)"; exit 1; }
   echo_pool_port="$(wait_port "$results/echo_pool_$t.log" '.*listening on port \([0-9]*\).*')" ||
     { note "bnserve-echo did not start (see $results/echo_pool_$t.log)"; exit 1; }
-  # Wait until the models are served.
-  for _ in $(seq 300); do
-    "$bench" --server "127.0.0.1:$bn_port" --model mlp --calls 1 --warmup 0 --json >/dev/null 2>&1 && break
-    sleep 0.1
-  done
 
   d="--duration $seconds"
   if have_model mlp; then
     probe="$("$bench" --server "127.0.0.1:$bn_port" --model mlp --batch 1 --calls 1 --warmup 0 --json)"
-    run_pair mlp_b1_seq "$t" --model mlp --batch 1 --concurrency 1 $d -- \
-      --payload-bytes "$(json_field "$probe" 'd["request_bytes"]')" --reply-bytes "$(json_field "$probe" 'd["reply_bytes"]')" \
-      --concurrency 1 $d
+    mlp_seq=(--model mlp --batch 1 --concurrency 1 $d --
+      --payload-bytes "$(json_field "$probe" 'd["request_bytes"]')" --reply-bytes "$(json_field "$probe" 'd["reply_bytes"]')"
+      --concurrency 1 $d)
+    run_pair mlp_b1_seq "$t" "${mlp_seq[@]}"
     if [ "$t" -gt 1 ]; then
       # The same calls on a server whose predictions use $t threads each
       # (--intra-op-threads), against the forward pass on $t threads.
-      "$bnserve" --listen 127.0.0.1:0 --model-repository "$results/repository" --worker-threads "$t" \
-        --intra-op-threads "$t" >"$results/bnserve_intra_$t.log" 2>&1 &
-      intra_pid=$!; pids+=("$intra_pid")
-      intra_port="$(wait_port "$results/bnserve_intra_$t.log" '.*event=server_started.* port=\([0-9]*\).*')" ||
-        { note "bnserve did not start (see $results/bnserve_intra_$t.log)"; exit 1; }
-      for _ in $(seq 300); do
-        "$bench" --server "127.0.0.1:$intra_port" --model mlp --calls 1 --warmup 0 --json >/dev/null 2>&1 && break
-        sleep 0.1
-      done
-      plain_port="$bn_port"; bn_port="$intra_port"
-      run_pair mlp_b1_seq_intra "$t" --model mlp --batch 1 --concurrency 1 $d -- \
-        --payload-bytes "$(json_field "$probe" 'd["request_bytes"]')" --reply-bytes "$(json_field "$probe" 'd["reply_bytes"]')" \
-        --concurrency 1 $d
+      start_bnserve "bnserve_intra_$t" --worker-threads "$t" --intra-op-threads "$t"
+      plain_port="$bn_port"; bn_port="$started_port"
+      run_pair mlp_b1_seq_intra "$t" "${mlp_seq[@]}"
       bn_port="$plain_port"
-      stop "$intra_pid"
+      stop "$started_pid"
     fi
   fi
   if have_model tiny; then
