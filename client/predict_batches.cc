@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/tensor_convert.h"
-#include "core/status.h"
+#include "core/util/status.h"
 
 namespace bnserve::client {
 namespace {

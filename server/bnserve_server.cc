@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -49,14 +50,6 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
         " and nice ", options.recalibration_nice));
   }
   server->pool_ = std::make_unique<WorkerPool>(threads);
-  if (options.inline_predict_us < 0 || options.inline_predict_us > 1'000'000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("inline predict budget: expected 0 to 1000000 us, got ", options.inline_predict_us));
-  }
-  if (options.stream_window_kib < 0 || options.stream_window_kib > (1 << 20)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("stream window: expected 0 to 1048576 KiB, got ", options.stream_window_kib));
-  }
   if (options.recalibration_threads > 0) {
     server->recalibration_pool_ =
         std::make_unique<WorkerPool>(options.recalibration_threads, options.recalibration_nice);
@@ -64,8 +57,7 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   WorkerPool* recalibration_pool =
       server->recalibration_pool_ != nullptr ? server->recalibration_pool_.get() : server->pool_.get();
   server->service_ = std::make_unique<BnServeService>(
-      CallEnv{manager, server->pool_.get(), recalibration_pool, options.limits, &server->auth_,
-              options.inline_predict_us * 1000});
+      CallEnv{manager, server->pool_.get(), recalibration_pool, options.limits, &server->auth_});
 
   // Both are process-wide switches read by the next ServerBuilder.
   grpc::EnableDefaultHealthCheckService(true);
@@ -74,7 +66,8 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   builder.AddListeningPort(options.listen, credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.limits.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.limits.max_message_bytes));
-  ApplyStreamWindow(options.stream_window_kib, &builder);
+  const GrpcArgs grpc_args = ServerGrpcArgs(options.grpc_args);
+  ApplyGrpcArgs(grpc_args, &builder);
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
@@ -90,9 +83,9 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   LogSecurity(options);
   spdlog::info(
       "event=server_started listen={} port={} worker_threads={} recalibration_threads={} recalibration_nice={} "
-      "inline_predict_us={} stream_window_kib={} max_message_bytes={} tls={} mutual_tls={} token_auth={} read_auth={}",
+      "grpc_args=\"{}\" max_message_bytes={} tls={} mutual_tls={} token_auth={} read_auth={}",
       options.listen, server->port_, threads, options.recalibration_threads, options.recalibration_nice,
-      options.inline_predict_us, options.stream_window_kib, options.limits.max_message_bytes, options.tls.enabled(),
+      absl::StrJoin(grpc_args, " ", absl::PairFormatter("=")), options.limits.max_message_bytes, options.tls.enabled(),
       !options.tls.client_ca.empty(), options.auth.enabled(),
       options.auth.read_auth() == ReadAuth::kToken ? "token" : "open");
   return server;

@@ -14,20 +14,15 @@
 #include <mutex>
 #include <string>
 
-#include "core/model_manager.h"
+#include "core/serving/model_manager.h"
 #include "grpcpp/server.h"
-#include "server/auth_policy.h"
+#include "server/auth/auth_policy.h"
 #include "server/bnserve_service.h"
-#include "server/receive_window.h"
-#include "server/tls_options.h"
+#include "server/grpc_args.h"
+#include "server/auth/tls_options.h"
 #include "server/worker_pool.h"
 
 namespace bnserve {
-
-// About where a hop to a worker thread (tens of microseconds on a loaded
-// 2-core machine) stops being a large share of the call, while keeping each
-// callback thread busy for no more than a fraction of a millisecond.
-inline constexpr int64_t kDefaultInlinePredictUs = 200;
 
 struct ServerOptions {
   // host:port; port 0 picks a free port (see BnServer::port()).
@@ -39,13 +34,8 @@ struct ServerOptions {
   // 0 threads = run them on the workers, as predictions.
   int recalibration_threads = 1;
   int recalibration_nice = 10;
-  // Predict calls expected to compute in at most this many microseconds run
-  // on gRPC's callback thread, skipping the hop to a worker thread
-  // (server/predict_call.h); 0 = every call goes to the workers.
-  int64_t inline_predict_us = kDefaultInlinePredictUs;
-  // HTTP/2 window of each call, KiB: how much gRPC reads ahead of a stream
-  // (server/receive_window.h); 0 = gRPC's growing default.
-  int64_t stream_window_kib = kDefaultStreamWindowKib;
+  // gRPC channel arguments over bnserve's defaults (server/grpc_args.h).
+  GrpcArgs grpc_args;
   ServiceLimits limits;
   // No files = plaintext.
   TlsFiles tls;

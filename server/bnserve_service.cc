@@ -1,54 +1,58 @@
 #include "server/bnserve_service.h"
 
-#include "server/call_auth.h"
+#include "server/auth/call_auth.h"
 #include "server/predict_call.h"
 #include "server/reactors.h"
 
 namespace bnserve {
+namespace {
+
+// The shape of every unary RPC but Predict: check the caller's token, then
+// run `work` on the worker pool.
+template <typename Response>
+grpc::ServerUnaryReactor* AuthorizedUnary(const CallEnv& env, grpc::CallbackServerContext* context, const char* rpc,
+                                          std::string model, const Response* response,
+                                          std::function<absl::Status()> work) {
+  return Authorized(env, context, rpc, [&] {
+    return RunUnary(env, context, rpc, std::move(model), response, std::move(work));
+  });
+}
+
+}  // namespace
 
 grpc::ServerUnaryReactor* BnServeService::ListModels(grpc::CallbackServerContext* context,
                                                      const v1::ListModelsRequest* request,
                                                      v1::ListModelsResponse* response) {
-  return Authorized(env_, context, "ListModels", [&] {
-    return RunUnary(env_, context, "ListModels", "", response,
-                    [=] { return ListModelsImpl(*env_.manager, env_.limits, *request, response); });
-  });
+  return AuthorizedUnary(env_, context, "ListModels", "", response,
+                         [=] { return ListModelsImpl(*env_.manager, env_.limits, *request, response); });
 }
 
 grpc::ServerUnaryReactor* BnServeService::DescribeModel(grpc::CallbackServerContext* context,
                                                         const v1::DescribeModelRequest* request,
                                                         v1::DescribeModelResponse* response) {
-  return Authorized(env_, context, "DescribeModel", [&] {
-    return RunUnary(env_, context, "DescribeModel", request->model(), response,
-                    [=] { return DescribeModelImpl(*env_.manager, *request, response); });
-  });
+  return AuthorizedUnary(env_, context, "DescribeModel", request->model(), response,
+                         [=] { return DescribeModelImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerUnaryReactor* BnServeService::LoadModel(grpc::CallbackServerContext* context,
                                                     const v1::LoadModelRequest* request,
                                                     v1::LoadModelResponse* response) {
-  return Authorized(env_, context, "LoadModel", [&] {
-    return RunUnary(env_, context, "LoadModel", request->model(), response,
-                    [=] { return LoadModelImpl(*env_.manager, *request, response); });
-  });
+  return AuthorizedUnary(env_, context, "LoadModel", request->model(), response,
+                         [=] { return LoadModelImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerUnaryReactor* BnServeService::ReloadModel(grpc::CallbackServerContext* context,
                                                       const v1::ReloadModelRequest* request,
                                                       v1::ReloadModelResponse* response) {
-  return Authorized(env_, context, "ReloadModel", [&] {
-    return RunUnary(env_, context, "ReloadModel", request->model(), response,
-                    [=] { return ReloadModelImpl(*env_.manager, *request, response); });
-  });
+  return AuthorizedUnary(env_, context, "ReloadModel", request->model(), response,
+                         [=] { return ReloadModelImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerUnaryReactor* BnServeService::UnloadModel(grpc::CallbackServerContext* context,
                                                       const v1::UnloadModelRequest* request,
                                                       v1::UnloadModelResponse* response) {
-  return Authorized(env_, context, "UnloadModel", [&] {
-    return RunUnary(env_, context, "UnloadModel", request->model(), response,
-                    [=] { return UnloadModelImpl(*env_.manager, *request, response); });
-  });
+  return AuthorizedUnary(env_, context, "UnloadModel", request->model(), response,
+                         [=] { return UnloadModelImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerUnaryReactor* BnServeService::Predict(grpc::CallbackServerContext* context,
@@ -64,19 +68,15 @@ grpc::ServerBidiReactor<v1::PredictRequest, v1::PredictResponse>* BnServeService
 grpc::ServerUnaryReactor* BnServeService::GetRunningStats(grpc::CallbackServerContext* context,
                                                           const v1::GetRunningStatsRequest* request,
                                                           v1::GetRunningStatsResponse* response) {
-  return Authorized(env_, context, "GetRunningStats", [&] {
-    return RunUnary(env_, context, "GetRunningStats", request->model(), response,
-                    [=] { return GetRunningStatsImpl(*env_.manager, *request, response); });
-  });
+  return AuthorizedUnary(env_, context, "GetRunningStats", request->model(), response,
+                         [=] { return GetRunningStatsImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerUnaryReactor* BnServeService::GetBatchStats(grpc::CallbackServerContext* context,
                                                         const v1::GetBatchStatsRequest* request,
                                                         v1::GetBatchStatsResponse* response) {
-  return Authorized(env_, context, "GetBatchStats", [&] {
-    return RunUnary(env_, context, "GetBatchStats", request->model(), response,
-                    [=] { return GetBatchStatsImpl(*env_.manager, *request, response); });
-  });
+  return AuthorizedUnary(env_, context, "GetBatchStats", request->model(), response,
+                         [=] { return GetBatchStatsImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerReadReactor<v1::GetBatchStatsRequest>* BnServeService::GetBatchStatsStream(
@@ -87,8 +87,7 @@ grpc::ServerReadReactor<v1::GetBatchStatsRequest>* BnServeService::GetBatchStats
 
 grpc::ServerUnaryReactor* BnServeService::Moments(grpc::CallbackServerContext* context,
                                                   const v1::MomentsRequest* request, v1::MomentsResponse* response) {
-  return Authorized(env_, context, "Moments", [&] {
-    return RunUnary(env_, context, "Moments", "", response, [=] { return MomentsImpl(*request, response); });
+  return AuthorizedUnary(env_, context, "Moments", "", response, [=] { return MomentsImpl(*request, response); });
   });
 }
 
@@ -102,16 +101,13 @@ grpc::ServerUnaryReactor* BnServeService::ListVersions(grpc::CallbackServerConte
                                                        v1::ListVersionsResponse* response) {
   return Authorized(env_, context, "ListVersions", [&] {
     return RunUnary(env_, context, "ListVersions", request->model(), response,
-                    [=] { return ListVersionsImpl(*env_.manager, *request, response); });
-  });
+                         [=] { return ListVersionsImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerUnaryReactor* BnServeService::Rollback(grpc::CallbackServerContext* context,
                                                    const v1::RollbackRequest* request, v1::RollbackResponse* response) {
-  return Authorized(env_, context, "Rollback", [&] {
-    return RunUnary(env_, context, "Rollback", request->model(), response,
-                    [=] { return RollbackImpl(*env_.manager, *request, response); });
-  });
+  return AuthorizedUnary(env_, context, "Rollback", request->model(), response,
+                         [=] { return RollbackImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerWriteReactor<v1::ExportChunk>* BnServeService::Export(grpc::CallbackServerContext* context,

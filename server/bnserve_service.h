@@ -1,7 +1,7 @@
 // BnServeService: the bnserve.v1.BnServe gRPC service - a thin adapter.
 // Each unary handler hands one request function (server/requests.h) to the
 // worker pool through RunUnary; each streaming RPC gets a reactor
-// (server/reactors.h), each behind the Authorized() gate (server/call_auth.h)
+// (server/reactors.h), each behind the Authorized() gate (server/auth/call_auth.h)
 // so that no RPC runs without passing the server's AuthPolicy. No model
 // logic lives here.
 //

@@ -10,11 +10,11 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
-#include "core/model_manager.h"
+#include "core/serving/model_manager.h"
 #include "google/protobuf/message_lite.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
-#include "server/auth_policy.h"
+#include "server/auth/auth_policy.h"
 #include "server/requests.h"
 #include "server/status_util.h"
 #include "server/worker_pool.h"
@@ -29,12 +29,8 @@ struct CallEnv {
   // without a separate recalibration pool).
   WorkerPool* recalibration_pool = nullptr;
   ServiceLimits limits;
-  // Who may call what (server/call_auth.h checks it); nullptr = all open.
+  // Who may call what (server/auth/call_auth.h checks it); nullptr = all open.
   const AuthPolicy* auth = nullptr;
-  // Predict calls expected to compute in at most this many nanoseconds run
-  // on gRPC's callback thread instead of the pool (server/predict_call.h);
-  // 0 = never.
-  int64_t inline_predict_ns = 0;
 };
 
 // RESOURCE_EXHAUSTED when a response of `bytes` would exceed the message
@@ -51,10 +47,12 @@ void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerCont
              const absl::Status& status, std::chrono::steady_clock::time_point start);
 
 // Runs `work` on the calling thread unless the call was cancelled, checks
-// the size of the `response` it filled, logs the call and finishes it.
+// the size of the `response` it filled, logs the call (its duration counted
+// from `start`, default now) and finishes it.
 void CompleteUnary(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* rpc,
                    const std::string& model, const google::protobuf::MessageLite& response,
-                   const ServiceLimits& limits, absl::FunctionRef<absl::Status()> work);
+                   const ServiceLimits& limits, absl::FunctionRef<absl::Status()> work,
+                   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
 
 // Runs `work` on the worker pool and finishes the call with its status
 // (after checking the response size). `work` fills `response`.

@@ -8,10 +8,12 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "CLI/CLI.hpp"
-#include "core/model_manager.h"
-#include "server/auth_policy.h"
+#include "core/serving/model_manager.h"
+#include "server/auth/auth_policy.h"
 #include "server/bnserve_server.h"
 #include "server/logging.h"
 #include "server/shutdown_signal.h"
@@ -25,9 +27,8 @@ struct Flags {
   int worker_threads = 0;
   int recalibration_threads = 1;
   int recalibration_nice = 10;
-  int64_t inline_predict_us = bnserve::kDefaultInlinePredictUs;
   int intra_op_threads = 1;
-  int64_t stream_window_kib = bnserve::kDefaultStreamWindowKib;
+  std::vector<std::string> grpc_args;
   int max_message_mb = 64;
   int max_stream_batch_mb = 1024;
   int max_recalibration_streams = 2;
@@ -82,20 +83,13 @@ void DefineFlags(CLI::App& app, Flags& flags) {
                  "Threads one Predict may use, its own included (1 = one per call). A call finding the extra "
                  "threads busy computes alone: for latency when few calls are in flight")
       ->envname("BNSERVE_INTRA_OP_THREADS")
-      ->check(CLI::Range(1, bnserve::kMaxPredictThreads))
+      ->check(CLI::Range(1, bnserve::kMaxIntraOpThreads))
       ->capture_default_str();
-  app.add_option("--inline-predict-us", flags.inline_predict_us,
-                 "Predict calls whose model ran them in at most this many microseconds lately are computed on "
-                 "gRPC's thread, skipping the hop to a worker (0 = always use the workers)")
-      ->envname("BNSERVE_INLINE_PREDICT_US")
-      ->check(CLI::Range(0, 1000000))
-      ->capture_default_str();
-  app.add_option("--stream-window-kb", flags.stream_window_kib,
-                 "How far gRPC reads ahead of each call, in KiB (its HTTP/2 window); bounds the memory an unread "
-                 "Recalibrate stream holds (0 = gRPC's default window, grown by bandwidth probing)")
-      ->envname("BNSERVE_STREAM_WINDOW_KB")
-      ->check(CLI::Range(0, 1 << 20))
-      ->capture_default_str();
+  app.add_option("--grpc-arg", flags.grpc_args,
+                 "A gRPC channel argument KEY=VALUE over bnserve's defaults (repeatable), e.g. "
+                 "grpc.http2.lookahead_bytes=1048576 (default 262144: how far gRPC reads ahead of each stream)")
+      ->envname("BNSERVE_GRPC_ARGS")
+      ->delimiter(',');
   app.add_option("--max-message-mb", flags.max_message_mb, "Largest gRPC message received or sent, in MiB")
       ->envname("BNSERVE_MAX_MESSAGE_MB")
       ->check(CLI::Range(1, 2047))
@@ -158,7 +152,7 @@ int Run(const Flags& flags) {
   // query) may use as many threads as requests may.
   manager_options.statistics_threads = bnserve::ResolveWorkerThreads(flags.worker_threads);
   manager_options.statistics_nice = flags.recalibration_nice;
-  manager_options.predict_threads = flags.intra_op_threads;
+  manager_options.intra_op_threads = flags.intra_op_threads;
   absl::StatusOr<std::unique_ptr<bnserve::ModelManager>> manager = bnserve::ModelManager::Create(manager_options);
   if (!manager.ok()) {
     spdlog::critical("event=startup_failed error=\"{}\"", std::string(manager.status().message()));
@@ -171,8 +165,14 @@ int Run(const Flags& flags) {
   server_options.worker_threads = flags.worker_threads;
   server_options.recalibration_threads = flags.recalibration_threads;
   server_options.recalibration_nice = flags.recalibration_nice;
-  server_options.inline_predict_us = flags.inline_predict_us;
-  server_options.stream_window_kib = flags.stream_window_kib;
+  for (const std::string& text : flags.grpc_args) {
+    absl::StatusOr<std::pair<std::string, std::string>> arg = bnserve::ParseGrpcArg(text, "--grpc-arg");
+    if (!arg.ok()) {
+      spdlog::critical("event=startup_failed error=\"{}\"", std::string(arg.status().message()));
+      return 2;
+    }
+    server_options.grpc_args[arg->first] = arg->second;
+  }
   server_options.limits.max_message_bytes = int64_t{flags.max_message_mb} << 20;
   server_options.limits.max_stream_batch_bytes = int64_t{flags.max_stream_batch_mb} << 20;
   server_options.tls = bnserve::TlsFiles{flags.tls_cert, flags.tls_key, flags.tls_client_ca};

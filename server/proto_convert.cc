@@ -1,7 +1,7 @@
 #include "server/proto_convert.h"
 
 #include "absl/strings/str_cat.h"
-#include "core/request_id.h"
+#include "core/serving/request_id.h"
 
 namespace bnserve {
 namespace {

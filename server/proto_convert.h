@@ -10,10 +10,10 @@
 #include "bnserve/v1/recalibration.pb.h"
 #include "bnserve/v1/statistics.pb.h"
 #include "bnserve/v1/versions.pb.h"
-#include "core/batch_stats_query.h"
-#include "core/model_manager.h"
-#include "core/recalibration_session.h"
-#include "core/version_request.h"
+#include "core/serving/batch_stats_query.h"
+#include "core/serving/model_manager.h"
+#include "core/serving/recalibration_session.h"
+#include "core/serving/version_request.h"
 
 namespace bnserve {
 

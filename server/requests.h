@@ -6,6 +6,8 @@
 // without a server.
 #pragma once
 
+#include <optional>
+
 #include <cstdint>
 #include <memory>
 
@@ -14,8 +16,8 @@
 #include "bnserve/v1/recalibration.pb.h"
 #include "bnserve/v1/statistics.pb.h"
 #include "bnserve/v1/versions.pb.h"
-#include "core/batch_assembler.h"
-#include "core/model_manager.h"
+#include "core/serving/batch_assembler.h"
+#include "core/serving/model_manager.h"
 #include "server/tensor_codec.h"
 
 namespace bnserve {
@@ -38,11 +40,13 @@ absl::Status UnloadModelImpl(ModelManager& manager, const v1::UnloadModelRequest
                              v1::UnloadModelResponse* response);
 
 // --- inference (inference_requests.cc) ---
-// `served`, when given, is the model's served bundle, already acquired by a
-// caller that checked the request asks for the served version
-// (statistics_version 0); otherwise the bundle is acquired here.
-absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request, v1::PredictResponse* response,
-                         std::shared_ptr<const ServingBundle> served = nullptr);
+absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request, v1::PredictResponse* response);
+// PredictImpl computed on the calling thread when ModelManager::TryPredictInline
+// says it is quick and cannot block; std::nullopt, with `response` untouched,
+// when the call belongs on a worker (a pinned version, a model not served, a
+// heavy or not yet timed plan, inputs that do not decode).
+std::optional<absl::Status> TryPredictInline(const ModelManager& manager, const v1::PredictRequest& request,
+                                             v1::PredictResponse* response);
 
 // --- statistics (statistics_requests.cc) ---
 absl::Status GetRunningStatsImpl(const ModelManager& manager, const v1::GetRunningStatsRequest& request,

@@ -1,7 +1,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/moments.h"
+#include "core/stats/moments.h"
 #include "server/proto_convert.h"
 #include "server/requests.h"
 

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "core/thread_priority.h"
+#include "core/util/thread_priority.h"
 
 namespace bnserve {
 

@@ -20,8 +20,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BNSERVE_BUILD_DIR:-$root/build}"
 bash "$root/deploy/install-deps.sh" "$root/deploy/packages-build.txt" "$root/deploy/packages-test.txt"
-BNSERVE_BUILD_DIR="$build" bash "$root/deploy/build.sh"
-ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 900
+# Tests and benchmarks ON explicitly: deploy/serve.sh caches them OFF in the
+# same build folder, and ctest must never pass on a suite it did not build
+# (--no-tests=error fails a run that finds no test).
+BNSERVE_BUILD_DIR="$build" bash "$root/deploy/build.sh" -DBNSERVE_BUILD_TESTS=ON -DBNSERVE_BUILD_BENCHMARKS=ON
+ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 900 --no-tests=error
 if [ "${BNSERVE_SANITIZER_STAGE:-1}" != 0 ]; then
   BNSERVE_SANITIZER_BUILD_ROOT="$(dirname "$build")" bash "$root/tests/run_sanitizers.sh" address "$(nproc)"
 fi

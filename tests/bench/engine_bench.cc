@@ -13,12 +13,12 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "core/batch_statistics.h"
-#include "core/batch_stats_query.h"
-#include "core/inference_plan.h"
-#include "core/model.h"
-#include "core/recalibrator.h"
-#include "core/thread_pool.h"
+#include "core/engine/statistics_plan.h"
+#include "core/serving/batch_stats_query.h"
+#include "core/engine/inference_plan.h"
+#include "core/model/model.h"
+#include "core/serving/recalibrator.h"
+#include "core/util/thread_pool.h"
 
 namespace bnserve {
 namespace {
@@ -41,25 +41,25 @@ Tensor MakeInput(const Shape& shape) {
   return t;
 }
 
+// A pool only above one thread, as ModelManager does.
+std::unique_ptr<ThreadPool> MakePool(int threads) {
+  return threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
+}
+
 void BM_Predict(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch, int threads) {
-  PlanOptions options;
-  options.intra_op_threads = threads;
-  auto plan = InferencePlan::Build(model, model->file_stats(), options).value();
+  auto plan = InferencePlan::Build(model, model->file_stats()).value();
+  const std::unique_ptr<ThreadPool> pool = MakePool(threads);
   const Tensor input = MakeInput(InputShape(*model, batch));
   const TensorView view = input.view();
   WorkspacePool::Handle ws = plan->workspaces().Acquire();
   for (auto _ : state) {
-    absl::Status st = plan->Run({&view, 1}, ws.get());
+    absl::Status st = plan->Run({&view, 1}, ws.get(), pool.get());
     if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
     benchmark::ClobberMemory();
   }
   state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// A pool only above one thread, as InferencePlan does.
-std::unique_ptr<ThreadPool> MakePool(int threads) {
-  return threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
-}
 
 void BM_StatisticsPass(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch, int threads) {
   auto plan = StatisticsPlan::Build(model, model->file_stats(), ForwardMode::kTrain).value();

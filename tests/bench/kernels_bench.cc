@@ -11,17 +11,17 @@
 #include <string>
 #include <vector>
 
-#include "core/graph.h"
-#include "core/op.h"
-#include "core/ops/conv_geometry.h"
-#include "core/ops/conv_kernel.h"
-#include "core/ops/direct_conv.h"
-#include "core/ops/fused_activation.h"
-#include "core/ops/ops.h"
-#include "core/ops/winograd_conv.h"
-#include "core/thread_pool.h"
-#include "core/ops/sgemm.h"
-#include "core/ops/sgemm_kernel.h"
+#include "core/graph/graph.h"
+#include "core/engine/op.h"
+#include "core/engine/ops/conv_geometry.h"
+#include "core/engine/kernels/conv_kernel.h"
+#include "core/engine/ops/direct_conv.h"
+#include "core/engine/ops/fused_activation.h"
+#include "core/engine/ops/ops.h"
+#include "core/engine/ops/winograd_conv.h"
+#include "core/util/thread_pool.h"
+#include "core/engine/kernels/sgemm.h"
+#include "core/engine/kernels/sgemm_kernel.h"
 
 namespace bnserve {
 namespace {

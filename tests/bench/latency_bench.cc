@@ -11,11 +11,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "core/inference_plan.h"
-#include "core/model.h"
+#include "core/engine/inference_plan.h"
+#include "core/model/model.h"
 
 namespace bnserve {
 namespace {
@@ -34,9 +35,9 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
     return 1;
   }
-  PlanOptions options;
-  options.intra_op_threads = threads;
-  auto plan = InferencePlan::Build(*model, (*model)->file_stats(), options);
+  auto plan = InferencePlan::Build(*model, (*model)->file_stats());
+  // Intra-op threads as bnserve's --intra-op-threads gives them.
+  std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
   if (!plan.ok()) {
     std::fprintf(stderr, "%s\n", std::string(plan.status().message()).c_str());
     return 1;
@@ -53,14 +54,14 @@ int Main(int argc, char** argv) {
 
   using Clock = std::chrono::steady_clock;
   for (int i = 0; i < 20; ++i) {
-    if (!(*plan)->Run({&view, 1}, ws.get()).ok()) return 1;
+    if (!(*plan)->Run({&view, 1}, ws.get(), pool.get()).ok()) return 1;
   }
   std::vector<double> times_us;
   const Clock::time_point end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                    std::chrono::duration<double>(seconds));
   while (Clock::now() < end || times_us.size() < 10) {
     const Clock::time_point t0 = Clock::now();
-    if (!(*plan)->Run({&view, 1}, ws.get()).ok()) return 1;
+    if (!(*plan)->Run({&view, 1}, ws.get(), pool.get()).ok()) return 1;
     times_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   std::sort(times_us.begin(), times_us.end());

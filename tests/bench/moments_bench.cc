@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "core/channel_moments.h"
-#include "core/moment_reduction.h"
-#include "core/moments.h"
-#include "core/tensor.h"
+#include "core/stats/channel_moments.h"
+#include "core/stats/moment_reduction.h"
+#include "core/stats/moments.h"
+#include "core/graph/tensor.h"
 
 namespace bnserve {
 namespace {

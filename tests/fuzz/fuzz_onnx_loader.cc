@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/model.h"
+#include "core/model/model.h"
 
 namespace {
 

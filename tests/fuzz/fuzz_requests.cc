@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "core/model_manager.h"
+#include "core/serving/model_manager.h"
 #include "server/requests.h"
 
 #ifndef BNSERVE_FIXTURES_DIR

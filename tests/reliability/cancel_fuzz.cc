@@ -35,7 +35,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/reliability/live_server.h"
+#include "tests/test_util/live_server.h"
 
 namespace bnserve::reliability {
 namespace {

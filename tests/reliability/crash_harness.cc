@@ -3,7 +3,7 @@
 // Runs the real bnserve binary over a temporary repository holding one
 // model, commits recalibrations in a loop and kills the server with SIGKILL
 // - from outside at a random moment, or from inside at a named step of the
-// commit path (BNSERVE_CRASH_POINT, core/crash_point.h). After every crash
+// commit path (BNSERVE_CRASH_POINT, core/util/crash_point.h). After every crash
 // it restarts the server and checks:
 //   * the served version is the last one the client saw acknowledged, or
 //     the one in flight when the server died (whose parent is the former);
@@ -31,7 +31,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/reliability/live_server.h"
+#include "tests/test_util/live_server.h"
 
 namespace bnserve::reliability {
 namespace {

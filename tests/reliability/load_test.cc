@@ -41,13 +41,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "client/table.h"
+#include "client/bnctl/table.h"
 #include "nlohmann/json.hpp"
 #include "tests/bench/loadgen/call_driver.h"
 #include "tests/bench/loadgen/load_inputs.h"
 #include "tests/bench/loadgen/rpc_callers.h"
 #include "tests/bench/loadgen/run_summary.h"
-#include "tests/reliability/live_server.h"
+#include "tests/test_util/live_server.h"
 #include "tests/reliability/rss_monitor.h"
 
 namespace bnserve::reliability {

@@ -12,8 +12,8 @@
 #include "bnserve/v1/bnserve_service.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/auth_policy.h"
-#include "server/token_set.h"
+#include "server/auth/auth_policy.h"
+#include "server/auth/token_set.h"
 #include "tests/server/server_test_util.h"
 
 namespace bnserve {

@@ -6,11 +6,11 @@
 #include <map>
 #include <thread>
 
-#include "core/inference_plan.h"
-#include "core/model.h"
+#include "core/engine/inference_plan.h"
+#include "core/model/model.h"
 #include "gtest/gtest.h"
 #include "tests/server/server_test_util.h"
-#include "tests/test_util.h"
+#include "tests/test_util/test_util.h"
 
 namespace bnserve::testing {
 namespace {

@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/server_test_util.h"
-#include "tests/test_util.h"
+#include "tests/test_util/test_util.h"
 
 namespace bnserve::testing {
 namespace {

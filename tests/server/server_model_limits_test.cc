@@ -1,5 +1,5 @@
 // Per-model recalibration limits from <repository>/<model>/config.json
-// (core/model_limits.h), end to end through a real server.
+// (core/model/model_limits.h), end to end through a real server.
 #include <fstream>
 
 #include "gmock/gmock.h"

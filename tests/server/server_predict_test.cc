@@ -3,9 +3,11 @@
 // error (field, expected and received named in the message).
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/grpc_args.h"
 #include "server/predict_call.h"
+#include "server/requests.h"
 #include "tests/server/server_test_util.h"
-#include "tests/test_util.h"
+#include "tests/test_util/test_util.h"
 
 namespace bnserve::testing {
 namespace {
@@ -21,7 +23,7 @@ class PredictTest : public ::testing::TestWithParam<int64_t> {
     repo_.AddModel("mlp", "torch/mlp_bn1d.onnx");
     repo_.AddModel("cnn", "torch/cnn_bn2d.onnx");
     TestServerOptions options;
-    options.inline_predict_us = GetParam();
+    options.inline_predict_budget_ns = GetParam();
     server_ = std::make_unique<TestServer>(repo_.path(), options);
   }
 
@@ -194,57 +196,66 @@ TEST_P(PredictTest, StreamEndsWithTheFirstError) {
   EXPECT_THAT(status.error_message(), HasSubstr("inputs[0].values: expected 7 values"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Dispatch, PredictTest, ::testing::Values(int64_t{0}, int64_t{1'000'000}),
+INSTANTIATE_TEST_SUITE_P(Dispatch, PredictTest, ::testing::Values(int64_t{0}, int64_t{1'000'000'000}),
                          [](const ::testing::TestParamInfo<int64_t>& info) {
                            return info.param == 0 ? std::string("WorkerPool") : std::string("Inline");
                          });
 
-// Which calls may compute on gRPC's thread: only served-version calls for a
-// loaded model whose recent runs fit the budget.
+// Which calls compute on gRPC's thread: only served-version calls for a
+// loaded model whose recent runs fit the budget; the answer is the worker
+// path's, byte for byte.
 TEST(InlinePredictTest, OnlyServedVersionsOfLoadedModelsWithinTheBudget) {
   TempRepository repo;
   repo.AddModel("mlp", "torch/mlp_bn1d.onnx");
-  TestServer server(repo.path());
-  CallEnv env;
-  env.manager = &server.manager();
-  env.inline_predict_ns = 1'000'000'000;
+  TestServerOptions options;
+  options.inline_predict_budget_ns = 1'000'000'000;
+  TestServer server(repo.path(), options);
   v1::PredictRequest request;
   request.set_model("mlp");
   *request.add_inputs() = MakeTensor({1, 20}, GridValues(20, 3));
+  v1::PredictResponse inline_response;
   // No run yet: the cost is unknown, so the pool computes the first call.
-  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
+  EXPECT_FALSE(TryPredictInline(server.manager(), request, &inline_response).has_value());
+  EXPECT_EQ(inline_response.ByteSizeLong(), 0u);
   v1::PredictResponse response;
   ASSERT_TRUE(PredictImpl(server.manager(), request, &response).ok());
-  const std::shared_ptr<const ServingBundle> bundle = InlinePredictBundle(env, request);
-  ASSERT_NE(bundle, nullptr);
-  EXPECT_EQ(bundle->info.version, 1);
-
-  // The inline path computes the same answer with the bundle it was given.
-  v1::PredictResponse inline_response;
-  ASSERT_TRUE(PredictImpl(server.manager(), request, &inline_response, bundle).ok());
+  std::optional<absl::Status> done = TryPredictInline(server.manager(), request, &inline_response);
+  ASSERT_TRUE(done.has_value());
+  ASSERT_TRUE(done->ok()) << *done;
   EXPECT_EQ(inline_response.SerializeAsString(), response.SerializeAsString());
 
   // A pinned version may need its statistics read from disk.
   request.set_statistics_version(1);
-  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
+  EXPECT_FALSE(TryPredictInline(server.manager(), request, &inline_response).has_value());
   request.set_statistics_version(0);
-  // No budget at all.
-  env.inline_predict_ns = 0;
-  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
-  // A budget of twice the estimate fits these 20 floats but not 1000 times
-  // as many: the estimate scales with what the client sent.
-  const int64_t estimate = bundle->plan->run_cost().EstimateNanos(20);
-  env.inline_predict_ns = 2 * estimate + 1;
-  EXPECT_NE(InlinePredictBundle(env, request), nullptr);
-  request.mutable_inputs(0)->mutable_values()->Resize(20'000, 0.0f);
-  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
+  // Inputs that do not decode go to the pool, which reports them.
+  v1::PredictRequest bad = request;
+  bad.mutable_inputs(0)->add_shape(7);
+  EXPECT_FALSE(TryPredictInline(server.manager(), bad, &inline_response).has_value());
   // Unknown and unloaded models go to the pool, which reports why.
-  request.mutable_inputs(0)->mutable_values()->Resize(20, 0.0f);
   request.set_model("unknown");
-  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
+  EXPECT_FALSE(TryPredictInline(server.manager(), request, &inline_response).has_value());
   request.set_model("mlp");
   ASSERT_TRUE(server.manager().Unload("mlp").ok());
-  EXPECT_EQ(InlinePredictBundle(env, request), nullptr);
+  EXPECT_FALSE(TryPredictInline(server.manager(), request, &inline_response).has_value());
+}
+
+// Over the budget, or with none, every call goes to the pool.
+TEST(InlinePredictTest, CallsOverTheBudgetGoToThePool) {
+  TempRepository repo;
+  repo.AddModel("mlp", "torch/mlp_bn1d.onnx");
+  for (int64_t budget_ns : {int64_t{0}, int64_t{1}}) {
+    SCOPED_TRACE(budget_ns);
+    TestServerOptions options;
+    options.inline_predict_budget_ns = budget_ns;
+    TestServer server(repo.path(), options);
+    v1::PredictRequest request;
+    request.set_model("mlp");
+    *request.add_inputs() = MakeTensor({1, 20}, GridValues(20, 3));
+    v1::PredictResponse response;
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(PredictImpl(server.manager(), request, &response).ok());
+    EXPECT_FALSE(TryPredictInline(server.manager(), request, &response).has_value());
+  }
 }
 
 TEST(PredictLimitTest, TooLargeMessagesAreResourceExhausted) {
@@ -263,41 +274,46 @@ TEST(PredictLimitTest, TooLargeMessagesAreResourceExhausted) {
 }
 
 // A request and a reply many times the per-call HTTP/2 window cross it
-// through window updates, with the same answer as under gRPC's growing
-// default window.
-TEST(StreamWindowTest, MessagesLargerThanTheWindowCrossIt) {
+// through window updates, with the same answer as under gRPC's own growing
+// window (bandwidth-delay probing on, gRPC's default lookahead).
+TEST(GrpcArgsTest, MessagesLargerThanTheWindowCrossIt) {
   TempRepository repo;
   repo.AddModel("mlp", "torch/mlp_bn1d.onnx");
   const v1::Tensor input = MakeTensor({20000, 20}, GridValues(400000, 5), true);  // 1.6 MB raw
+  const GrpcArgs settings[2] = {{{"grpc.http2.lookahead_bytes", "16384"}},
+                                {{"grpc.http2.bdp_probe", "1"}, {"grpc.http2.lookahead_bytes", "65536"}}};
   std::vector<float> outputs[2];
-  for (int64_t window_kib : {int64_t{16}, int64_t{0}}) {
-    SCOPED_TRACE(window_kib);
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
     TestServerOptions options;
-    options.stream_window_kib = window_kib;
+    options.grpc_args = settings[i];
     TestServer server(repo.path(), options);
     v1::PredictResponse response;
     ASSERT_TRUE(Predict(server.stub(), "mlp", input, &response).ok());
     ASSERT_EQ(response.outputs_size(), 1);
-    outputs[window_kib == 0] = TensorValues(response.outputs(0));
+    outputs[i] = TensorValues(response.outputs(0));
   }
   EXPECT_EQ(outputs[0].size(), 20000u * 5);
   EXPECT_EQ(outputs[0], outputs[1]);
 }
 
-TEST(StreamWindowTest, OutOfRangeWindowIsRefusedNamingTheOption) {
-  TempRepository repo;
-  absl::StatusOr<std::unique_ptr<ModelManager>> manager = ModelManager::Create(ModelManagerOptions{repo.path()});
-  ASSERT_TRUE(manager.ok()) << manager.status();
-  for (int64_t window_kib : {int64_t{-1}, int64_t{(1 << 20) + 1}}) {
-    ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    options.stream_window_kib = window_kib;
-    absl::StatusOr<std::unique_ptr<BnServer>> server = BnServer::Start(manager->get(), options);
-    EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(server.status().message(), HasSubstr("stream window: expected 0 to 1048576 KiB, got " +
-                                                     std::to_string(window_kib)));
+TEST(GrpcArgsTest, OverridesReplaceTheDefaultsAndBadTextIsRefusedNamingTheFlag) {
+  const GrpcArgs defaults = ServerGrpcArgs({});
+  EXPECT_EQ(defaults.at("grpc.http2.lookahead_bytes"), "262144");
+  EXPECT_EQ(defaults.at("grpc.http2.bdp_probe"), "0");
+  const GrpcArgs args = ServerGrpcArgs({{"grpc.http2.lookahead_bytes", "1048576"}, {"grpc.primary_user_agent", "x"}});
+  EXPECT_EQ(args.at("grpc.http2.lookahead_bytes"), "1048576");
+  EXPECT_EQ(args.at("grpc.primary_user_agent"), "x");
+  EXPECT_EQ(args.size(), 3u);
+
+  absl::StatusOr<std::pair<std::string, std::string>> parsed = ParseGrpcArg("grpc.a=b=c", "--grpc-arg");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->first, "grpc.a");
+  EXPECT_EQ(parsed->second, "b=c");
+  for (const char* bad : {"no-equals-sign", "=1"}) {
+    parsed = ParseGrpcArg(bad, "--grpc-arg");
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(parsed.status().message(), HasSubstr("--grpc-arg: expected KEY=VALUE"));
+    EXPECT_THAT(parsed.status().message(), HasSubstr(std::string("got '") + bad + "'"));
   }
 }
-
-}  // namespace
-}  // namespace bnserve::testing

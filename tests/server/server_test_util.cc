@@ -13,7 +13,7 @@
 #include "gtest/gtest.h"
 #include "onnx/onnx_pb.h"
 #include "spdlog/sinks/ostream_sink.h"
-#include "tests/test_util.h"
+#include "tests/test_util/test_util.h"
 
 namespace bnserve::testing {
 
@@ -59,6 +59,7 @@ TestServer::TestServer(const std::string& repository, TestServerOptions options)
   ModelManagerOptions manager_options;
   manager_options.repository = repository;
   manager_options.max_recalibration_streams = options.max_recalibration_streams;
+  manager_options.inline_predict_budget_ns = options.inline_predict_budget_ns;
   absl::StatusOr<std::unique_ptr<ModelManager>> manager = ModelManager::Create(manager_options);
   if (!manager.ok()) {
     ADD_FAILURE() << manager.status();
@@ -69,8 +70,7 @@ TestServer::TestServer(const std::string& repository, TestServerOptions options)
   ServerOptions server_options;
   server_options.listen = "127.0.0.1:0";
   server_options.worker_threads = options.worker_threads;
-  server_options.inline_predict_us = options.inline_predict_us;
-  server_options.stream_window_kib = options.stream_window_kib;
+  server_options.grpc_args = options.grpc_args;
   server_options.limits.max_message_bytes = options.max_message_bytes;
   server_options.tls = options.tls;
   server_options.auth = options.auth;

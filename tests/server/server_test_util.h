@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "bnserve/v1/bnserve_service.grpc.pb.h"
-#include "core/model_manager.h"
+#include "core/serving/model_manager.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "server/bnserve_server.h"
@@ -60,8 +60,8 @@ struct TestServerOptions {
   int max_recalibration_streams = 2;
   int worker_threads = 2;
   // Predict calls cheaper than this compute on gRPC's thread (0 = never).
-  int64_t inline_predict_us = kDefaultInlinePredictUs;
-  int64_t stream_window_kib = kDefaultStreamWindowKib;
+  int64_t inline_predict_budget_ns = kInlinePredictBudgetNs;
+  GrpcArgs grpc_args;
   // TLS (then channel() and stub() are plaintext and fail: tests build
   // their own TLS channels to port()) and the authorisation policy.
   TlsFiles tls;

@@ -8,9 +8,9 @@
 #include "gmock/gmock.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "server/tls_options.h"
+#include "server/auth/tls_options.h"
 #include "tests/server/server_test_util.h"
-#include "tests/test_certs.h"
+#include "tests/test_util/test_certs.h"
 
 namespace bnserve::testing {
 namespace {

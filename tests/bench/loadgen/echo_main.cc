@@ -2,7 +2,8 @@
 // Configured like bnserve (server/bnserve_server.cc): the same gRPC library,
 // the callback API, the same message size limit, and the same choice of
 // thread as bnserve's Predict (server/predict_call.h): a call whose compute
-// fits in --inline-predict-us is answered on gRPC's callback thread, any
+// fits in --inline-predict-us (bnserve's kInlinePredictBudgetNs, in
+// core/serving/model_manager.h) is answered on gRPC's callback thread, any
 // other is handed to a WorkerPool of --worker-threads and finished from
 // there. An echo computes nothing (unless --busy-us stands in for a model's
 // forward pass), so with the defaults it answers inline, as bnserve does for
@@ -20,13 +21,15 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "echo.grpc.pb.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
-#include "server/receive_window.h"
+#include "server/grpc_args.h"
 #include "server/shutdown_signal.h"
 #include "server/worker_pool.h"
 
@@ -86,10 +89,10 @@ struct Flags {
   std::string listen = "127.0.0.1:0";
   int worker_threads = 0;
   int max_message_mb = 64;
-  // bnserve's default (kDefaultInlinePredictUs, server/bnserve_server.h).
+  // bnserve's budget (kInlinePredictBudgetNs, core/serving/model_manager.h).
   int64_t inline_predict_us = 200;
   int64_t busy_us = 0;
-  int64_t stream_window_kib = kDefaultStreamWindowKib;
+  std::vector<std::string> grpc_args;
 };
 
 int Run(const Flags& flags) {
@@ -109,7 +112,16 @@ int Run(const Flags& flags) {
   builder.AddListeningPort(flags.listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
-  ApplyStreamWindow(flags.stream_window_kib, &builder);
+  GrpcArgs overrides;
+  for (const std::string& text : flags.grpc_args) {
+    absl::StatusOr<std::pair<std::string, std::string>> arg = ParseGrpcArg(text, "--grpc-arg");
+    if (!arg.ok()) {
+      std::fprintf(stderr, "bnserve-echo: %s\n", std::string(arg.status().message()).c_str());
+      return 2;
+    }
+    overrides[arg->first] = arg->second;
+  }
+  ApplyGrpcArgs(ServerGrpcArgs(overrides), &builder);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
@@ -144,10 +156,7 @@ int main(int argc, char** argv) {
                  "worker pool)")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
-  app.add_option("--stream-window-kb", flags.stream_window_kib,
-                 "As bnserve's: HTTP/2 window of each call in KiB (0 = gRPC's growing default)")
-      ->check(CLI::Range(0, 1 << 20))
-      ->capture_default_str();
+  app.add_option("--grpc-arg", flags.grpc_args, "As bnserve's: a gRPC channel argument KEY=VALUE (repeatable)");
   app.add_option("--busy-us", flags.busy_us, "Busy-wait this long per call, standing in for a model's forward pass")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();

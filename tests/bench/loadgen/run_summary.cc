@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "client/table.h"
+#include "client/bnctl/table.h"
 
 namespace bnserve::loadgen {
 

@@ -1,0 +1,133 @@
+// bnctl recalibrate MODEL --input FILE --batch-size N [--mode ema|cumulative|population|exact]
+//   [--momentum M] [--reset] [--layers a,b] [--forward train|eval] [--dry-run] [--expect-version V] [--note T]
+//   [--request-id ID] [--attempts N]
+#include <cstdio>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "client/batches.h"
+#include "client/bnctl/commands/command.h"
+#include "client/bnctl/commands/model_input.h"
+#include "client/bnctl/format.h"
+#include "client/bnctl/json_views.h"
+#include "client/bnctl/progress.h"
+#include "client/bnctl/table.h"
+#include "core/util/status.h"
+
+namespace bnserve::client {
+namespace {
+
+struct RecalibrateOptions {
+  std::string model;
+  std::string input;
+  int64_t batch_size = 0;
+  std::string mode = "ema";
+  double momentum = 0.0;
+  CLI::Option* momentum_option = nullptr;  // set when --momentum was given
+  bool reset = false;
+  std::vector<std::string> layers;
+  std::string forward = "train";
+  bool dry_run = false;
+  int64_t expect_version = 0;
+  std::string note;
+  std::string request_id;  // empty: the client library draws a random one
+  int attempts = 5;
+};
+
+v1::RecalibrationMode ParseMode(const std::string& mode) {
+  if (mode == "cumulative") return v1::RECALIBRATION_MODE_CUMULATIVE;
+  if (mode == "population") return v1::RECALIBRATION_MODE_POPULATION;
+  if (mode == "exact") return v1::RECALIBRATION_MODE_EXACT;
+  return v1::RECALIBRATION_MODE_EMA;
+}
+
+v1::RecalibrationConfig MakeConfig(const RecalibrateOptions& opts) {
+  v1::RecalibrationConfig config;
+  config.set_model(opts.model);
+  config.set_mode(ParseMode(opts.mode));
+  if (opts.momentum_option->count() > 0) config.set_momentum(opts.momentum);
+  config.set_reset(opts.reset);
+  for (const auto& layer : opts.layers) config.add_layers(layer);
+  config.set_forward_mode(opts.forward == "eval" ? v1::FORWARD_MODE_EVAL : v1::FORWARD_MODE_TRAIN);
+  config.set_dry_run(opts.dry_run);
+  config.set_expected_version(opts.expect_version);
+  config.set_note(opts.note.empty() ? absl::StrCat("bnctl recalibrate --input ", opts.input) : opts.note);
+  config.set_request_id(opts.request_id);
+  return config;
+}
+
+std::string ResultText(const RecalibrateOptions& opts, const v1::RecalibrateResponse& response) {
+  std::string out = absl::StrCat(response.model(), ": ", opts.mode, " recalibration over ", response.batches(),
+                                 " batches, ", response.samples(), " samples, from version ", response.base_version(),
+                                 "\n\n");
+  Table table({"layer", "updated", "mean shift rms", "log var ratio rms"});
+  for (const auto& layer : response.layers()) {
+    table.AddRow({layer.name(), layer.updated() ? "yes" : "no", FormatNumber(layer.mean_shift_rms()),
+                  FormatNumber(layer.log_var_ratio_rms())});
+  }
+  out += table.Render();
+  if (response.deduplicated()) {
+    absl::StrAppend(&out, "\nrequest ", response.new_version().request_id(), " was already committed as version ",
+                    response.new_version().version(), " (by an earlier attempt); nothing new committed\n");
+  } else if (response.has_new_version()) {
+    absl::StrAppend(&out, "\ncommitted version ", response.new_version().version(), " (now served, request ",
+                    response.new_version().request_id(), ")\n");
+  } else {
+    absl::StrAppend(&out, "\ndry run: nothing committed, version ", response.base_version(), " still served\n");
+  }
+  return out;
+}
+
+}  // namespace
+
+void AddRecalibrateCommand(CLI::App* app, std::vector<Command>* commands) {
+  auto opts = std::make_shared<RecalibrateOptions>();
+  CLI::App* sub = app->add_subcommand(
+      "recalibrate", "Recompute BN running statistics from unlabeled data streamed in batches, and commit them "
+                     "as a new statistics version");
+  sub->add_option("model", opts->model, "Model name")->required();
+  sub->add_option("--input,-i", opts->input, "Calibration data: a .npy or .csv file of instances")->required();
+  sub->add_option("--batch-size", opts->batch_size, "Instances per batch (the statistics depend on it)")
+      ->required()
+      ->check(PositiveInteger());
+  sub->add_option("--mode", opts->mode, "How batch statistics are folded into the running ones")
+      ->check(CLI::IsMember({"ema", "cumulative", "population", "exact"}))
+      ->capture_default_str();
+  opts->momentum_option = sub->add_option("--momentum", opts->momentum,
+                                          "ema only: PyTorch momentum (weight of the new batch) for every layer")
+                              ->check(CLI::Range(0.0, 1.0));
+  sub->add_flag("--reset", opts->reset, "Start from PyTorch's reset statistics (mean 0, var 1)");
+  sub->add_option("--layers", opts->layers, "Only these BN layers, e.g. bn1,bn2 (default: all)")->delimiter(',');
+  sub->add_option("--forward", opts->forward, "BN behaviour during the passes")
+      ->check(CLI::IsMember({"train", "eval"}))
+      ->capture_default_str();
+  sub->add_flag("--dry-run", opts->dry_run, "Compute and report the changes, commit nothing");
+  sub->add_option("--expect-version", opts->expect_version,
+                  "Refuse (ABORTED) unless this is the served version when the stream starts and ends");
+  sub->add_option("--note", opts->note, "Text recorded in the version history");
+  sub->add_option("--request-id", opts->request_id,
+                  "Idempotency key (up to 128 of A-Z a-z 0-9 . _ : -); default: a random UUID. Re-running with "
+                  "the id of a recalibration that was committed commits nothing and reports that version");
+  sub->add_option("--attempts", opts->attempts,
+                  "Attempts when the outcome is unknown (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED); every retry "
+                  "resends the same request id and batches")
+      ->check(PositiveInteger())
+      ->capture_default_str();
+  commands->push_back({sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
+                         BN_ASSIGN_OR_RETURN(ModelInput input, LoadModelInput(client, opts->model, opts->input));
+                         BatchSplitter batches(input.data, opts->batch_size);
+                         ProgressBar bar(absl::StrCat("recalibrate ", opts->model), stderr);
+                         auto progress = [&bar](const UploadProgress& p) {
+                           bar.Update(p.batches_sent, p.total_batches,
+                                      absl::StrCat(p.batches_sent, "/", p.total_batches, " batches  ", p.samples_sent,
+                                                   "/", p.total_samples, " samples",
+                                                   p.attempt > 1 ? absl::StrCat("  (attempt ", p.attempt, ")") : ""));
+                         };
+                         auto response = client.Recalibrate(MakeConfig(*opts), batches, progress, opts->attempts);
+                         bar.Finish();
+                         if (!response.ok()) return response.status();
+                         return CommandResult{RecalibrateJson(*response), ResultText(*opts, *response)};
+                       }});
+}
+
+}  // namespace bnserve::client
