@@ -7,8 +7,7 @@
 
 namespace bnserve::client {
 
-BatchSplitter::BatchSplitter(const FloatArray& array, int64_t batch_size)
-    : array_(array), batch_size_(batch_size) {
+BatchSplitter::BatchSplitter(const FloatArray& array, int64_t batch_size) : array_(array), batch_size_(batch_size) {
   assert(batch_size > 0 && !array.shape.empty());
   num_batches_ = (array.rows() + batch_size - 1) / batch_size;
 }

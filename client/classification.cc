@@ -43,8 +43,7 @@ double CrossEntropy(absl::Span<const float> logits, int64_t label) {
 absl::Status ClassificationMetrics::Add(absl::Span<const float> logits, int64_t label) {
   if (label < 0 || label >= static_cast<int64_t>(logits.size())) {
     return absl::InvalidArgumentError(absl::StrCat("label ", label, " of instance ", count_, " is outside [0, ",
-                                                   logits.size(), ") (the model outputs ", logits.size(),
-                                                   " classes)"));
+                                                   logits.size(), ") (the model outputs ", logits.size(), " classes)"));
   }
   const Softmax s = Normalize(logits);
   ++count_;

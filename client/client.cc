@@ -70,9 +70,9 @@ absl::Status Client::FromGrpc(const grpc::Status& status) const {
 bool IsUnreachable(const absl::Status& status) { return status.GetPayload(kUnreachablePayload).has_value(); }
 
 template <typename Request, typename Response>
-absl::StatusOr<Response> Client::CallUnary(
-    grpc::Status (v1::BnServe::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-    const Request& request) const {
+absl::StatusOr<Response> Client::CallUnary(grpc::Status (v1::BnServe::Stub::*method)(grpc::ClientContext*,
+                                                                                     const Request&, Response*),
+                                           const Request& request) const {
   auto context = NewContext();
   Response response;
   grpc::Status status = (stub_.get()->*method)(context.get(), request, &response);
@@ -145,7 +145,7 @@ absl::StatusOr<std::string> Client::CheckHealth(const std::string& service) cons
 }
 
 absl::StatusOr<v1::GetBatchStatsResponse> Client::GetBatchStatsStreamed(const v1::GetBatchStatsRequest& header,
-                                                                       const BatchSplitter& chunks) const {
+                                                                        const BatchSplitter& chunks) const {
   auto context = NewContext();
   v1::GetBatchStatsResponse response;
   auto writer = stub_->GetBatchStatsStream(context.get(), &response);

@@ -123,13 +123,13 @@ class Client {
   std::unique_ptr<grpc::ClientContext> NewContext() const;
   // One Recalibrate stream, no retry.
   absl::StatusOr<v1::RecalibrateResponse> RecalibrateOnce(const v1::RecalibrationConfig& config,
-                                                          const BatchSplitter& batches, const ProgressCallback& progress,
-                                                          int attempt) const;
+                                                          const BatchSplitter& batches,
+                                                          const ProgressCallback& progress, int attempt) const;
   // One unary RPC on a fresh context.
   template <typename Request, typename Response>
-  absl::StatusOr<Response> CallUnary(
-      grpc::Status (v1::BnServe::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-      const Request& request) const;
+  absl::StatusOr<Response> CallUnary(grpc::Status (v1::BnServe::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                                               Response*),
+                                     const Request& request) const;
   // gRPC status -> absl status; rewrites "never connected" failures.
   absl::Status FromGrpc(const grpc::Status& status) const;
 

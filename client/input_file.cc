@@ -18,8 +18,7 @@ bool HasExtension(const std::string& path, const char* extension) {
 absl::StatusOr<FloatArray> ReadFloatFile(const std::string& path) {
   if (HasExtension(path, ".npy")) return ReadNpyFloat(path);
   if (HasExtension(path, ".csv")) return ReadCsv(path);
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, ": unknown input file type: expected a .npy or .csv file name"));
+  return absl::InvalidArgumentError(absl::StrCat(path, ": unknown input file type: expected a .npy or .csv file name"));
 }
 
 absl::StatusOr<LabelArray> ReadLabelFile(const std::string& path) {

@@ -138,7 +138,8 @@ class HeaderDictParser {
 
 uint32_t ReadLittleEndian(absl::string_view bytes, size_t offset, size_t width) {
   uint32_t value = 0;
-  for (size_t i = 0; i < width; ++i) value |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[offset + i])) << (8 * i);
+  for (size_t i = 0; i < width; ++i)
+    value |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[offset + i])) << (8 * i);
   return value;
 }
 
@@ -179,14 +180,15 @@ absl::StatusOr<int64_t> CheckPayload(const NpyHeader& header, absl::string_view 
                                      const std::string& what) {
   const size_t item = ItemSize(header.descr);
   if (item == 0 || header.descr[1] != kind) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": unsupported dtype '", header.descr, "': expected ",
-        kind == 'f' ? "float32 ('<f4') or float64 ('<f8')" : "int64 ('<i8') or int32 ('<i4') labels"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": unsupported dtype '", header.descr, "': expected ",
+                     kind == 'f' ? "float32 ('<f4') or float64 ('<f8')" : "int64 ('<i8') or int32 ('<i4') labels"));
   }
   if (header.fortran_order) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": Fortran-ordered array (fortran_order: True) is not supported; save it in C order "
-              "(numpy.ascontiguousarray)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what,
+                     ": Fortran-ordered array (fortran_order: True) is not supported; save it in C order "
+                     "(numpy.ascontiguousarray)"));
   }
   int64_t count = 1;
   for (int64_t dim : header.shape) {

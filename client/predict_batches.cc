@@ -31,8 +31,8 @@ absl::Status Append(const v1::PredictResponse& response, int64_t rows, Predictio
 
 }  // namespace
 
-absl::StatusOr<Predictions> PredictBatches(const Client& client, const std::string& model,
-                                           int64_t statistics_version, const BatchSplitter& batches) {
+absl::StatusOr<Predictions> PredictBatches(const Client& client, const std::string& model, int64_t statistics_version,
+                                           const BatchSplitter& batches) {
   Predictions predictions;
   predictions.statistics_version = statistics_version;
   for (int64_t i = 0; i < batches.num_batches(); ++i) {

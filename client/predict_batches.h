@@ -23,7 +23,7 @@ struct Predictions {
 
 // `statistics_version` 0 = the served one. DATA_LOSS when a reply does not
 // have one output row per instance sent.
-absl::StatusOr<Predictions> PredictBatches(const Client& client, const std::string& model,
-                                           int64_t statistics_version, const BatchSplitter& batches);
+absl::StatusOr<Predictions> PredictBatches(const Client& client, const std::string& model, int64_t statistics_version,
+                                           const BatchSplitter& batches);
 
 }  // namespace bnserve::client

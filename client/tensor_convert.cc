@@ -41,9 +41,7 @@ bool InstanceDimsMatch(const std::vector<int64_t>& dims, size_t from, const v1::
 
 }  // namespace
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
-}
+std::string ShapeString(const std::vector<int64_t>& shape) { return absl::StrCat("[", absl::StrJoin(shape, ","), "]"); }
 
 v1::Tensor RowsToTensor(const FloatArray& array, int64_t begin, int64_t end) {
   v1::Tensor tensor;
@@ -104,9 +102,10 @@ absl::StatusOr<FloatArray> FitToInput(FloatArray array, const v1::TensorSpec& sp
   }
   return absl::InvalidArgumentError(absl::StrCat(
       what, ": data of shape ", ShapeString(array.shape), " does not fit model input '", spec.name(), "' ",
-      SpecString(spec), needed >= 0 ? absl::StrCat(" (", needed, " values per instance, got ",
-                                                   array.shape.empty() ? 1 : array.row_size(), ")")
-                                    : ""));
+      SpecString(spec),
+      needed >= 0
+          ? absl::StrCat(" (", needed, " values per instance, got ", array.shape.empty() ? 1 : array.row_size(), ")")
+          : ""));
 }
 
 }  // namespace bnserve::client

@@ -45,9 +45,9 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   server->auth_ = options.auth;
   const int threads = ResolveWorkerThreads(options.worker_threads);
   if (options.recalibration_threads < 0 || options.recalibration_nice < 0 || options.recalibration_nice > 19) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "recalibration pool: expected threads >= 0 and nice in 0..19, got threads ", options.recalibration_threads,
-        " and nice ", options.recalibration_nice));
+    return absl::InvalidArgumentError(
+        absl::StrCat("recalibration pool: expected threads >= 0 and nice in 0..19, got threads ",
+                     options.recalibration_threads, " and nice ", options.recalibration_nice));
   }
   server->pool_ = std::make_unique<WorkerPool>(threads);
   if (options.recalibration_threads > 0) {

@@ -17,9 +17,9 @@
 #include "core/serving/model_manager.h"
 #include "grpcpp/server.h"
 #include "server/auth/auth_policy.h"
+#include "server/auth/tls_options.h"
 #include "server/bnserve_service.h"
 #include "server/grpc_args.h"
-#include "server/auth/tls_options.h"
 #include "server/worker_pool.h"
 
 namespace bnserve {

@@ -13,9 +13,8 @@ template <typename Response>
 grpc::ServerUnaryReactor* AuthorizedUnary(const CallEnv& env, grpc::CallbackServerContext* context, const char* rpc,
                                           std::string model, const Response* response,
                                           std::function<absl::Status()> work) {
-  return Authorized(env, context, rpc, [&] {
-    return RunUnary(env, context, rpc, std::move(model), response, std::move(work));
-  });
+  return Authorized(env, context, rpc,
+                    [&] { return RunUnary(env, context, rpc, std::move(model), response, std::move(work)); });
 }
 
 }  // namespace
@@ -88,8 +87,8 @@ grpc::ServerReadReactor<v1::GetBatchStatsRequest>* BnServeService::GetBatchStats
 grpc::ServerUnaryReactor* BnServeService::Moments(grpc::CallbackServerContext* context,
                                                   const v1::MomentsRequest* request, v1::MomentsResponse* response) {
   return AuthorizedUnary(env_, context, "Moments", "", response, [=] { return MomentsImpl(*request, response); });
-  });
-}
+});
+}  // namespace bnserve
 
 grpc::ServerReadReactor<v1::RecalibrateRequest>* BnServeService::Recalibrate(grpc::CallbackServerContext* context,
                                                                              v1::RecalibrateResponse* response) {
@@ -101,18 +100,18 @@ grpc::ServerUnaryReactor* BnServeService::ListVersions(grpc::CallbackServerConte
                                                        v1::ListVersionsResponse* response) {
   return Authorized(env_, context, "ListVersions", [&] {
     return RunUnary(env_, context, "ListVersions", request->model(), response,
-                         [=] { return ListVersionsImpl(*env_.manager, *request, response); });
+                    [=] { return ListVersionsImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerUnaryReactor* BnServeService::Rollback(grpc::CallbackServerContext* context,
                                                    const v1::RollbackRequest* request, v1::RollbackResponse* response) {
-  return AuthorizedUnary(env_, context, "Rollback", request->model(), response,
-                         [=] { return RollbackImpl(*env_.manager, *request, response); });
+    return AuthorizedUnary(env_, context, "Rollback", request->model(), response,
+                           [=] { return RollbackImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerWriteReactor<v1::ExportChunk>* BnServeService::Export(grpc::CallbackServerContext* context,
                                                                   const v1::ExportRequest* request) {
-  return Authorized(env_, context, "Export", [&] { return NewExportReactor(env_, context, request); });
+    return Authorized(env_, context, "Export", [&] { return NewExportReactor(env_, context, request); });
 }
 
 }  // namespace bnserve

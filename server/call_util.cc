@@ -39,9 +39,8 @@ void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerCont
 }
 
 void CompleteUnary(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* rpc,
-                   const std::string& model, const google::protobuf::MessageLite& response,
-                   const ServiceLimits& limits, absl::FunctionRef<absl::Status()> work,
-                   std::chrono::steady_clock::time_point start) {
+                   const std::string& model, const google::protobuf::MessageLite& response, const ServiceLimits& limits,
+                   absl::FunctionRef<absl::Status()> work, std::chrono::steady_clock::time_point start) {
   absl::Status status = CheckNotCancelled(context, "call");
   if (status.ok()) status = work();
   if (status.ok()) status = CheckResponseSize(response.ByteSizeLong(), limits);

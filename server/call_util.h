@@ -50,8 +50,8 @@ void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerCont
 // the size of the `response` it filled, logs the call (its duration counted
 // from `start`, default now) and finishes it.
 void CompleteUnary(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* rpc,
-                   const std::string& model, const google::protobuf::MessageLite& response,
-                   const ServiceLimits& limits, absl::FunctionRef<absl::Status()> work,
+                   const std::string& model, const google::protobuf::MessageLite& response, const ServiceLimits& limits,
+                   absl::FunctionRef<absl::Status()> work,
                    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
 
 // Runs `work` on the worker pool and finishes the call with its status

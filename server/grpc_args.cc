@@ -25,9 +25,9 @@ bool ParseInt(const std::string& value, int* out) {
 absl::StatusOr<std::pair<std::string, std::string>> ParseGrpcArg(const std::string& text, const std::string& flag) {
   const size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": expected KEY=VALUE (a gRPC channel argument, e.g. grpc.http2.lookahead_bytes=1048576), got '",
-                     text, "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": expected KEY=VALUE (a gRPC channel argument, e.g. grpc.http2.lookahead_bytes=1048576), got '", text,
+        "'"));
   }
   return std::make_pair(text.substr(0, eq), text.substr(eq + 1));
 }

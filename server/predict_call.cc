@@ -13,8 +13,8 @@ grpc::ServerUnaryReactor* StartPredict(const CallEnv& env, grpc::CallbackServerC
                     [&manager = *env.manager, request, response] { return PredictImpl(manager, *request, response); });
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  CompleteUnary(reactor, context, "Predict", request->model(), *response, env.limits,
-                [&] { return *inline_status; }, start);
+  CompleteUnary(
+      reactor, context, "Predict", request->model(), *response, env.limits, [&] { return *inline_status; }, start);
   return reactor;
 }
 

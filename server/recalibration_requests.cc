@@ -24,11 +24,11 @@ absl::Status RecalibrationStream::Add(const v1::RecalibrateRequest& message) {
       const ModelLimits& limits = session_->limits();
       const int64_t bytes = static_cast<int64_t>(message.ByteSizeLong());
       if (limits.max_recalibration_message_bytes > 0 && bytes > limits.max_recalibration_message_bytes) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "message ", index, " (batch): model '", model_, "': a batch message of ", bytes,
-            " bytes exceeds the limit ", limits.max_recalibration_message_bytes,
-            " = max_recalibration_message_bytes, set by ", limits.SourceOf("max_recalibration_message_bytes"),
-            "; send smaller batches"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("message ", index, " (batch): model '", model_, "': a batch message of ", bytes,
+                         " bytes exceeds the limit ", limits.max_recalibration_message_bytes,
+                         " = max_recalibration_message_bytes, set by ",
+                         limits.SourceOf("max_recalibration_message_bytes"), "; send smaller batches"));
       }
       DecodedTensors inputs;
       absl::Status added = DecodeTensors(message.batch().inputs(), "inputs", &inputs);

@@ -6,10 +6,9 @@
 // without a server.
 #pragma once
 
-#include <optional>
-
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "bnserve/v1/inference.pb.h"
 #include "bnserve/v1/model.pb.h"

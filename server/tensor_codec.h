@@ -10,8 +10,8 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "bnserve/v1/tensor.pb.h"
-#include "core/util/status.h"
 #include "core/graph/tensor.h"
+#include "core/util/status.h"
 #include "google/protobuf/repeated_field.h"
 
 namespace bnserve {

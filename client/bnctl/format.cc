@@ -48,12 +48,18 @@ std::string FormatSpecShape(const v1::TensorSpec& spec) {
 
 std::string ModelStateName(v1::ModelState state) {
   switch (state) {
-    case v1::MODEL_STATE_LOADING: return "loading";
-    case v1::MODEL_STATE_AVAILABLE: return "available";
-    case v1::MODEL_STATE_UNLOADING: return "unloading";
-    case v1::MODEL_STATE_UNLOADED: return "unloaded";
-    case v1::MODEL_STATE_ERROR: return "error";
-    default: return "unspecified";
+    case v1::MODEL_STATE_LOADING:
+      return "loading";
+    case v1::MODEL_STATE_AVAILABLE:
+      return "available";
+    case v1::MODEL_STATE_UNLOADING:
+      return "unloading";
+    case v1::MODEL_STATE_UNLOADED:
+      return "unloaded";
+    case v1::MODEL_STATE_ERROR:
+      return "error";
+    default:
+      return "unspecified";
   }
 }
 
@@ -61,10 +67,14 @@ std::string ForwardModeName(v1::ForwardMode mode) { return mode == v1::FORWARD_M
 
 std::string RecalibrationModeName(v1::RecalibrationMode mode) {
   switch (mode) {
-    case v1::RECALIBRATION_MODE_CUMULATIVE: return "cumulative";
-    case v1::RECALIBRATION_MODE_POPULATION: return "population";
-    case v1::RECALIBRATION_MODE_EXACT: return "exact";
-    default: return "ema";
+    case v1::RECALIBRATION_MODE_CUMULATIVE:
+      return "cumulative";
+    case v1::RECALIBRATION_MODE_POPULATION:
+      return "population";
+    case v1::RECALIBRATION_MODE_EXACT:
+      return "exact";
+    default:
+      return "ema";
   }
 }
 
@@ -77,9 +87,8 @@ size_t DisplayWidth(absl::string_view text) {
 }
 
 std::string JoinNumbers(absl::Span<const double> values, int significant) {
-  return absl::StrJoin(values, " ", [significant](std::string* out, double v) {
-    out->append(FormatNumber(v, significant));
-  });
+  return absl::StrJoin(values, " ",
+                       [significant](std::string* out, double v) { out->append(FormatNumber(v, significant)); });
 }
 
 }  // namespace bnserve::client

@@ -9,10 +9,10 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "google/protobuf/repeated_field.h"
 #include "bnserve/v1/model.pb.h"
 #include "bnserve/v1/recalibration.pb.h"
 #include "bnserve/v1/statistics.pb.h"
+#include "google/protobuf/repeated_field.h"
 
 namespace bnserve::client {
 
@@ -26,8 +26,8 @@ std::string FormatUnixMs(int64_t unix_ms);
 std::string FormatSpecShape(const v1::TensorSpec& spec);
 
 // Lower-case names used in both tables and JSON.
-std::string ModelStateName(v1::ModelState state);    // "available", ...
-std::string ForwardModeName(v1::ForwardMode mode);   // "train" | "eval"
+std::string ModelStateName(v1::ModelState state);   // "available", ...
+std::string ForwardModeName(v1::ForwardMode mode);  // "train" | "eval"
 std::string RecalibrationModeName(v1::RecalibrationMode mode);
 
 // Terminal columns taken by UTF-8 text: one per code point (right for the

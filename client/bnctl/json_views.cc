@@ -45,16 +45,16 @@ const v1::BnLayer* FindLayer(const v1::DescribeModelResponse& description, const
 }  // namespace
 
 json VersionJson(const v1::VersionInfo& version) {
-  return {{"version", version.version()}, {"parent", version.parent()},
-          {"created_unix_ms", version.created_unix_ms()}, {"origin", version.origin()},
-          {"mode", version.mode()}, {"batches", version.batches()},
-          {"samples", version.samples()}, {"note", version.note()},
-          {"request_id", version.request_id()}};
+  return {{"version", version.version()}, {"parent", version.parent()}, {"created_unix_ms", version.created_unix_ms()},
+          {"origin", version.origin()},   {"mode", version.mode()},     {"batches", version.batches()},
+          {"samples", version.samples()}, {"note", version.note()},     {"request_id", version.request_id()}};
 }
 
 json ModelStatusJson(const v1::ModelStatus& status) {
-  return {{"name", status.name()}, {"state", ModelStateName(status.state())},
-          {"statistics_version", status.statistics_version()}, {"error", status.error()}};
+  return {{"name", status.name()},
+          {"state", ModelStateName(status.state())},
+          {"statistics_version", status.statistics_version()},
+          {"error", status.error()}};
 }
 
 json ListModelsJson(const v1::ListModelsResponse& response) {

@@ -15,7 +15,7 @@ nlohmann::ordered_json ListModelsJson(const v1::ListModelsResponse& response);
 nlohmann::ordered_json DescribeModelJson(const v1::DescribeModelResponse& response);
 // `description` supplies each layer's momentum (not part of the stats reply).
 nlohmann::ordered_json RunningStatsJson(const v1::GetRunningStatsResponse& response,
-                                const v1::DescribeModelResponse& description);
+                                        const v1::DescribeModelResponse& description);
 nlohmann::ordered_json BatchStatsJson(const v1::GetBatchStatsResponse& response);
 nlohmann::ordered_json MomentsJson(const v1::MomentsResponse& response);
 nlohmann::ordered_json RecalibrateJson(const v1::RecalibrateResponse& response);

@@ -9,8 +9,8 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "client/client.h"
 #include "client/bnctl/commands/command.h"
+#include "client/client.h"
 #include "client/file_bytes.h"
 #include "core/util/status.h"
 
@@ -118,10 +118,13 @@ int ReportError(const absl::Status& status, const std::string& address) {
   }
   std::cerr << "error: " << code << ": " << status.message() << "\n";
   switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument: return kExitUsage;
+    case absl::StatusCode::kInvalidArgument:
+      return kExitUsage;
     case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded: return kExitUnavailable;
-    default: return kExitFailure;
+    case absl::StatusCode::kDeadlineExceeded:
+      return kExitUnavailable;
+    default:
+      return kExitFailure;
   }
 }
 

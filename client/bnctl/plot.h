@@ -21,8 +21,8 @@ std::string Sparkline(absl::Span<const double> values);
 std::string Bar(double cells);
 
 struct BarChartOptions {
-  int width = 40;        // cells for the longest bar (both sides together)
-  int significant = 4;   // digits of the printed value
+  int width = 40;       // cells for the longest bar (both sides together)
+  int significant = 4;  // digits of the printed value
 };
 
 // One line per value: "label  bar  value\n". labels.size() == values.size().

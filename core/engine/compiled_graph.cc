@@ -34,8 +34,7 @@ std::string DescribeExpected(const ValueInfo& info) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<const CompiledGraph>> CompiledGraph::Build(Graph graph,
-                                                                         const OpCreator& creator) {
+absl::StatusOr<std::unique_ptr<const CompiledGraph>> CompiledGraph::Build(Graph graph, const OpCreator& creator) {
   std::unique_ptr<CompiledGraph> cg(new CompiledGraph());
   cg->graph_ = std::move(graph);
   const Graph& g = cg->graph_;
@@ -79,8 +78,8 @@ absl::StatusOr<std::unique_ptr<const CompiledGraph>> CompiledGraph::Build(Graph 
       }
       const Slot* s = constant_slot(node.inputs[i]);
       if (s == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat("node '", node.name, "': input '", node.inputs[i],
-                                                       "' is not produced by any earlier node"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("node '", node.name, "': input '", node.inputs[i], "' is not produced by any earlier node"));
       }
       step.inputs.push_back(*s);
     }
@@ -156,15 +155,16 @@ void CompiledGraph::ReleaseKeptConstants(const std::map<std::string, Slot>& slot
       continue;
     }
     auto slot = slots.find(it->first);
-    if (slot != slots.end() && slot->second.kind == Slot::Kind::kConstant) constants_[slot->second.index].data = nullptr;
+    if (slot != slots.end() && slot->second.kind == Slot::Kind::kConstant)
+      constants_[slot->second.index].data = nullptr;
     it = graph_.initializers.erase(it);
   }
 }
 
 absl::Status CompiledGraph::CheckInputs(absl::Span<const TensorView> inputs) const {
   if (inputs.size() != graph_.inputs.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("inputs: expected ", graph_.inputs.size(),
-                                                   " input tensor(s), got ", inputs.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("inputs: expected ", graph_.inputs.size(), " input tensor(s), got ", inputs.size()));
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
     const ValueInfo& info = graph_.inputs[i];
@@ -174,8 +174,8 @@ absl::Status CompiledGraph::CheckInputs(absl::Span<const TensorView> inputs) con
       ok = info.dims[d].symbolic() || info.dims[d].size == shape[static_cast<int>(d)];
     }
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", info.name, "': expected shape ",
-                                                     DescribeExpected(info), ", got ", shape.ToString()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input '", info.name, "': expected shape ", DescribeExpected(info), ", got ", shape.ToString()));
     }
     if (inputs[i].data == nullptr && shape.NumElements() > 0) {
       return absl::InvalidArgumentError(absl::StrCat("input '", info.name, "': no data"));
@@ -197,10 +197,18 @@ absl::Status CompiledGraph::Run(absl::Span<const TensorView> inputs, Workspace* 
       const Slot& s = step.inputs[i];
       TensorView& view = ws->step_inputs_[i];
       switch (s.kind) {
-        case Slot::Kind::kInput: view = inputs[s.index]; break;
-        case Slot::Kind::kConstant: view = constants_[s.index]; break;
-        case Slot::Kind::kBuffer: view = ws->buffers_[s.index].view(); break;
-        case Slot::Kind::kAbsent: view = TensorView{}; break;
+        case Slot::Kind::kInput:
+          view = inputs[s.index];
+          break;
+        case Slot::Kind::kConstant:
+          view = constants_[s.index];
+          break;
+        case Slot::Kind::kBuffer:
+          view = ws->buffers_[s.index].view();
+          break;
+        case Slot::Kind::kAbsent:
+          view = TensorView{};
+          break;
       }
       // A present but empty tensor still has a non-null pointer, so ops can
       // tell "empty" from "absent".
@@ -219,8 +227,6 @@ absl::Status CompiledGraph::Run(absl::Span<const TensorView> inputs, Workspace* 
   return absl::OkStatus();
 }
 
-const Tensor& CompiledGraph::output(const Workspace& ws, int i) const {
-  return ws.buffers_[output_buffers_[i]];
-}
+const Tensor& CompiledGraph::output(const Workspace& ws, int i) const { return ws.buffers_[output_buffers_[i]]; }
 
 }  // namespace bnserve

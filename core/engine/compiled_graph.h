@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "core/stats/batch_stats_sink.h"
-#include "core/graph/graph.h"
 #include "core/engine/op.h"
 #include "core/engine/workspace.h"
+#include "core/graph/graph.h"
+#include "core/stats/batch_stats_sink.h"
 
 namespace bnserve {
 
@@ -27,8 +27,7 @@ class CompiledGraph {
   // Takes ownership of `graph` (ops may point into its initializers, or
   // share them). After Build, graph().initializers holds only the constants
   // some op reads at run time.
-  static absl::StatusOr<std::unique_ptr<const CompiledGraph>> Build(Graph graph,
-                                                                    const OpCreator& creator = nullptr);
+  static absl::StatusOr<std::unique_ptr<const CompiledGraph>> Build(Graph graph, const OpCreator& creator = nullptr);
 
   const Graph& graph() const { return graph_; }
   int num_steps() const { return static_cast<int>(steps_.size()); }
@@ -66,7 +65,7 @@ class CompiledGraph {
   Graph graph_;
   std::vector<TensorView> constants_;  // float initializers, viewed in place
   std::vector<Step> steps_;
-  std::vector<int> output_buffers_;    // buffer holding each graph output
+  std::vector<int> output_buffers_;  // buffer holding each graph output
   int num_buffers_ = 0;
   size_t max_step_inputs_ = 0;
   size_t max_step_outputs_ = 0;

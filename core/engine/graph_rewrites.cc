@@ -142,9 +142,7 @@ bool FoldIntoGemm(Graph* graph, Node* gemm, const std::vector<double>& scale, co
   return true;
 }
 
-bool IsChannelAffine(const Node& node) {
-  return node.domain == kBnserveDomain && node.op_type == "ChannelAffine";
-}
+bool IsChannelAffine(const Node& node) { return node.domain == kBnserveDomain && node.op_type == "ChannelAffine"; }
 
 }  // namespace
 
@@ -152,8 +150,7 @@ AffineNames AffineInitializerNames(const std::string& layer_name) {
   return AffineNames{layer_name + "/bn_scale", layer_name + "/bn_shift"};
 }
 
-absl::Status ReplaceBatchNorms(const std::vector<BnLayerInfo>& layers, const StatsSnapshot& snapshot,
-                               Graph* graph) {
+absl::Status ReplaceBatchNorms(const std::vector<BnLayerInfo>& layers, const StatsSnapshot& snapshot, Graph* graph) {
   for (size_t l = 0; l < layers.size(); ++l) {
     const BnLayerInfo& info = layers[l];
     const LayerStats& stats = snapshot.layers[l];
@@ -204,8 +201,8 @@ void FoldAffineIntoProducers(Graph* graph) {
 void RemoveIdentities(Graph* graph) {
   for (size_t i = 0; i < graph->nodes.size(); ++i) {
     const Node& node = graph->nodes[i];
-    const bool identity = node.domain.empty() &&
-                          (node.op_type == "Identity" || (node.op_type == "Dropout" && node.outputs.size() == 1));
+    const bool identity =
+        node.domain.empty() && (node.op_type == "Identity" || (node.op_type == "Dropout" && node.outputs.size() == 1));
     if (!identity || node.inputs.empty() || IsGraphOutput(*graph, node.outputs[0])) continue;
     const std::string from = node.outputs[0];
     const std::string to = node.inputs[0];

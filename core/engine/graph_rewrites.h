@@ -16,16 +16,15 @@
 
 #include <vector>
 
-#include "core/stats/bn_layer.h"
 #include "core/graph/graph.h"
+#include "core/stats/bn_layer.h"
 #include "core/stats/stats_snapshot.h"
 #include "core/util/status.h"
 
 namespace bnserve {
 
 // REQUIRES: ValidateSnapshot(layers, snapshot) is OK.
-absl::Status ReplaceBatchNorms(const std::vector<BnLayerInfo>& layers, const StatsSnapshot& snapshot,
-                               Graph* graph);
+absl::Status ReplaceBatchNorms(const std::vector<BnLayerInfo>& layers, const StatsSnapshot& snapshot, Graph* graph);
 void FoldAffineIntoProducers(Graph* graph);
 void RemoveIdentities(Graph* graph);
 void FuseActivations(Graph* graph);

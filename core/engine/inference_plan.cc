@@ -5,8 +5,8 @@
 namespace bnserve {
 
 absl::StatusOr<std::shared_ptr<const InferencePlan>> InferencePlan::Build(std::shared_ptr<const Model> model,
-                                                                         std::shared_ptr<const StatsSnapshot> stats,
-                                                                         PlanOptions options) {
+                                                                          std::shared_ptr<const StatsSnapshot> stats,
+                                                                          PlanOptions options) {
   BN_RETURN_IF_ERROR(ValidateSnapshot(model->bn_layers(), *stats));
   Graph graph = model->graph();
   BN_RETURN_IF_ERROR(ReplaceBatchNorms(model->bn_layers(), *stats, &graph));

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "core/engine/compiled_graph.h"
-#include "core/model/model.h"
 #include "core/engine/run_cost.h"
+#include "core/model/model.h"
 #include "core/stats/stats_snapshot.h"
 #include "core/util/thread_pool.h"
 
@@ -26,8 +26,8 @@ struct PlanOptions {
 class InferencePlan {
  public:
   static absl::StatusOr<std::shared_ptr<const InferencePlan>> Build(std::shared_ptr<const Model> model,
-                                                                   std::shared_ptr<const StatsSnapshot> stats,
-                                                                   PlanOptions options = {});
+                                                                    std::shared_ptr<const StatsSnapshot> stats,
+                                                                    PlanOptions options = {});
 
   const Model& model() const { return *model_; }
   const std::shared_ptr<const StatsSnapshot>& stats() const { return stats_; }

@@ -8,8 +8,8 @@ std::string OpBuildContext::Describe() const {
   return absl::StrCat(node.op_type, " node '", node.name, "' (opset ", graph.opset, ")");
 }
 
-void OpRegistry::Register(const std::string& domain, const std::string& op_type, int64_t min_opset,
-                          int64_t max_opset, OpFactory factory) {
+void OpRegistry::Register(const std::string& domain, const std::string& op_type, int64_t min_opset, int64_t max_opset,
+                          OpFactory factory) {
   entries_[{domain, op_type}].push_back(Entry{min_opset, max_opset, std::move(factory)});
 }
 
@@ -26,9 +26,8 @@ const OpRegistry::Entry* OpRegistry::Find(const Node& node, int64_t opset) const
 absl::Status OpRegistry::CheckSupported(const Node& node, int64_t opset) const {
   if (Find(node, opset) != nullptr) return absl::OkStatus();
   const std::string domain = node.domain.empty() ? "ai.onnx" : node.domain;
-  return absl::UnimplementedError(absl::StrCat("unsupported operator ", domain, "::", node.op_type,
-                                               " at node '", node.name, "' (opset ", opset,
-                                               "): bnserve does not implement it"));
+  return absl::UnimplementedError(absl::StrCat("unsupported operator ", domain, "::", node.op_type, " at node '",
+                                               node.name, "' (opset ", opset, "): bnserve does not implement it"));
 }
 
 absl::Status OpRegistry::CheckGraph(const Graph& graph) const {

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "core/graph/graph.h"
-#include "core/util/status.h"
 #include "core/graph/tensor.h"
+#include "core/util/status.h"
 
 namespace bnserve {
 
@@ -102,8 +102,8 @@ class OpRegistry {
  public:
   static const OpRegistry& Builtin();
 
-  void Register(const std::string& domain, const std::string& op_type, int64_t min_opset,
-                int64_t max_opset, OpFactory factory);
+  void Register(const std::string& domain, const std::string& op_type, int64_t min_opset, int64_t max_opset,
+                OpFactory factory);
 
   // OK if (domain, op_type) is registered for `opset`; otherwise
   // UNIMPLEMENTED naming the operator, the node and the opset.

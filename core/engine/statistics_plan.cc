@@ -5,15 +5,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/engine/graph_rewrites.h"
-#include "core/stats/moment_reduction.h"
 #include "core/engine/ops/batch_norm_statistics.h"
+#include "core/stats/moment_reduction.h"
 #include "core/util/thread_pool.h"
 
 namespace bnserve {
 
 absl::StatusOr<std::shared_ptr<const StatisticsPlan>> StatisticsPlan::Build(std::shared_ptr<const Model> model,
-                                                                           std::shared_ptr<const StatsSnapshot> stats,
-                                                                           ForwardMode mode) {
+                                                                            std::shared_ptr<const StatsSnapshot> stats,
+                                                                            ForwardMode mode) {
   BN_RETURN_IF_ERROR(ValidateSnapshot(model->bn_layers(), *stats));
   std::map<std::string, int> layer_of_node;
   for (size_t l = 0; l < model->bn_layers().size(); ++l) {
@@ -67,8 +67,8 @@ absl::Status CheckFinite(absl::Span<const TensorView> inputs, const Graph& graph
     for (int64_t k = 0; k < n; ++k) {
       if (!std::isfinite(x.data[k])) {
         const std::string name = i < graph.inputs.size() ? graph.inputs[i].name : std::to_string(i);
-        return absl::InvalidArgumentError(absl::StrCat("input '", name, "': expected finite values, got ", x.data[k],
-                                                       " at flat index ", k));
+        return absl::InvalidArgumentError(
+            absl::StrCat("input '", name, "': expected finite values, got ", x.data[k], " at flat index ", k));
       }
     }
   }

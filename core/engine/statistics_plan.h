@@ -8,10 +8,10 @@
 #include <memory>
 #include <vector>
 
-#include "core/stats/batch_stats_sink.h"
 #include "core/engine/compiled_graph.h"
 #include "core/engine/ops/batch_norm_statistics.h"
 #include "core/model/model.h"
+#include "core/stats/batch_stats_sink.h"
 #include "core/util/thread_pool.h"
 
 namespace bnserve {
@@ -19,8 +19,8 @@ namespace bnserve {
 class StatisticsPlan {
  public:
   static absl::StatusOr<std::shared_ptr<const StatisticsPlan>> Build(std::shared_ptr<const Model> model,
-                                                                    std::shared_ptr<const StatsSnapshot> stats,
-                                                                    ForwardMode mode);
+                                                                     std::shared_ptr<const StatsSnapshot> stats,
+                                                                     ForwardMode mode);
 
   ForwardMode mode() const { return mode_; }
   const Model& model() const { return *model_; }

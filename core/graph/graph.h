@@ -29,8 +29,8 @@ enum class DataType { kFloat, kInt64 };
 struct ConstantTensor {
   DataType dtype = DataType::kFloat;
   Shape shape;
-  std::vector<float> floats;   // dtype == kFloat
-  std::vector<int64_t> ints;   // dtype == kInt64
+  std::vector<float> floats;  // dtype == kFloat
+  std::vector<int64_t> ints;  // dtype == kInt64
   // Optional float64 values behind `floats`, set by graph rewrites that
   // compute parameters in float64 (BN scale/shift) so that a later rewrite
   // (folding into a Conv) can round once instead of twice.
@@ -99,9 +99,9 @@ struct ValueInfo {
 struct Graph {
   int64_t opset = 0;  // opset version of the default ("" / "ai.onnx") domain
   std::string producer;
-  std::vector<ValueInfo> inputs;   // runtime inputs only (initializers excluded)
+  std::vector<ValueInfo> inputs;  // runtime inputs only (initializers excluded)
   std::vector<ValueInfo> outputs;
-  std::vector<Node> nodes;         // topologically sorted
+  std::vector<Node> nodes;  // topologically sorted
   // Shared and immutable: copying a Graph (each plan rewrites its own copy)
   // copies pointers, not weights, so the model and every plan built from it
   // hold one copy of each tensor they have in common.

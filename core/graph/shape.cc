@@ -14,8 +14,8 @@ Shape::Shape(std::initializer_list<int64_t> dims) {
 
 absl::StatusOr<Shape> Shape::FromDims(absl::Span<const int64_t> dims, const std::string& what) {
   if (dims.size() > static_cast<size_t>(kMaxRank)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": expected rank at most ", kMaxRank,
-                                                   ", got rank ", dims.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": expected rank at most ", kMaxRank, ", got rank ", dims.size()));
   }
   Shape shape;
   int64_t product = 1;
@@ -25,9 +25,9 @@ absl::StatusOr<Shape> Shape::FromDims(absl::Span<const int64_t> dims, const std:
       return absl::InvalidArgumentError(absl::StrCat(what, "[", i, "]: expected a size >= 0, got ", d));
     }
     if (d != 0 && product > kMaxElements / d) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": expected at most ", kMaxElements, " elements, got dimensions [",
-                       absl::StrJoin(dims, ","), "] whose product exceeds it"));
+      return absl::InvalidArgumentError(absl::StrCat(what, ": expected at most ", kMaxElements,
+                                                     " elements, got dimensions [", absl::StrJoin(dims, ","),
+                                                     "] whose product exceeds it"));
     }
     product *= d;
     shape.push_back(d);

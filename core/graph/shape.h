@@ -28,8 +28,7 @@ class Shape {
   // Validates untrusted dimensions: rank <= kMaxRank, every dim >= 0, and the
   // product neither overflows nor exceeds kMaxElements. `what` names the field
   // in the error message (e.g. "input.shape").
-  static absl::StatusOr<Shape> FromDims(absl::Span<const int64_t> dims,
-                                        const std::string& what = "shape");
+  static absl::StatusOr<Shape> FromDims(absl::Span<const int64_t> dims, const std::string& what = "shape");
 
   int rank() const { return rank_; }
   int64_t operator[](int i) const { return dims_[i]; }

@@ -8,8 +8,8 @@
 #include <limits>
 #include <vector>
 
-#include "core/util/float_buffer.h"
 #include "core/graph/shape.h"
+#include "core/util/float_buffer.h"
 
 namespace bnserve {
 

@@ -6,8 +6,8 @@
 
 #include <vector>
 
-#include "core/stats/bn_layer.h"
 #include "core/graph/graph.h"
+#include "core/stats/bn_layer.h"
 #include "core/stats/stats_snapshot.h"
 #include "core/util/status.h"
 

@@ -1,9 +1,9 @@
 #include "core/model/model.h"
 
 #include "absl/strings/str_cat.h"
-#include "core/model/bn_layers.h"
 #include "core/graph/onnx_loader.h"
 #include "core/graph/onnx_skeleton.h"
+#include "core/model/bn_layers.h"
 #include "onnx/onnx_pb.h"
 
 namespace bnserve {
@@ -16,14 +16,13 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::LoadFromFile(const std::stri
 }
 
 absl::StatusOr<std::shared_ptr<const Model>> Model::LoadFromBytes(const std::string& bytes,
-                                                                 const std::string& base_dir) {
+                                                                  const std::string& base_dir) {
   BN_ASSIGN_OR_RETURN(LoadedOnnx loaded, ParseOnnxModel(bytes, base_dir));
   return FromLoaded(std::move(loaded.graph), std::move(loaded.proto), base_dir);
 }
 
-absl::StatusOr<std::shared_ptr<const Model>> Model::FromLoaded(Graph graph,
-                                                              std::shared_ptr<onnx::ModelProto> proto,
-                                                              std::string base_dir) {
+absl::StatusOr<std::shared_ptr<const Model>> Model::FromLoaded(Graph graph, std::shared_ptr<onnx::ModelProto> proto,
+                                                               std::string base_dir) {
   std::shared_ptr<Model> model(new Model());
   BN_ASSIGN_OR_RETURN(model->bn_layers_, DiscoverBnLayers(graph));
   BN_ASSIGN_OR_RETURN(StatsSnapshot stats, SnapshotFromGraph(graph, model->bn_layers_));

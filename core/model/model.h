@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "core/stats/bn_layer.h"
 #include "core/graph/graph.h"
+#include "core/stats/bn_layer.h"
 #include "core/stats/stats_snapshot.h"
 #include "core/util/status.h"
 
@@ -29,7 +29,7 @@ class Model {
   // `path` is an .onnx file; external data is resolved next to it.
   static absl::StatusOr<std::shared_ptr<const Model>> LoadFromFile(const std::string& path);
   static absl::StatusOr<std::shared_ptr<const Model>> LoadFromBytes(const std::string& bytes,
-                                                                   const std::string& base_dir);
+                                                                    const std::string& base_dir);
 
   const Graph& graph() const { return graph_; }
   // The original protobuf, as loaded (weights restored from the graph): the
@@ -44,9 +44,8 @@ class Model {
 
  private:
   Model() = default;
-  static absl::StatusOr<std::shared_ptr<const Model>> FromLoaded(Graph graph,
-                                                                std::shared_ptr<onnx::ModelProto> proto,
-                                                                std::string base_dir);
+  static absl::StatusOr<std::shared_ptr<const Model>> FromLoaded(Graph graph, std::shared_ptr<onnx::ModelProto> proto,
+                                                                 std::string base_dir);
 
   Graph graph_;
   std::shared_ptr<const onnx::ModelProto> skeleton_;

@@ -8,8 +8,8 @@
 
 #include "absl/types/span.h"
 #include "core/graph/graph.h"
-#include "core/util/status.h"
 #include "core/graph/tensor.h"
+#include "core/util/status.h"
 
 namespace bnserve {
 

@@ -179,9 +179,8 @@ void SetMetadata(const std::string& key, const std::string& value, onnx::ModelPr
 
 }  // namespace
 
-absl::StatusOr<std::string> ExportOnnxWithStats(onnx::ModelProto original,
-                                                const std::vector<BnLayerInfo>& layers, const StatsSnapshot& snapshot,
-                                                const std::string& base_dir) {
+absl::StatusOr<std::string> ExportOnnxWithStats(onnx::ModelProto original, const std::vector<BnLayerInfo>& layers,
+                                                const StatsSnapshot& snapshot, const std::string& base_dir) {
   BN_RETURN_IF_ERROR(ValidateSnapshot(layers, snapshot));
   onnx::ModelProto model = std::move(original);
   onnx::GraphProto* graph = model.mutable_graph();

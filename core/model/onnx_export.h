@@ -41,8 +41,7 @@ inline constexpr char kNumBatchesTrackedMetadataPrefix[] = "bnserve.num_batches_
 // (as given to ParseOnnxModel). The snapshot is checked with
 // ValidateSnapshot first (FAILED_PRECONDITION); a value that does not fit the
 // tensor's data type (e.g. above 65504 for FLOAT16) is FAILED_PRECONDITION.
-absl::StatusOr<std::string> ExportOnnxWithStats(onnx::ModelProto original,
-                                                const std::vector<BnLayerInfo>& layers, const StatsSnapshot& snapshot,
-                                                const std::string& base_dir);
+absl::StatusOr<std::string> ExportOnnxWithStats(onnx::ModelProto original, const std::vector<BnLayerInfo>& layers,
+                                                const StatsSnapshot& snapshot, const std::string& base_dir);
 
 }  // namespace bnserve

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "core/util/status.h"
 #include "core/graph/tensor.h"
+#include "core/util/status.h"
 
 namespace bnserve {
 

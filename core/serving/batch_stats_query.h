@@ -8,9 +8,9 @@
 
 #include "absl/types/span.h"
 #include "core/engine/statistics_plan.h"
+#include "core/serving/serving_bundle.h"
 #include "core/stats/channel_moments.h"
 #include "core/stats/drift.h"
-#include "core/serving/serving_bundle.h"
 
 namespace bnserve {
 

@@ -19,14 +19,14 @@
 #include <string>
 #include <vector>
 
-#include "core/serving/bundle_cache.h"
-#include "core/util/file_system.h"
 #include "core/model/model_limits.h"
+#include "core/serving/bundle_cache.h"
 #include "core/serving/model_state.h"
 #include "core/serving/serving_bundle.h"
-#include "core/store/stats_store.h"
-#include "core/util/status.h"
 #include "core/serving/version_request.h"
+#include "core/store/stats_store.h"
+#include "core/util/file_system.h"
+#include "core/util/status.h"
 
 namespace bnserve {
 

@@ -19,8 +19,8 @@ absl::StatusOr<std::unique_ptr<ModelManager>> ModelManager::Create(ModelManagerO
                                                    "': expected a readable directory: ", listing.status().message()));
   }
   if (options.intra_op_threads < 1 || options.intra_op_threads > kMaxIntraOpThreads) {
-    return absl::InvalidArgumentError(absl::StrCat("intra_op_threads: expected 1 to ", kMaxIntraOpThreads, ", got ",
-                                                   options.intra_op_threads));
+    return absl::InvalidArgumentError(
+        absl::StrCat("intra_op_threads: expected 1 to ", kMaxIntraOpThreads, ", got ", options.intra_op_threads));
   }
   if (options.max_recalibration_streams < 1) {
     return absl::InvalidArgumentError(
@@ -179,8 +179,8 @@ absl::StatusOr<Prediction> ModelManager::Predict(const std::string& name, Versio
 }
 
 std::optional<absl::StatusOr<Prediction>> ModelManager::TryPredictInline(const std::string& name,
-                                                                        absl::Span<const std::string> names,
-                                                                        absl::Span<TensorView> inputs) const {
+                                                                         absl::Span<const std::string> names,
+                                                                         absl::Span<TensorView> inputs) const {
   if (options_.inline_predict_budget_ns <= 0) return std::nullopt;
   std::shared_ptr<const ServingBundle> bundle = ServedBundle(name);
   if (bundle == nullptr) return std::nullopt;

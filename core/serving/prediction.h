@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "core/engine/workspace.h"
 #include "core/model/model_inputs.h"
 #include "core/serving/serving_bundle.h"
 #include "core/util/thread_pool.h"
-#include "core/engine/workspace.h"
 
 namespace bnserve {
 

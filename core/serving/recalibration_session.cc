@@ -77,9 +77,8 @@ absl::StatusOr<std::unique_ptr<RecalibrationSession>> RecalibrationSession::Star
     entry->ReleaseRecalibrationSlot();
     return recalibrator.status();
   }
-  return std::unique_ptr<RecalibrationSession>(
-      new RecalibrationSession(std::move(entry), std::move(base), std::move(request), *std::move(recalibrator),
-                               std::move(limits)));
+  return std::unique_ptr<RecalibrationSession>(new RecalibrationSession(
+      std::move(entry), std::move(base), std::move(request), *std::move(recalibrator), std::move(limits)));
 }
 
 RecalibrationSession::RecalibrationSession(std::shared_ptr<ModelEntry> entry, std::shared_ptr<const ServingBundle> base,
@@ -103,11 +102,10 @@ absl::Status RecalibrationSession::AddBatch(absl::Span<const TensorView> inputs)
                          .status());
   const int64_t samples = views.empty() || views[0].shape.rank() == 0 ? 0 : views[0].shape[0];
   if (limits_.max_recalibration_batch_samples > 0 && samples > limits_.max_recalibration_batch_samples) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "model '", entry_->name(), "': a recalibration batch of ", samples,
-        " samples exceeds the limit ", limits_.max_recalibration_batch_samples,
-        " = max_recalibration_batch_samples, set by ", limits_.SourceOf("max_recalibration_batch_samples"),
-        "; send smaller batches"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("model '", entry_->name(), "': a recalibration batch of ", samples, " samples exceeds the limit ",
+                     limits_.max_recalibration_batch_samples, " = max_recalibration_batch_samples, set by ",
+                     limits_.SourceOf("max_recalibration_batch_samples"), "; send smaller batches"));
   }
   BN_RETURN_IF_ERROR(recalibrator_->AddBatch(views));
   if (!request_.request_id.empty()) digest_.AddBatch(views);

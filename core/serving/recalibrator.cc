@@ -62,7 +62,8 @@ absl::StatusOr<std::unique_ptr<Recalibrator>> Recalibrator::Create(std::shared_p
     r->accumulators_.emplace_back(mode, start, momentum);
   }
   if (plan != nullptr && (&plan->model() != model.get() || plan->stats() != base || plan->mode() != options.forward)) {
-    return absl::InternalError("Recalibrator: the statistics plan given is not of this model, base snapshot and forward mode");
+    return absl::InternalError(
+        "Recalibrator: the statistics plan given is not of this model, base snapshot and forward mode");
   }
   if (plan == nullptr) {
     BN_ASSIGN_OR_RETURN(plan, StatisticsPlan::Build(model, base, options.forward));
@@ -97,7 +98,8 @@ absl::Status Recalibrator::AddBatch(absl::Span<const TensorView> inputs) {
   for (size_t i = 0; i < selected_.size(); ++i) {
     absl::Status st = next[i].AddBatch(sink_.layers[selected_[i]]);
     if (!st.ok()) {
-      return absl::Status(st.code(), absl::StrCat("BN layer '", model_->bn_layers()[selected_[i]].name, "': ", st.message()));
+      return absl::Status(st.code(),
+                          absl::StrCat("BN layer '", model_->bn_layers()[selected_[i]].name, "': ", st.message()));
     }
   }
   accumulators_ = std::move(next);

@@ -89,7 +89,7 @@ class Recalibrator {
   RecalibrationOptions options_;
   std::shared_ptr<const StatisticsPlan> plan_;
   ThreadPool* thread_pool_ = nullptr;
-  std::vector<int> selected_;  // layer indices being recalibrated
+  std::vector<int> selected_;                          // layer indices being recalibrated
   std::vector<RunningStatsAccumulator> accumulators_;  // parallel to selected_
   BatchStatsSink sink_;
   int64_t batches_ = 0;

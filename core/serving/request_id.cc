@@ -16,8 +16,8 @@ bool IsRequestIdChar(char c) { return absl::ascii_isalnum(c) || c == '.' || c ==
 
 absl::Status ValidateRequestId(absl::string_view id, absl::string_view field) {
   if (id.size() > kMaxRequestIdLength) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": expected at most ", kMaxRequestIdLength,
-                                                   " characters, got ", id.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": expected at most ", kMaxRequestIdLength, " characters, got ", id.size()));
   }
   for (size_t i = 0; i < id.size(); ++i) {
     if (!IsRequestIdChar(id[i])) {

@@ -11,8 +11,8 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "core/util/status.h"
 #include "core/graph/tensor.h"
+#include "core/util/status.h"
 
 namespace bnserve {
 

@@ -11,8 +11,8 @@
 #include <memory>
 
 #include "core/engine/inference_plan.h"
-#include "core/model/model.h"
 #include "core/engine/statistics_plan_cache.h"
+#include "core/model/model.h"
 #include "core/stats/stats_snapshot.h"
 #include "core/store/version_info.h"
 

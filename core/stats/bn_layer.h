@@ -14,14 +14,14 @@ struct BnLayerInfo {
   // Stable name: the ONNX node name, else derived from the running-mean
   // initializer ("bn1.running_mean" -> "bn1"), else "BatchNormalization_<k>".
   std::string name;
-  int node_index = -1;          // index in Graph::nodes
-  std::string input_name;       // X
-  std::string scale_name;       // gamma initializer
-  std::string bias_name;        // beta initializer
-  std::string mean_name;        // running mean initializer
-  std::string var_name;         // running variance initializer
+  int node_index = -1;     // index in Graph::nodes
+  std::string input_name;  // X
+  std::string scale_name;  // gamma initializer
+  std::string bias_name;   // beta initializer
+  std::string mean_name;   // running mean initializer
+  std::string var_name;    // running variance initializer
   int64_t channels = 0;
-  double epsilon = 1e-5;        // the float32 attribute widened, e.g. 9.999999747378752e-06
+  double epsilon = 1e-5;  // the float32 attribute widened, e.g. 9.999999747378752e-06
   // ONNX "momentum" attribute as stored: the Keras/ONNX convention, the
   // weight KEPT by the old running value (0.9 for PyTorch momentum 0.1).
   double onnx_momentum = 0.9;

@@ -18,7 +18,7 @@ namespace bnserve {
 
 struct ChannelDrift {
   double batch_mean = 0.0;
-  double batch_var = 0.0;   // biased (what train-mode BN normalizes with)
+  double batch_var = 0.0;           // biased (what train-mode BN normalizes with)
   double batch_var_unbiased = 0.0;  // NaN when count < 2
   double running_mean = 0.0;
   double running_var = 0.0;

@@ -1,8 +1,9 @@
 #include "core/stats/moment_kernels.h"
-#include "core/util/cpu_features.h"
 
 #include <cstring>
 #include <initializer_list>
+
+#include "core/util/cpu_features.h"
 
 #if defined(__x86_64__)
 #define BN_X86_KERNELS 1
@@ -116,8 +117,7 @@ inline void RunSums(const float* x, int64_t n, double shift, double* sum, double
 // for the whole pass over the rows. Adjacent tiles share cache lines, which
 // the caller keeps in L2 by passing few enough rows.
 template <typename Ops, int kVectors>
-inline void ColumnTile(const float* x, int64_t rows, int64_t stride, const double* shift, double* sum,
-                       double* sum_sq) {
+inline void ColumnTile(const float* x, int64_t rows, int64_t stride, const double* shift, double* sum, double* sum_sq) {
   using Vec = typename Ops::Vec;
   Vec k[kVectors];
   Vec s1[kVectors];
@@ -140,8 +140,8 @@ inline void ColumnTile(const float* x, int64_t rows, int64_t stride, const doubl
 }
 
 template <typename Ops>
-inline void ColumnSums(const float* x, int64_t rows, int64_t stride, int64_t width, const double* shift,
-                       double* sum, double* sum_sq) {
+inline void ColumnSums(const float* x, int64_t rows, int64_t stride, int64_t width, const double* shift, double* sum,
+                       double* sum_sq) {
   constexpr int kTile = Ops::kLanes * Ops::kTileVectors;
   int64_t c = 0;
   for (; c + kTile <= width; c += kTile) {
@@ -165,13 +165,13 @@ inline void ColumnSums(const float* x, int64_t rows, int64_t stride, int64_t wid
 
 // One entry point per variant. `flatten` inlines the templates (and, for
 // AVX-512, the widening intrinsic) into a body compiled for that target.
-#define BN_DEFINE_MOMENT_KERNELS(suffix, attributes, Ops)                                                 \
-  attributes void RunSums##suffix(const float* x, int64_t n, double shift, double* sum, double* sum_sq) { \
-    RunSums<Ops>(x, n, shift, sum, sum_sq);                                                               \
-  }                                                                                                       \
-  attributes void ColumnSums##suffix(const float* x, int64_t rows, int64_t stride, int64_t width,         \
-                                     const double* shift, double* sum, double* sum_sq) {                  \
-    ColumnSums<Ops>(x, rows, stride, width, shift, sum, sum_sq);                                          \
+#define BN_DEFINE_MOMENT_KERNELS(suffix, attributes, Ops)                                                              \
+  attributes void RunSums##suffix(const float* x, int64_t n, double shift, double* sum, double* sum_sq) {              \
+    RunSums<Ops>(x, n, shift, sum, sum_sq);                                                                            \
+  }                                                                                                                    \
+  attributes void ColumnSums##suffix(const float* x, int64_t rows, int64_t stride, int64_t width, const double* shift, \
+                                     double* sum, double* sum_sq) {                                                    \
+    ColumnSums<Ops>(x, rows, stride, width, shift, sum, sum_sq);                                                       \
   }
 
 BN_DEFINE_MOMENT_KERNELS(Portable, __attribute__((flatten)), PortableOps)

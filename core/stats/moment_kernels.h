@@ -22,8 +22,8 @@ struct MomentKernels {
   // For each column c < width of `rows` rows (row r starting at
   // x + r * stride), ADDS sum_r (x[r*stride+c] - shift[c]) to sum[c] and its
   // square to sum_sq[c], so a caller can split a block into several passes.
-  void (*column_sums)(const float* x, int64_t rows, int64_t stride, int64_t width, const double* shift,
-                      double* sum, double* sum_sq);
+  void (*column_sums)(const float* x, int64_t rows, int64_t stride, int64_t width, const double* shift, double* sum,
+                      double* sum_sq);
 };
 
 // True when this build has the variant and this CPU can run it.

@@ -126,8 +126,8 @@ void ReduceColumns(const MomentKernels& kernels, const float* x, const Groups& g
       std::fill(sum_sq.begin(), sum_sq.end(), 0.0);
       // The first row is the shift itself and adds nothing.
       for (int64_t p = 1; p < block_rows; p += rows_per_pass) {
-        kernels.column_sums(block + p * width, std::min(rows_per_pass, block_rows - p), width, width,
-                            shift.data(), sum.data(), sum_sq.data());
+        kernels.column_sums(block + p * width, std::min(rows_per_pass, block_rows - p), width, width, shift.data(),
+                            sum.data(), sum_sq.data());
       }
       for (int64_t c = 0; c < width; ++c) {
         chunk_out[c].Merge(BlockMoments(block_rows, shift[c], sum[c], sum_sq[c]));

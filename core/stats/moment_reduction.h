@@ -23,9 +23,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/graph/tensor.h"
 #include "core/stats/channel_moments.h"
 #include "core/stats/moment_kernels.h"
-#include "core/graph/tensor.h"
 
 namespace bnserve {
 

@@ -15,18 +15,16 @@ absl::StatusOr<uint32_t> ReducedAxesMask(const Shape& shape, absl::Span<const in
   for (size_t i = 0; i < axes.size(); ++i) {
     const int64_t axis = axes[i];
     if (axis < -rank || axis >= rank) {
-      return absl::InvalidArgumentError(absl::StrCat("axes[", i, "]: expected a value in [", -rank, ", ",
-                                                     rank - 1, "] for an input of shape ", shape.ToString(),
-                                                     ", got ", axis));
+      return absl::InvalidArgumentError(absl::StrCat("axes[", i, "]: expected a value in [", -rank, ", ", rank - 1,
+                                                     "] for an input of shape ", shape.ToString(), ", got ", axis));
     }
     const int64_t normalized = axis < 0 ? axis + rank : axis;
     if ((mask >> normalized) & 1u) {
-      return absl::InvalidArgumentError(absl::StrCat("axes[", i, "]: expected each axis once, got ", axis,
-                                                     " which repeats axis ", normalized));
+      return absl::InvalidArgumentError(
+          absl::StrCat("axes[", i, "]: expected each axis once, got ", axis, " which repeats axis ", normalized));
     }
     if (shape[normalized] == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("axes[", i,
-                                                     "]: expected a non-empty axis to reduce, got ", axis,
+      return absl::InvalidArgumentError(absl::StrCat("axes[", i, "]: expected a non-empty axis to reduce, got ", axis,
                                                      " of size 0 in input shape ", shape.ToString()));
     }
     mask |= 1u << normalized;
@@ -48,8 +46,7 @@ Shape ReducedShape(const Shape& shape, uint32_t mask, bool keep_dims) {
 
 }  // namespace
 
-absl::StatusOr<MomentsResult> ComputeMoments(const TensorView& x, absl::Span<const int64_t> axes,
-                                             bool keep_dims) {
+absl::StatusOr<MomentsResult> ComputeMoments(const TensorView& x, absl::Span<const int64_t> axes, bool keep_dims) {
   BN_ASSIGN_OR_RETURN(const uint32_t mask, ReducedAxesMask(x.shape, axes));
   MomentsResult result;
   result.shape = ReducedShape(x.shape, mask, keep_dims);

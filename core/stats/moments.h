@@ -8,8 +8,8 @@
 
 #include "absl/types/span.h"
 #include "core/graph/shape.h"
-#include "core/util/status.h"
 #include "core/graph/tensor.h"
+#include "core/util/status.h"
 
 namespace bnserve {
 
@@ -24,7 +24,6 @@ struct MomentsResult {
 // Empty `axes` reduce nothing: mean = x and variance = 0. INVALID_ARGUMENT
 // when an axis is out of [-rank, rank), repeats another, or names an axis of
 // size 0 (an empty reduction has no mean).
-absl::StatusOr<MomentsResult> ComputeMoments(const TensorView& x, absl::Span<const int64_t> axes,
-                                             bool keep_dims);
+absl::StatusOr<MomentsResult> ComputeMoments(const TensorView& x, absl::Span<const int64_t> axes, bool keep_dims);
 
 }  // namespace bnserve

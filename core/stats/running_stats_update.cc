@@ -16,17 +16,16 @@ absl::Status CheckBatch(const std::vector<ChannelMoments>& batch, int64_t channe
   for (size_t c = 0; c < batch.size(); ++c) {
     const ChannelMoments& m = batch[c];
     if (m.count < 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "batch moments, channel ", c, ": expected at least 2 values per channel, got ", m.count));
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch moments, channel ", c, ": expected at least 2 values per channel, got ", m.count));
     }
     if (m.count != batch[0].count) {
-      return absl::InvalidArgumentError(absl::StrCat("batch moments, channel ", c, ": expected ",
-                                                     batch[0].count, " values like channel 0, got ",
-                                                     m.count));
+      return absl::InvalidArgumentError(absl::StrCat("batch moments, channel ", c, ": expected ", batch[0].count,
+                                                     " values like channel 0, got ", m.count));
     }
     if (!std::isfinite(m.mean) || !std::isfinite(m.m2)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "batch moments, channel ", c, ": expected finite mean and M2, got ", m.mean, " and ", m.m2));
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch moments, channel ", c, ": expected finite mean and M2, got ", m.mean, " and ", m.m2));
     }
   }
   return absl::OkStatus();
@@ -41,8 +40,7 @@ LayerStats ResetLayerStats(int64_t channels) {
   return stats;
 }
 
-RunningStatsAccumulator::RunningStatsAccumulator(RecalibrationMode mode, const LayerStats& start,
-                                                 double momentum)
+RunningStatsAccumulator::RunningStatsAccumulator(RecalibrationMode mode, const LayerStats& start, double momentum)
     : mode_(mode), momentum_(momentum), stats_(start) {
   assert(start.mean.size() == start.var.size());
   if (mode_ == RecalibrationMode::kExact) {

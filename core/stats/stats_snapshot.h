@@ -13,8 +13,8 @@
 namespace bnserve {
 
 struct LayerStats {
-  std::vector<double> mean;      // running mean, per channel
-  std::vector<double> var;       // running variance (PyTorch convention: unbiased batch variances)
+  std::vector<double> mean;  // running mean, per channel
+  std::vector<double> var;   // running variance (PyTorch convention: unbiased batch variances)
   // PyTorch's counter: batches averaged so far (drives the cumulative mode).
   int64_t num_batches_tracked = 0;
   // Samples per channel pooled into these statistics by recalibrations that
@@ -25,8 +25,8 @@ struct LayerStats {
 };
 
 struct StatsSnapshot {
-  int64_t version = 1;            // 1 = what the ONNX file carries
-  std::vector<LayerStats> layers; // same order as Model::bn_layers()
+  int64_t version = 1;             // 1 = what the ONNX file carries
+  std::vector<LayerStats> layers;  // same order as Model::bn_layers()
 };
 
 // OK when `snapshot` has one entry per layer, the right channel counts, and

@@ -169,8 +169,8 @@ absl::StatusOr<std::string> EncodeStatsFile(const StatsFileContents& contents) {
   const VersionInfo& info = contents.info;
   for (const std::string* s : {&info.origin, &info.mode, &info.note, &info.request_id}) {
     if (s->size() > std::numeric_limits<uint32_t>::max()) {
-      return absl::InvalidArgumentError(absl::StrCat("stats file contents: string of ", s->size(),
-                                                     " bytes exceeds the 4 GiB field limit"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("stats file contents: string of ", s->size(), " bytes exceeds the 4 GiB field limit"));
     }
   }
   if (contents.snapshot.layers.size() > std::numeric_limits<uint32_t>::max()) {
@@ -218,8 +218,8 @@ absl::StatusOr<StatsFileContents> DecodeStatsFile(absl::string_view bytes, absl:
     return absl::DataLossError(absl::StrCat("stats file '", source, "': ", what));
   };
   if (bytes.size() < kStatsFileHeaderSize) {
-    return error(absl::StrCat("truncated header: expected at least ", kStatsFileHeaderSize, " bytes, got ",
-                              bytes.size()));
+    return error(
+        absl::StrCat("truncated header: expected at least ", kStatsFileHeaderSize, " bytes, got ", bytes.size()));
   }
   const absl::string_view magic = bytes.substr(0, sizeof(kStatsFileMagic));
   if (magic != absl::string_view(kStatsFileMagic, sizeof(kStatsFileMagic))) {
@@ -241,8 +241,8 @@ absl::StatusOr<StatsFileContents> DecodeStatsFile(absl::string_view bytes, absl:
   const uint32_t stored_crc = crc32c::Unmask(GetU32(bytes.data() + 20));
   const uint32_t actual_crc = crc32c::Value(payload);
   if (stored_crc != actual_crc) {
-    return error(absl::StrFormat("payload checksum mismatch: header says CRC32C 0x%08x, payload has 0x%08x",
-                                 stored_crc, actual_crc));
+    return error(absl::StrFormat("payload checksum mismatch: header says CRC32C 0x%08x, payload has 0x%08x", stored_crc,
+                                 actual_crc));
   }
 
   PayloadReader reader(payload, source);
@@ -264,8 +264,8 @@ absl::StatusOr<StatsFileContents> DecodeStatsFile(absl::string_view bytes, absl:
   }
   BN_ASSIGN_OR_RETURN(const uint32_t layer_count, reader.U32("layer_count"));
   if (layer_count > reader.remaining() / kMinLayerBytes) {
-    return error(absl::StrCat("layer_count ", layer_count, " cannot fit in the ", reader.remaining(),
-                              " payload bytes left"));
+    return error(
+        absl::StrCat("layer_count ", layer_count, " cannot fit in the ", reader.remaining(), " payload bytes left"));
   }
   c.snapshot.version = info.version;
   c.snapshot.layers.resize(layer_count);

@@ -14,8 +14,8 @@
 
 #include "absl/strings/string_view.h"
 #include "core/stats/stats_snapshot.h"
-#include "core/util/status.h"
 #include "core/store/version_info.h"
+#include "core/util/status.h"
 
 namespace bnserve {
 

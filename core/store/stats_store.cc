@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
-#include "core/util/crash_point.h"
 #include "core/store/stats_file.h"
+#include "core/util/crash_point.h"
 
 namespace bnserve {
 namespace {
@@ -58,8 +58,8 @@ absl::StatusOr<int64_t> ParseCurrentFile(absl::string_view contents) {
   }
   const std::optional<int64_t> version = ParseVersionStem(line);
   if (!version.has_value() || *version < 1) {
-    return absl::DataLossError(absl::StrCat("expected \"v\" and 8 or more digits, got \"",
-                                            absl::CHexEscape(line.substr(0, 40)), "\""));
+    return absl::DataLossError(
+        absl::StrCat("expected \"v\" and 8 or more digits, got \"", absl::CHexEscape(line.substr(0, 40)), "\""));
   }
   return *version;
 }
@@ -149,8 +149,8 @@ absl::StatusOr<StatsStore::DiskScan> StatsStore::ScanStatsDir() {
     if (absl::EndsWith(name, kTempFileSuffix)) {
       // Only an interrupted commit leaves one; its target was never published.
       if (absl::Status s = fs_->RemoveFile(path); s.ok()) {
-        recovery_warnings_.push_back(absl::StrCat("removed leftover temporary file '", path,
-                                                  "' (a commit was interrupted)"));
+        recovery_warnings_.push_back(
+            absl::StrCat("removed leftover temporary file '", path, "' (a commit was interrupted)"));
       } else {
         recovery_warnings_.push_back(
             absl::StrCat("could not remove leftover temporary file '", path, "': ", s.ToString()));
@@ -185,20 +185,20 @@ absl::StatusOr<std::optional<VersionInfo>> StatsStore::ReadIntactVersion(const s
     return std::nullopt;
   }
   if (contents->info.version != version) {
-    recovery_warnings_.push_back(absl::StrCat("corrupt statistics file '", path, "', left in place and not served: ",
-                                              "its name says version ", version, ", its contents say ",
-                                              contents->info.version));
+    recovery_warnings_.push_back(absl::StrCat("corrupt statistics file '", path,
+                                              "', left in place and not served: ", "its name says version ", version,
+                                              ", its contents say ", contents->info.version));
     return std::nullopt;
   }
   if (std::optional<std::string> mismatch = LayerMismatch(layers_, *contents)) {
     recovery_warnings_.push_back(absl::StrCat("statistics file '", path,
-                                              "' belongs to a different model (was model.onnx replaced?): ",
-                                              *mismatch, "; ignored, left in place"));
+                                              "' belongs to a different model (was model.onnx replaced?): ", *mismatch,
+                                              "; ignored, left in place"));
     return std::nullopt;
   }
   if (absl::Status s = ValidateSnapshot(layers_, contents->snapshot); !s.ok()) {
-    recovery_warnings_.push_back(absl::StrCat("statistics file '", path, "' is unfit for this model (",
-                                              s.message(), "); ignored, left in place"));
+    recovery_warnings_.push_back(absl::StrCat("statistics file '", path, "' is unfit for this model (", s.message(),
+                                              "); ignored, left in place"));
     return std::nullopt;
   }
   return std::move(contents->info);
@@ -232,8 +232,8 @@ absl::StatusOr<int64_t> StatsStore::ChooseServedVersion(DiskScan* scan) {
       if (version <= limit) current_version = version;
     }
     if (named.has_value()) {
-      current_problem = absl::StrCat("'", CurrentPath(), "' names version ", *named,
-                                     " whose file is missing, corrupt or unfit");
+      current_problem =
+          absl::StrCat("'", CurrentPath(), "' names version ", *named, " whose file is missing, corrupt or unfit");
     }
   }
   if (!current_problem.empty()) {
@@ -298,8 +298,8 @@ absl::StatusOr<std::shared_ptr<const StatsSnapshot>> StatsStore::Load(int64_t ve
                                      [](const VersionInfo& info, int64_t v) { return info.version < v; });
     const bool known = it != history_.end() && it->version == version;
     if (!known) {
-      return absl::NotFoundError(absl::StrCat("statistics version ", version, " is not in the history of '",
-                                              stats_dir_, "' (current version ", current_->version, ")"));
+      return absl::NotFoundError(absl::StrCat("statistics version ", version, " is not in the history of '", stats_dir_,
+                                              "' (current version ", current_->version, ")"));
     }
   }
   if (version == 1) return onnx_snapshot_;
@@ -384,8 +384,8 @@ absl::StatusOr<VersionInfo> StatsStore::CommitLocked(const StatsSnapshot& stats,
   }
   if (meta.origin.empty()) meta.origin = std::string(kOriginRecalibrate);
   if (meta.origin == kOriginOnnx) {
-    return absl::InvalidArgumentError(absl::StrCat("commit to '", stats_dir_, "': origin \"", kOriginOnnx,
-                                                   "\" is reserved for version 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("commit to '", stats_dir_, "': origin \"", kOriginOnnx, "\" is reserved for version 1"));
   }
   meta.version = version;
   meta.parent = parent;
@@ -414,8 +414,7 @@ absl::StatusOr<VersionInfo> StatsStore::CommitLocked(const StatsSnapshot& stats,
       // old name back the same way, so a restart serves the version we still
       // serve. If even that fails, the disk decides which of the two a
       // restart sees - both are complete - and the new file must stay.
-      if (absl::Status restore = WriteFileAtomically(fs_, CurrentPath(), CurrentFileContents(parent));
-          !restore.ok()) {
+      if (absl::Status restore = WriteFileAtomically(fs_, CurrentPath(), CurrentFileContents(parent)); !restore.ok()) {
         std::lock_guard<std::mutex> lock(state_mu_);
         next_version_ = version + 1;  // never reuse the number of a file that stays
         return absl::Status(status.code(), absl::StrCat("commit of version ", version, " to '", stats_dir_,

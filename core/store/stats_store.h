@@ -30,10 +30,10 @@
 #include <vector>
 
 #include "core/stats/bn_layer.h"
-#include "core/util/file_system.h"
 #include "core/stats/stats_snapshot.h"
-#include "core/util/status.h"
 #include "core/store/version_info.h"
+#include "core/util/file_system.h"
+#include "core/util/status.h"
 
 namespace bnserve {
 

@@ -154,8 +154,7 @@ std::string DirName(absl::string_view path) {
   return std::string(path.substr(0, slash));
 }
 
-absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path, absl::string_view contents,
-                                 bool* renamed) {
+absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path, absl::string_view contents, bool* renamed) {
   if (renamed != nullptr) *renamed = false;
   const std::string temp_path = absl::StrCat(path, kTempFileSuffix);
   absl::Status status = [&]() -> absl::Status {

@@ -23,5 +23,4 @@
   lhs = std::move(tmp).value()
 
 // BN_ASSIGN_OR_RETURN(auto x, MakeX()); declares or assigns `x`.
-#define BN_ASSIGN_OR_RETURN(lhs, rexpr) \
-  BN_ASSIGN_OR_RETURN_IMPL(BN_STATUS_CONCAT(bn_statusor_, __LINE__), lhs, rexpr)
+#define BN_ASSIGN_OR_RETURN(lhs, rexpr) BN_ASSIGN_OR_RETURN_IMPL(BN_STATUS_CONCAT(bn_statusor_, __LINE__), lhs, rexpr)

@@ -86,7 +86,7 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
   std::unique_ptr<Share[]> shares_;  // one per thread, the caller's first
-  std::mutex dispatch_mu_;  // held by the caller that owns the workers
+  std::mutex dispatch_mu_;           // held by the caller that owns the workers
 
   std::mutex mu_;  // guards job_, active_ (writes), stop_
   std::condition_variable wake_cv_;
@@ -116,7 +116,6 @@ inline int64_t GrainFor(const ThreadPool* pool, int64_t n, int64_t min_grain) {
 // As ParallelFor, but fn(slot, begin, end) also receives a slot in
 // [0, NumSlots(pool)) that no other call running at the same time has, so
 // each thread can use its own part of a shared scratch buffer.
-void ParallelForWithSlot(ThreadPool* pool, int64_t n, int64_t grain,
-                         absl::FunctionRef<void(int, int64_t, int64_t)> fn);
+void ParallelForWithSlot(ThreadPool* pool, int64_t n, int64_t grain, absl::FunctionRef<void(int, int64_t, int64_t)> fn);
 
 }  // namespace bnserve

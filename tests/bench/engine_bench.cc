@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "core/engine/statistics_plan.h"
-#include "core/serving/batch_stats_query.h"
 #include "core/engine/inference_plan.h"
+#include "core/engine/statistics_plan.h"
 #include "core/model/model.h"
+#include "core/serving/batch_stats_query.h"
 #include "core/serving/recalibrator.h"
 #include "core/util/thread_pool.h"
 
@@ -57,9 +57,9 @@ void BM_Predict(benchmark::State& state, std::shared_ptr<const Model> model, int
     if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
     benchmark::ClobberMemory();
   }
-  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["samples/s"] =
+      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
-
 
 void BM_StatisticsPass(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch, int threads) {
   auto plan = StatisticsPlan::Build(model, model->file_stats(), ForwardMode::kTrain).value();
@@ -72,7 +72,8 @@ void BM_StatisticsPass(benchmark::State& state, std::shared_ptr<const Model> mod
     absl::Status st = plan->Run({&view, 1}, ws.get(), &sink, pool.get());
     if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
   }
-  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["samples/s"] =
+      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_RecalibrationStep(benchmark::State& state, std::shared_ptr<const Model> model, int64_t batch, int threads) {
@@ -84,7 +85,8 @@ void BM_RecalibrationStep(benchmark::State& state, std::shared_ptr<const Model> 
     absl::Status st = recal->AddBatch({&view, 1});
     if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
   }
-  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["samples/s"] =
+      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // GetBatchStats' core (ComputeBatchStats) on a served bundle. cached: the
@@ -121,8 +123,8 @@ void RegisterAll() {
     for (int threads : {1, 2}) {
       for (int64_t batch : {int64_t{1}, int64_t{64}}) {
         if (name == "resnet18" && batch == 64) batch = 16;  // keeps a run short; still reports samples/s
-        const std::string label = "predict/" + name + "/batch:" + std::to_string(batch) + "/threads:" +
-                                  std::to_string(threads);
+        const std::string label =
+            "predict/" + name + "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads);
         benchmark::RegisterBenchmark(label.c_str(), BM_Predict, m, batch, threads)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();

@@ -11,17 +11,17 @@
 #include <string>
 #include <vector>
 
-#include "core/graph/graph.h"
+#include "core/engine/kernels/conv_kernel.h"
+#include "core/engine/kernels/sgemm.h"
+#include "core/engine/kernels/sgemm_kernel.h"
 #include "core/engine/op.h"
 #include "core/engine/ops/conv_geometry.h"
-#include "core/engine/kernels/conv_kernel.h"
 #include "core/engine/ops/direct_conv.h"
 #include "core/engine/ops/fused_activation.h"
 #include "core/engine/ops/ops.h"
 #include "core/engine/ops/winograd_conv.h"
+#include "core/graph/graph.h"
 #include "core/util/thread_pool.h"
-#include "core/engine/kernels/sgemm.h"
-#include "core/engine/kernels/sgemm_kernel.h"
 
 namespace bnserve {
 namespace {
@@ -52,12 +52,17 @@ void BM_Sgemm(benchmark::State& state) {
   SetFlops(state, 2.0 * m * n * k);
 }
 // MLP 784-512-256-10 with nn.Linear weights ([out, in], transB = 1), batch 1 and 32.
-BENCHMARK(BM_Sgemm)->ArgNames({"m", "n", "k", "tb"})
-    ->Args({1, 512, 784, 1})->Args({1, 256, 512, 1})->Args({1, 10, 256, 1})
+BENCHMARK(BM_Sgemm)
+    ->ArgNames({"m", "n", "k", "tb"})
+    ->Args({1, 512, 784, 1})
+    ->Args({1, 256, 512, 1})
+    ->Args({1, 10, 256, 1})
     ->Args({1, 512, 784, 0})
-    ->Args({32, 512, 784, 1})->Args({32, 256, 512, 1})
+    ->Args({32, 512, 784, 1})
+    ->Args({32, 256, 512, 1})
     // im2col products: 3x3 conv 32->32 at 32x32, and 64->64 at 56x56.
-    ->Args({32, 1024, 288, 0})->Args({64, 3136, 576, 0});
+    ->Args({32, 1024, 288, 0})
+    ->Args({64, 3136, 576, 0});
 
 // Each compiled variant this CPU supports. Args: variant index, m, n, k.
 void BM_SgemmVariant(benchmark::State& state) {
@@ -79,7 +84,8 @@ void BM_SgemmVariant(benchmark::State& state) {
   state.SetLabel(table.isa);
   SetFlops(state, 2.0 * m * n * k);
 }
-BENCHMARK(BM_SgemmVariant)->ArgNames({"isa", "m", "n", "k"})
+BENCHMARK(BM_SgemmVariant)
+    ->ArgNames({"isa", "m", "n", "k"})
     ->ArgsProduct({{0, 1, 2}, {1}, {512}, {784}})
     ->ArgsProduct({{0, 1, 2}, {32}, {1024}, {288}});
 
@@ -138,20 +144,21 @@ void BM_Conv(benchmark::State& state) {
   const int64_t out = (size + 2 * pad - kernel) / stride + 1;
   SetFlops(state, 2.0 * c_out * out * out * (c_in / group) * kernel * kernel);
 }
-BENCHMARK(BM_Conv)->ArgNames({"cin", "cout", "hw", "k", "s", "g"})
-    ->Args({3, 32, 32, 3, 1, 1})      // CIFAR CNN first layer
-    ->Args({32, 32, 32, 3, 1, 1})     // CIFAR CNN 32 -> 32
-    ->Args({32, 64, 16, 3, 1, 1})     // CIFAR CNN 32 -> 64 after pooling
-    ->Args({64, 64, 56, 3, 1, 1})     // resnet18 layer1
-    ->Args({3, 64, 224, 7, 2, 1})     // resnet18 stem
-    ->Args({64, 128, 56, 1, 2, 1})    // resnet18 downsample 1x1 stride 2
-    ->Args({64, 128, 56, 3, 2, 1})    // resnet18 layer2, first conv
-    ->Args({128, 128, 28, 3, 1, 1})   // resnet18 layer2
-    ->Args({256, 256, 14, 3, 1, 1})   // resnet18 layer3
-    ->Args({256, 512, 14, 3, 2, 1})   // resnet18 layer4, first conv
-    ->Args({512, 512, 7, 3, 1, 1})    // resnet18 layer4
-    ->Args({256, 256, 14, 1, 1, 1})   // pointwise
-    ->Args({64, 64, 56, 3, 1, 64});   // depthwise
+BENCHMARK(BM_Conv)
+    ->ArgNames({"cin", "cout", "hw", "k", "s", "g"})
+    ->Args({3, 32, 32, 3, 1, 1})     // CIFAR CNN first layer
+    ->Args({32, 32, 32, 3, 1, 1})    // CIFAR CNN 32 -> 32
+    ->Args({32, 64, 16, 3, 1, 1})    // CIFAR CNN 32 -> 64 after pooling
+    ->Args({64, 64, 56, 3, 1, 1})    // resnet18 layer1
+    ->Args({3, 64, 224, 7, 2, 1})    // resnet18 stem
+    ->Args({64, 128, 56, 1, 2, 1})   // resnet18 downsample 1x1 stride 2
+    ->Args({64, 128, 56, 3, 2, 1})   // resnet18 layer2, first conv
+    ->Args({128, 128, 28, 3, 1, 1})  // resnet18 layer2
+    ->Args({256, 256, 14, 3, 1, 1})  // resnet18 layer3
+    ->Args({256, 512, 14, 3, 2, 1})  // resnet18 layer4, first conv
+    ->Args({512, 512, 7, 3, 1, 1})   // resnet18 layer4
+    ->Args({256, 256, 14, 1, 1, 1})  // pointwise
+    ->Args({64, 64, 56, 3, 1, 64});  // depthwise
 
 // DirectConv against WinogradConv on one 3x3 stride-1 pad-1 image, with 1
 // or 2 threads. Args: channels in, channels out, spatial size, algorithm (0
@@ -179,8 +186,8 @@ void BM_Conv3x3Algorithm(benchmark::State& state) {
   std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
   const DirectConv direct(w.data(), b.data(), c_out, c_in, 1, attrs.kernel, attrs.stride, attrs.dilation, relu);
   const WinogradConv wino(w.data(), b.data(), c_out, c_in, relu);
-  std::vector<float> scratch(static_cast<size_t>(
-      winograd ? wino.ScratchFloats(g, NumSlots(pool.get())) : direct.ScratchFloats(g)));
+  std::vector<float> scratch(
+      static_cast<size_t>(winograd ? wino.ScratchFloats(g, NumSlots(pool.get())) : direct.ScratchFloats(g)));
   for (auto _ : state) {
     if (winograd) {
       wino.Run(x.data(), g, y.data(), scratch.data(), pool.get());
@@ -191,7 +198,8 @@ void BM_Conv3x3Algorithm(benchmark::State& state) {
   }
   SetFlops(state, 2.0 * c_out * c_in * 9 * size * size);
 }
-BENCHMARK(BM_Conv3x3Algorithm)->ArgNames({"cin", "cout", "hw", "wino", "t"})
+BENCHMARK(BM_Conv3x3Algorithm)
+    ->ArgNames({"cin", "cout", "hw", "wino", "t"})
     ->ArgsProduct({{3, 8, 16}, {32}, {32}, {0, 1}, {1}})
     ->ArgsProduct({{32}, {32}, {32}, {0, 1}, {1, 2}})
     ->ArgsProduct({{32}, {64}, {16}, {0, 1}, {1, 2}})
@@ -234,9 +242,10 @@ void BM_MaxPool(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data.data());
   }
 }
-BENCHMARK(BM_MaxPool)->ArgNames({"c", "hw", "k", "s", "p"})
-    ->Args({32, 32, 2, 2, 0})     // CIFAR CNN
-    ->Args({64, 112, 3, 2, 1});   // resnet18 stem
+BENCHMARK(BM_MaxPool)
+    ->ArgNames({"c", "hw", "k", "s", "p"})
+    ->Args({32, 32, 2, 2, 0})    // CIFAR CNN
+    ->Args({64, 112, 3, 2, 1});  // resnet18 stem
 
 }  // namespace
 }  // namespace bnserve

@@ -57,8 +57,8 @@ int Main(int argc, char** argv) {
     if (!(*plan)->Run({&view, 1}, ws.get(), pool.get()).ok()) return 1;
   }
   std::vector<double> times_us;
-  const Clock::time_point end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                   std::chrono::duration<double>(seconds));
+  const Clock::time_point end =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   while (Clock::now() < end || times_us.size() < 10) {
     const Clock::time_point t0 = Clock::now();
     if (!(*plan)->Run({&view, 1}, ws.get(), pool.get()).ok()) return 1;

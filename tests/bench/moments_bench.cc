@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "core/graph/tensor.h"
 #include "core/stats/channel_moments.h"
 #include "core/stats/moment_reduction.h"
 #include "core/stats/moments.h"
-#include "core/graph/tensor.h"
 
 namespace bnserve {
 namespace {
@@ -34,8 +34,7 @@ const Tensor& Nchw() {
 }
 
 void SetBytes(benchmark::State& state, const Tensor& t) {
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * t.size() *
-                          static_cast<int64_t>(sizeof(float)));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * t.size() * static_cast<int64_t>(sizeof(float)));
 }
 
 // Lower bound: one pass over the tensor doing the least useful work. Sixteen

@@ -74,7 +74,8 @@ class BnctlTest : public ::testing::Test {
       const int port = testing::FreeLoopbackPort();
       address_ = new std::string(absl::StrCat("127.0.0.1:", port));
       auto server = std::make_unique<testing::ChildProcess>(
-          std::vector<std::string>{BNSERVE_BINARY, "--listen", *address_, "--model-repository", repository, "--drain-seconds", "1"},
+          std::vector<std::string>{BNSERVE_BINARY, "--listen", *address_, "--model-repository", repository,
+                                   "--drain-seconds", "1"},
           *scratch_ + "/bnserve.log");
       client::ClientOptions probe;
       probe.address = *address_;
@@ -156,7 +157,8 @@ client::FloatArray Head(const client::FloatArray& array, int64_t rows) {
 void ExpectNear(const json& actual, const std::vector<float>& expected, double tolerance, const std::string& what) {
   ASSERT_EQ(actual.size(), expected.size()) << what;
   for (size_t i = 0; i < expected.size(); ++i) {
-    ASSERT_NEAR(actual[i].get<double>(), expected[i], tolerance * (1 + std::abs(expected[i]))) << what << "[" << i << "]";
+    ASSERT_NEAR(actual[i].get<double>(), expected[i], tolerance * (1 + std::abs(expected[i])))
+        << what << "[" << i << "]";
   }
 }
 
@@ -413,8 +415,8 @@ TEST_F(BnctlTest, RecalibrateDryRunCommitAndRollback) {
   }
 
   // A stale --expect-version is refused and commits nothing.
-  testing::CommandOutput stale = Bnctl({"recalibrate", "digits", "--input", calib, "--batch-size", "32",
-                                        "--expect-version", std::to_string(base)});
+  testing::CommandOutput stale = Bnctl(
+      {"recalibrate", "digits", "--input", calib, "--batch-size", "32", "--expect-version", std::to_string(base)});
   EXPECT_EQ(stale.exit_code, 1);
   EXPECT_THAT(stale.err, ::testing::StartsWith("error: ABORTED: "));
   EXPECT_EQ(BnctlJson({"history", "digits"})["versions"].size(), length + 1);
@@ -433,8 +435,8 @@ TEST_F(BnctlTest, RecalibrateDryRunCommitAndRollback) {
 
 TEST_F(BnctlTest, RecalibrateWithARequestIdIsAppliedOnce) {
   const std::string calib = kData + "digits_shifted_calib.npy";
-  const std::vector<std::string> args = {"recalibrate", "digits", "--input", calib, "--batch-size", "64",
-                                         "--request-id", "bnctl-test-once"};
+  const std::vector<std::string> args = {"recalibrate",  "digits", "--input",      calib,
+                                         "--batch-size", "64",     "--request-id", "bnctl-test-once"};
   const size_t length = BnctlJson({"history", "digits"})["versions"].size();
   json first = BnctlJson(args);
   ASSERT_TRUE(first["new_version"].is_object()) << first;
@@ -488,8 +490,8 @@ TEST_F(BnctlTest, BadInputFilesFailWithAMessageNamingTheFile) {
   EXPECT_EQ(garbage.exit_code, 2);
   EXPECT_THAT(garbage.err, HasSubstr(Scratch("garbage.npy")));
 
-  testing::CommandOutput missing = Bnctl({"evaluate", "digits", "--input", Scratch("missing.npy"), "--labels",
-                                          kData + "digits_test_labels.npy"});
+  testing::CommandOutput missing =
+      Bnctl({"evaluate", "digits", "--input", Scratch("missing.npy"), "--labels", kData + "digits_test_labels.npy"});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_THAT(missing.err, HasSubstr(Scratch("missing.npy")));
 
@@ -672,7 +674,8 @@ TEST(BnctlStandaloneTest, UnreachableServerIsOneLine) {
   const std::string address = absl::StrCat("127.0.0.1:", testing::FreeLoopbackPort());
   testing::CommandOutput run = testing::RunCommand({BNCTL_BINARY, "--server", address, "models"}, scratch);
   EXPECT_EQ(run.exit_code, 3);
-  EXPECT_EQ(run.err, absl::StrCat("error: cannot reach bnserve at ", address, " (UNAVAILABLE): is the server running?\n"));
+  EXPECT_EQ(run.err,
+            absl::StrCat("error: cannot reach bnserve at ", address, " (UNAVAILABLE): is the server running?\n"));
   EXPECT_EQ(run.out, "");
   fs::remove_all(scratch);
 }

@@ -165,7 +165,8 @@ TEST(ClassificationTest, MetricsCountAccuracyAndRejectBadLabels) {
   EXPECT_EQ(metrics.correct(), 2);
   EXPECT_DOUBLE_EQ(metrics.accuracy(), 2.0 / 3.0);
   const double expected = (CrossEntropy(std::vector<float>{0, 5, 1}, 1) + CrossEntropy(std::vector<float>{3, 0, 1}, 2) +
-                           CrossEntropy(std::vector<float>{0, 0, 9}, 2)) / 3;
+                           CrossEntropy(std::vector<float>{0, 0, 9}, 2)) /
+                          3;
   EXPECT_NEAR(metrics.mean_cross_entropy(), expected, 1e-12);
   absl::Status bad = metrics.Add(std::vector<float>{0, 1}, 2);
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);

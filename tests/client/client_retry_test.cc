@@ -129,9 +129,9 @@ TEST_F(ClientRetryTest, AttemptsAreBoundedAndTheLastErrorSaysHowMany) {
 }
 
 TEST_F(ClientRetryTest, DefiniteErrorsAreNotRetried) {
-  for (const grpc::StatusCode code : {grpc::StatusCode::ABORTED, grpc::StatusCode::ALREADY_EXISTS,
-                                      grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                      grpc::StatusCode::FAILED_PRECONDITION}) {
+  for (const grpc::StatusCode code :
+       {grpc::StatusCode::ABORTED, grpc::StatusCode::ALREADY_EXISTS, grpc::StatusCode::INVALID_ARGUMENT,
+        grpc::StatusCode::RESOURCE_EXHAUSTED, grpc::StatusCode::FAILED_PRECONDITION}) {
     const size_t before = service_.attempts().size();
     service_.Script({code});
     BatchSplitter batches(data_, 5);

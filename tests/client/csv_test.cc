@@ -71,8 +71,7 @@ TEST(CsvTest, OtherErrors) {
   for (const Case& c : {Case{"1,2\n3\n", "line 2: expected 2 columns (as on the first line), got 1"},
                         Case{"1,2\n3,4,5\n", "line 2: expected 2 columns"},
                         Case{"1,,3\n", "line 1, column 2: expected a number, got ''"},
-                        Case{"1e39,1\n", "line 1, column 1: expected a number, got '1e39'"},
-                        Case{"", "no data rows"},
+                        Case{"1e39,1\n", "line 1, column 1: expected a number, got '1e39'"}, Case{"", "no data rows"},
                         Case{"a,b\n\n", "no data rows"}}) {
     auto parsed = ParseCsv(c.text, "e.csv");
     ASSERT_FALSE(parsed.ok()) << c.text;

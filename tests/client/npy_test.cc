@@ -184,13 +184,16 @@ std::vector<BadCase> BadCases() {
       {"shape not a tuple", MakeNpy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': '3', }", f4x3),
        absl::StatusCode::kInvalidArgument, "'shape' is not a tuple"},
       {"65 dims",
-       MakeNpy(1,
-               "{'descr': '<f4', 'fortran_order': False, 'shape': (" + [] {
+       MakeNpy(
+           1,
+           "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+               [] {
                  std::string dims;
                  for (int i = 0; i < 65; ++i) dims += "1,";
                  return dims;
-               }() + "), }",
-               Bytes(std::vector<float>{1})),
+               }() +
+               "), }",
+           Bytes(std::vector<float>{1})),
        absl::StatusCode::kInvalidArgument, "more than 64 dims"},
   };
 }

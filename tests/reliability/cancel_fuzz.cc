@@ -46,10 +46,14 @@ constexpr int kRowsPerBatch = 7;
 enum class Cut { kNone, kCancel, kDeadline, kClientExit };
 const char* CutName(Cut cut) {
   switch (cut) {
-    case Cut::kNone: return "complete";
-    case Cut::kCancel: return "cancel";
-    case Cut::kDeadline: return "deadline";
-    case Cut::kClientExit: return "client_exit";
+    case Cut::kNone:
+      return "complete";
+    case Cut::kCancel:
+      return "cancel";
+    case Cut::kDeadline:
+      return "deadline";
+    case Cut::kClientExit:
+      return "client_exit";
   }
   return "?";
 }
@@ -60,10 +64,10 @@ struct Outcome {
   bool half_closed = false;  // WritesDone was called on the first attempt
   bool finish_ok = false;    // the first attempt's Finish
   grpc::StatusCode code = grpc::StatusCode::OK;
-  int retries = 0;            // attempts after the first
-  bool retried_ok = false;    // a retry finished OK
-  bool deduplicated = false;  // ... answered with the first attempt's commit
-  int64_t acknowledged_version = 0;  // new_version of the OK reply
+  int retries = 0;                                     // attempts after the first
+  bool retried_ok = false;                             // a retry finished OK
+  bool deduplicated = false;                           // ... answered with the first attempt's commit
+  int64_t acknowledged_version = 0;                    // new_version of the OK reply
   grpc::StatusCode retry_code = grpc::StatusCode::OK;  // the last retry's
 };
 
@@ -133,11 +137,16 @@ int Main(int argc, char** argv) {
   int max_retries = 8;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--bnserve") bnserve = argv[i + 1];
-    else if (flag == "--model") model_path = argv[i + 1];
-    else if (flag == "--streams") streams = std::atoi(argv[i + 1]);
-    else if (flag == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (flag == "--retries") max_retries = std::atoi(argv[i + 1]);
+    if (flag == "--bnserve")
+      bnserve = argv[i + 1];
+    else if (flag == "--model")
+      model_path = argv[i + 1];
+    else if (flag == "--streams")
+      streams = std::atoi(argv[i + 1]);
+    else if (flag == "--seed")
+      seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--retries")
+      max_retries = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -286,8 +295,10 @@ int Main(int argc, char** argv) {
     if (v.batches() != out.batches_planned || v.samples() != out.batches_planned * kRowsPerBatch) {
       ++partial;
       ++failures;
-      std::fprintf(stderr, "FAILURE: PARTIAL COMMIT: version %lld of stream %d holds %lld batches/%lld samples, "
-                   "sent %d/%d\n", static_cast<long long>(v.version()), stream, static_cast<long long>(v.batches()),
+      std::fprintf(stderr,
+                   "FAILURE: PARTIAL COMMIT: version %lld of stream %d holds %lld batches/%lld samples, "
+                   "sent %d/%d\n",
+                   static_cast<long long>(v.version()), stream, static_cast<long long>(v.batches()),
                    static_cast<long long>(v.samples()), out.batches_planned, out.batches_planned * kRowsPerBatch);
     }
   }
@@ -313,8 +324,10 @@ int Main(int argc, char** argv) {
       if (!out.half_closed) {
         ++partial;
         ++failures;
-        std::fprintf(stderr, "FAILURE: PARTIAL COMMIT: stream %d (%s) committed by an attempt that never "
-                     "half-closed (its retry was deduplicated)\n", i, CutName(out.cut));
+        std::fprintf(stderr,
+                     "FAILURE: PARTIAL COMMIT: stream %d (%s) committed by an attempt that never "
+                     "half-closed (its retry was deduplicated)\n",
+                     i, CutName(out.cut));
       }
     }
     const bool acknowledged = out.finish_ok || out.retried_ok;
@@ -327,8 +340,8 @@ int Main(int argc, char** argv) {
     if (committed[i] > 1) {
       ++double_commits;
       ++failures;
-      std::fprintf(stderr, "FAILURE: DOUBLE COMMIT: stream %d (%s) is in the history %d times\n", i,
-                   CutName(out.cut), committed[i]);
+      std::fprintf(stderr, "FAILURE: DOUBLE COMMIT: stream %d (%s) is in the history %d times\n", i, CutName(out.cut),
+                   committed[i]);
     } else if (committed[i] == 0 && acknowledged) {
       ++lost_commits;
       ++failures;
@@ -371,8 +384,10 @@ int Main(int argc, char** argv) {
   std::printf("\npartial commits %d, double commits %d, lost commits %d, never finished %d\nfailures %d\n", partial,
               double_commits, lost_commits, unfinished, failures);
   server.Kill();
-  if (failures == 0) fs::remove_all(scratch);
-  else std::printf("scratch kept: %s\n", scratch.c_str());
+  if (failures == 0)
+    fs::remove_all(scratch);
+  else
+    std::printf("scratch kept: %s\n", scratch.c_str());
   return failures == 0 ? 0 : 1;
 }
 

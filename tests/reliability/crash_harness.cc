@@ -41,8 +41,8 @@ constexpr int kBatchSets = 5;
 constexpr int kBatchesPerCommit = 2;
 constexpr int kRowsPerBatch = 9;  // odd on purpose
 constexpr int kMaxCommitsPerTrial = 40;
-const std::vector<std::string> kCrashPoints = {"after_write", "after_dir_fsync", "after_fsync", "after_rename",
-                                               "after_current", "external"};
+const std::vector<std::string> kCrashPoints = {"after_write",  "after_dir_fsync", "after_fsync",
+                                               "after_rename", "after_current",   "external"};
 
 std::string Note(int batch_set, int64_t commit_id) {
   return "set=" + std::to_string(batch_set) + " commit=" + std::to_string(commit_id);
@@ -110,10 +110,14 @@ int Main(int argc, char** argv) {
   uint64_t seed = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--bnserve") h.bnserve = argv[i + 1];
-    else if (flag == "--model") model_path = argv[i + 1];
-    else if (flag == "--trials") trials = std::atoi(argv[i + 1]);
-    else if (flag == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--bnserve")
+      h.bnserve = argv[i + 1];
+    else if (flag == "--model")
+      model_path = argv[i + 1];
+    else if (flag == "--trials")
+      trials = std::atoi(argv[i + 1]);
+    else if (flag == "--seed")
+      seed = std::strtoull(argv[i + 1], nullptr, 10);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -207,8 +211,8 @@ int Main(int argc, char** argv) {
     if (!history_ok) fail(trial, "history is not a parent chain starting at version 1");
     if (!history.empty()) {
       if (versions.size() < static_cast<int>(history.size())) {
-        fail(trial, "history shrank from " + std::to_string(history.size()) + " to " +
-                        std::to_string(versions.size()) + " entries");
+        fail(trial, "history shrank from " + std::to_string(history.size()) + " to " + std::to_string(versions.size()) +
+                        " entries");
       } else {
         for (size_t i = 0; i < history.size(); ++i) {
           if (EntryKey(history[i]) != EntryKey(versions[static_cast<int>(i)])) {
@@ -298,13 +302,15 @@ int Main(int argc, char** argv) {
     }
   }
 
-  std::printf("crash_harness: trials %d, commits acknowledged %d, in-flight commits durable %d, lost %d\n",
-              trials_run, acked, in_flight_survived, in_flight_lost);
+  std::printf("crash_harness: trials %d, commits acknowledged %d, in-flight commits durable %d, lost %d\n", trials_run,
+              acked, in_flight_survived, in_flight_lost);
   std::printf("crash points hit:");
   for (const auto& [name, count] : points_hit) std::printf(" %s=%d", name.c_str(), count);
   std::printf("\nfailures %d\n", failures);
-  if (failures == 0) fs::remove_all(scratch);
-  else std::printf("scratch kept: %s\n", scratch.c_str());
+  if (failures == 0)
+    fs::remove_all(scratch);
+  else
+    std::printf("scratch kept: %s\n", scratch.c_str());
   return failures == 0 ? 0 : 1;
 }
 

@@ -47,8 +47,8 @@
 #include "tests/bench/loadgen/load_inputs.h"
 #include "tests/bench/loadgen/rpc_callers.h"
 #include "tests/bench/loadgen/run_summary.h"
-#include "tests/test_util/live_server.h"
 #include "tests/reliability/rss_monitor.h"
+#include "tests/test_util/live_server.h"
 
 namespace bnserve::reliability {
 namespace {
@@ -161,8 +161,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Workload>>> BuildWorkloads(const Flag
       for (v1::Tensor& t : *inputs) *request.add_inputs() = std::move(t);
       Workload* w = add("predict " + model, "predict", model, flags.predict_concurrency, flags.predict_batch);
       w->description.request_bytes = loadgen::TensorPayloadBytes(request.inputs());
-      auto caller = std::make_shared<loadgen::PredictCaller>(channel, std::move(request), flags.predict_concurrency,
-                                                              timeout);
+      auto caller =
+          std::make_shared<loadgen::PredictCaller>(channel, std::move(request), flags.predict_concurrency, timeout);
       w->start = StarterOf(caller);
       w->keep_alive = caller;
     }
@@ -198,8 +198,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Workload>>> BuildWorkloads(const Flag
           async->Moments(context, req, resp, std::move(done));
         });
   }
-  const auto add_recalibration = [&](const std::string& label, const std::string& model, int concurrency,
-                                     int batches, int64_t batch, bool versioned) -> absl::Status {
+  const auto add_recalibration = [&](const std::string& label, const std::string& model, int concurrency, int batches,
+                                     int64_t batch, bool versioned) -> absl::Status {
     absl::StatusOr<std::vector<v1::Tensor>> inputs = Inputs(*stub, model, batch);
     if (!inputs.ok()) return inputs.status();
     v1::RecalibrationConfig config;
@@ -215,16 +215,16 @@ absl::StatusOr<std::vector<std::unique_ptr<Workload>>> BuildWorkloads(const Flag
     w->description.request_bytes = loadgen::TensorPayloadBytes(message.inputs());
     // A lost expected_version race is part of the protocol, not a failure.
     if (versioned) w->expected.insert(grpc::StatusCode::ABORTED);
-    auto caller = std::make_shared<loadgen::RecalibrateCaller>(channel, std::move(config), std::move(message),
-                                                               batches, timeout, versioned);
+    auto caller = std::make_shared<loadgen::RecalibrateCaller>(channel, std::move(config), std::move(message), batches,
+                                                               timeout, versioned);
     w->start = StarterOf(caller);
     w->keep_alive = caller;
     return absl::OkStatus();
   };
   if (flags.recal_concurrency > 0) {
     for (const std::string& model : flags.recal_models) {
-      const absl::Status added = add_recalibration("recalibrate", model, flags.recal_concurrency,
-                                                   flags.recal_batches, flags.recal_batch, /*versioned=*/true);
+      const absl::Status added = add_recalibration("recalibrate", model, flags.recal_concurrency, flags.recal_batches,
+                                                   flags.recal_batch, /*versioned=*/true);
       if (!added.ok()) return added;
     }
   }
@@ -275,8 +275,8 @@ int Report(const Flags& flags, std::vector<std::unique_ptr<Workload>>& workloads
     for (const auto& [name, count] : s.codes) absl::StrAppend(&codes, codes.empty() ? "" : " ", name, "=", count);
     unexpected_total += unexpected;
     table.AddRow({w->label, absl::StrCat(w->description.concurrency), absl::StrCat(s.calls),
-                  absl::StrFormat("%.1f", s.calls_per_s), Ms(s.p50_us), Ms(s.p90_us), Ms(s.p99_us), Ms(s.max_us),
-                  codes, absl::StrCat(unexpected)});
+                  absl::StrFormat("%.1f", s.calls_per_s), Ms(s.p50_us), Ms(s.p90_us), Ms(s.p99_us), Ms(s.max_us), codes,
+                  absl::StrCat(unexpected)});
     nlohmann::json entry = loadgen::ToJson(s);
     entry["workload"] = w->label;
     entry["unexpected"] = unexpected;
@@ -310,9 +310,10 @@ int Report(const Flags& flags, std::vector<std::unique_ptr<Workload>>& workloads
                        {"samples", rss_samples}};
   }
   const int exit_code = unexpected_total > 0 ? 3 : (rss_ok ? 0 : 4);
-  std::printf("\n%s\n", exit_code == 0   ? "PASS"
-                        : exit_code == 3 ? absl::StrCat("FAIL: ", unexpected_total, " calls with an unexpected status").c_str()
-                                         : "FAIL: resident memory grew");
+  std::printf("\n%s\n", exit_code == 0 ? "PASS"
+                        : exit_code == 3
+                            ? absl::StrCat("FAIL: ", unexpected_total, " calls with an unexpected status").c_str()
+                            : "FAIL: resident memory grew");
   json["unexpected"] = unexpected_total;
   json["pass"] = exit_code == 0;
   if (!flags.json_out.empty()) std::ofstream(flags.json_out) << json.dump(1) << "\n";
@@ -393,46 +394,72 @@ int Main(Flags flags) {
 }  // namespace bnserve::reliability
 
 int main(int argc, char** argv) {
-  CLI::App app{"bnserve-loadtest: mixed predictions, statistics queries and recalibration streams on several "
-               "models at once, with latency percentiles, status counts and the server's memory over time"};
+  CLI::App app{
+      "bnserve-loadtest: mixed predictions, statistics queries and recalibration streams on several "
+      "models at once, with latency percentiles, status counts and the server's memory over time"};
   bnserve::reliability::Flags f;
   auto* spawn = app.add_option("--bnserve", f.bnserve, "Spawn this bnserve binary over a copy of --repository");
   app.add_option("--repository", f.repository, "Model repository to copy for the spawned server")->needs(spawn);
   app.add_option("--server-env", f.server_env, "KEY=VALUE added to the spawned server's environment (repeatable)")
       ->needs(spawn);
-  auto* attach = app.add_option("--server", f.server, "host:port of a running bnserve (loopback only)")
-                     ->excludes(spawn);
+  auto* attach =
+      app.add_option("--server", f.server, "host:port of a running bnserve (loopback only)")->excludes(spawn);
   app.add_option("--server-pid", f.server_pid, "Its process id, for the RSS samples")->needs(attach);
   app.add_option("--duration", f.duration_s, "Measured seconds")->check(CLI::Range(1.0, 3600.0))->capture_default_str();
-  app.add_option("--warmup", f.warmup_s, "Unmeasured seconds first")->check(CLI::Range(0.0, 600.0))->capture_default_str();
+  app.add_option("--warmup", f.warmup_s, "Unmeasured seconds first")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
   app.add_option("--predict-models", f.predict_models, "Models to Predict on")->delimiter(',')->capture_default_str();
   app.add_option("--predict-concurrency", f.predict_concurrency, "Predict calls in flight per model (0 = none)")
-      ->check(CLI::Range(0, 256))->capture_default_str();
-  app.add_option("--predict-batch", f.predict_batch, "Samples per Predict")->check(CLI::Range(1, 1 << 16))->capture_default_str();
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  app.add_option("--predict-batch", f.predict_batch, "Samples per Predict")
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
   app.add_option("--stats-concurrency", f.stats_concurrency, "GetBatchStats calls in flight (0 = none)")
-      ->check(CLI::Range(0, 256))->capture_default_str();
-  app.add_option("--stats-batch", f.stats_batch, "Samples per GetBatchStats")->check(CLI::Range(2, 1 << 16))->capture_default_str();
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  app.add_option("--stats-batch", f.stats_batch, "Samples per GetBatchStats")
+      ->check(CLI::Range(2, 1 << 16))
+      ->capture_default_str();
   app.add_option("--moments-concurrency", f.moments_concurrency, "Moments calls in flight (0 = none)")
-      ->check(CLI::Range(0, 256))->capture_default_str();
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
   app.add_option("--recal-models", f.recal_models, "Models recalibrated with expected_version races")
-      ->delimiter(',')->capture_default_str();
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--recal-concurrency", f.recal_concurrency,
                  "Racing Recalibrate streams per model (0 = none; keep <= the model's stream limit)")
-      ->check(CLI::Range(0, 64))->capture_default_str();
-  app.add_option("--recal-batches", f.recal_batches, "Batches per racing stream")->check(CLI::Range(1, 100000))->capture_default_str();
-  app.add_option("--recal-batch", f.recal_batch, "Samples per racing batch")->check(CLI::Range(2, 1 << 20))->capture_default_str();
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  app.add_option("--recal-batches", f.recal_batches, "Batches per racing stream")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--recal-batch", f.recal_batch, "Samples per racing batch")
+      ->check(CLI::Range(2, 1 << 20))
+      ->capture_default_str();
   app.add_option("--heavy-clients", f.heavy_clients, "Heavy dry-run Recalibrate streams (0 = none)")
-      ->check(CLI::Range(0, 64))->capture_default_str();
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   app.add_option("--heavy-model", f.heavy_model, "Model the heavy streams recalibrate")->capture_default_str();
-  app.add_option("--heavy-batches", f.heavy_batches, "Batches per heavy stream")->check(CLI::Range(1, 100000))->capture_default_str();
-  app.add_option("--heavy-batch", f.heavy_batch, "Samples per heavy batch")->check(CLI::Range(2, 1 << 20))->capture_default_str();
+  app.add_option("--heavy-batches", f.heavy_batches, "Batches per heavy stream")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--heavy-batch", f.heavy_batch, "Samples per heavy batch")
+      ->check(CLI::Range(2, 1 << 20))
+      ->capture_default_str();
   app.add_flag("--rss-report-only", f.rss_report_only,
                "Report the RSS verdict without failing on growth: for ThreadSanitizer builds, whose shadow memory "
                "and per-thread history grow with the run by design");
-  app.add_option("--rss-floor-mb", f.rss_floor_mb, "RSS growth always tolerated, MiB")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--rss-floor-mb", f.rss_floor_mb, "RSS growth always tolerated, MiB")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--rss-fraction", f.rss_fraction, "RSS growth tolerated as a fraction of the first half's median")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--timeout", f.timeout_s, "Deadline of each call, seconds")->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--timeout", f.timeout_s, "Deadline of each call, seconds")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
   app.add_option("--json-out", f.json_out, "Also write the figures as JSON to this file");
   CLI11_PARSE(app, argc, argv);
   if (f.bnserve.empty() && f.server.empty()) {

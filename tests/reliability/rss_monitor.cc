@@ -93,8 +93,8 @@ RssVerdict JudgeRss(const std::vector<int64_t>& samples, size_t first_judged, do
   v.first_half_median_kib = Median({judged.begin(), judged.begin() + half});
   v.second_half_median_kib = Median({judged.end() - half, judged.end()});
   v.growth_kib = v.second_half_median_kib - v.first_half_median_kib;
-  v.threshold_kib = std::max<int64_t>(threshold.floor_kib,
-                                      static_cast<int64_t>(threshold.fraction * v.first_half_median_kib));
+  v.threshold_kib =
+      std::max<int64_t>(threshold.floor_kib, static_cast<int64_t>(threshold.fraction * v.first_half_median_kib));
   // Least-squares slope of the judged samples against time.
   double mean_t = 0, mean_y = 0;
   for (size_t i = 0; i < judged.size(); ++i) {
@@ -113,9 +113,8 @@ RssVerdict JudgeRss(const std::vector<int64_t>& samples, size_t first_judged, do
   v.flat = v.growth_kib <= v.threshold_kib;
   if (!v.flat) {
     std::ostringstream reason;
-    reason << "RSS grew by " << v.growth_kib << " KiB between the halves of the run (median "
-           << v.first_half_median_kib << " -> " << v.second_half_median_kib << " KiB), above the threshold "
-           << v.threshold_kib << " KiB";
+    reason << "RSS grew by " << v.growth_kib << " KiB between the halves of the run (median " << v.first_half_median_kib
+           << " -> " << v.second_half_median_kib << " KiB), above the threshold " << v.threshold_kib << " KiB";
     v.reason = reason.str();
   }
   return v;

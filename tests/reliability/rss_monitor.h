@@ -62,13 +62,13 @@ struct RssThreshold {
 
 struct RssVerdict {
   int64_t first_kib = 0, median_kib = 0, last_kib = 0, max_kib = 0;  // over every sample
-  int64_t first_half_median_kib = 0, second_half_median_kib = 0;    // judged samples
-  int64_t growth_kib = 0;      // second half - first half
+  int64_t first_half_median_kib = 0, second_half_median_kib = 0;     // judged samples
+  int64_t growth_kib = 0;                                            // second half - first half
   int64_t threshold_kib = 0;
   double slope_kib_per_s = 0;  // least-squares fit over the judged samples (information only)
   size_t judged_samples = 0;
-  bool flat = false;           // growth <= threshold, with >= 4 judged samples
-  std::string reason;          // why not flat (or why undecided)
+  bool flat = false;   // growth <= threshold, with >= 4 judged samples
+  std::string reason;  // why not flat (or why undecided)
 };
 
 // `samples` one per `interval_s`; those before `first_judged` are warm-up.

@@ -2,6 +2,8 @@
 // name file and line, never the token), constant-time lookup, bearer
 // parsing, and the (RPC, token) -> status table for every RPC of the
 // BnServe service as the generated descriptor lists it.
+#include "server/auth/auth_policy.h"
+
 #include <sys/stat.h>
 
 #include <fstream>
@@ -12,7 +14,6 @@
 #include "bnserve/v1/bnserve_service.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/auth/auth_policy.h"
 #include "server/auth/token_set.h"
 #include "tests/server/server_test_util.h"
 
@@ -32,10 +33,10 @@ const std::set<std::string> kMutating = {"Recalibrate", "Rollback", "LoadModel",
 std::vector<std::string> ServiceMethods() { return testing::BnServeMethodNames(); }
 
 TokenSet TwoTokens() {
-  absl::StatusOr<TokenSet> set = TokenSet::Parse(
-      absl::StrCat("# bnserve tokens\n\nadmin ", kAdminToken, "\r\n   # indented comment\n\tread\t", kReadToken,
-                   "  \n"),
-      "tokens.txt");
+  absl::StatusOr<TokenSet> set =
+      TokenSet::Parse(absl::StrCat("# bnserve tokens\n\nadmin ", kAdminToken, "\r\n   # indented comment\n\tread\t",
+                                   kReadToken, "  \n"),
+                      "tokens.txt");
   EXPECT_TRUE(set.ok()) << set.status();
   return set.ok() ? *std::move(set) : TokenSet();
 }

@@ -162,8 +162,9 @@ class DiskTroubleTest : public ::testing::Test {
     return config;
   }
   RecalibrateResult Recalibrate(const std::string& note, uint32_t seed) {
-    return testing::Recalibrate(server_->stub(), Config(note),
-                                {MakeTensor({6, 20}, GridValues(120, seed)), MakeTensor({5, 20}, GridValues(100, seed))});
+    return testing::Recalibrate(
+        server_->stub(), Config(note),
+        {MakeTensor({6, 20}, GridValues(120, seed)), MakeTensor({5, 20}, GridValues(100, seed))});
   }
   grpc::Status Rollback(int64_t to) {
     v1::RollbackRequest request;
@@ -230,8 +231,9 @@ class DiskTroubleTest : public ::testing::Test {
   std::function<void()> MakeStatsImmutable(std::string* os_error) {
     if (!SetImmutable(StatsDir(), true)) {
       const std::string why = std::strerror(errno);
-      ADD_FAILURE_AT(__FILE__, __LINE__) << "neither a read-only mount nor chattr +i is possible here (FS_IOC_SETFLAGS: "
-                                         << why << "): the unwritable-repository case is NOT tested";
+      ADD_FAILURE_AT(__FILE__, __LINE__)
+          << "neither a read-only mount nor chattr +i is possible here (FS_IOC_SETFLAGS: " << why
+          << "): the unwritable-repository case is NOT tested";
       return {};
     }
     std::printf("[ NOTE     ] not writable: stats/ made immutable (chattr +i)\n");
@@ -273,9 +275,9 @@ class DiskTroubleTest : public ::testing::Test {
     EXPECT_EQ(ServedVersion(), after.response.new_version().version());
   }
 
-  TempRepository repo_;                  // destroyed last
-  std::unique_ptr<ScopedTmpfs> tmpfs_;   // unmounted before the repository is removed
-  std::unique_ptr<TestServer> server_;   // stopped first
+  TempRepository repo_;                 // destroyed last
+  std::unique_ptr<ScopedTmpfs> tmpfs_;  // unmounted before the repository is removed
+  std::unique_ptr<TestServer> server_;  // stopped first
 };
 
 TEST_F(DiskTroubleTest, FullDiskFailsTheCommitClearlyAndChangesNothing) {
@@ -283,13 +285,17 @@ TEST_F(DiskTroubleTest, FullDiskFailsTheCommitClearlyAndChangesNothing) {
   const std::string filler = repo_.path() + "/filler";
   if (tmpfs_->mounted()) {
     std::printf("[ NOTE     ] disk full: a 256 KiB tmpfs filled to ENOSPC\n");
-    ExpectFullDiskHandled([&] { ASSERT_EQ(FillDisk(filler), ENOSPC); },
-                          [&] { ASSERT_EQ(::unlink(filler.c_str()), 0); }, "No space left on device", filler);
+    ExpectFullDiskHandled([&] { ASSERT_EQ(FillDisk(filler), ENOSPC); }, [&] { ASSERT_EQ(::unlink(filler.c_str()), 0); },
+                          "No space left on device", filler);
   } else {
     std::printf("[ NOTE     ] disk full: mount not permitted; using RLIMIT_FSIZE (EFBIG) instead\n");
     std::unique_ptr<ScopedFileSizeLimit> limit;
-    ExpectFullDiskHandled([&] { limit = std::make_unique<ScopedFileSizeLimit>(16); ASSERT_TRUE(limit->ok()); },
-                          [&] { limit.reset(); }, "File too large", "");
+    ExpectFullDiskHandled(
+        [&] {
+          limit = std::make_unique<ScopedFileSizeLimit>(16);
+          ASSERT_TRUE(limit->ok());
+        },
+        [&] { limit.reset(); }, "File too large", "");
   }
 }
 
@@ -298,8 +304,12 @@ TEST_F(DiskTroubleTest, FileSizeLimitFailsTheCommitClearlyAndChangesNothing) {
   repo_.AddModel("mlp", "torch/mlp_bn1d.onnx");
   StartServer();
   std::unique_ptr<ScopedFileSizeLimit> limit;
-  ExpectFullDiskHandled([&] { limit = std::make_unique<ScopedFileSizeLimit>(16); ASSERT_TRUE(limit->ok()); },
-                        [&] { limit.reset(); }, "File too large", "");
+  ExpectFullDiskHandled(
+      [&] {
+        limit = std::make_unique<ScopedFileSizeLimit>(16);
+        ASSERT_TRUE(limit->ok());
+      },
+      [&] { limit.reset(); }, "File too large", "");
 }
 
 TEST_F(DiskTroubleTest, ReadOnlyRepositoryFailsTheCommitClearlyAndChangesNothing) {
@@ -344,9 +354,9 @@ TEST_F(DiskTroubleTest, DamagedStatisticsAtStartUpAreReportedKeptAndNotServed) {
     std::string bytes;
     std::string reported;
   };
-  for (const Damage& damage : {Damage{"bit flip", flipped, "payload checksum mismatch"},
-                               Damage{"truncated", v3.substr(0, v3.size() - 13), "payload length"},
-                               Damage{"empty", "", "truncated header"}}) {
+  for (const Damage& damage :
+       {Damage{"bit flip", flipped, "payload checksum mismatch"},
+        Damage{"truncated", v3.substr(0, v3.size() - 13), "payload length"}, Damage{"empty", "", "truncated header"}}) {
     SCOPED_TRACE(damage.name);
     {
       std::ofstream out(v3_path, std::ios::binary | std::ios::trunc);

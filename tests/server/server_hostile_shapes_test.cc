@@ -60,12 +60,14 @@ std::vector<HostileTensor> HostileInputs() {
       {"one value short", WithShape({2, 20}, 39)},
       {"one value too many", WithShape({2, 20}, 41)},
       {"raw one float short", WithShape({2, 20}, 39, true)},
-      {"raw 3 bytes over", [] {
+      {"raw 3 bytes over",
+       [] {
          v1::Tensor t = WithShape({2, 20}, 40, true);
          t.mutable_raw_float32_le()->append("abc");
          return t;
        }()},
-      {"both encodings", [] {
+      {"both encodings",
+       [] {
          v1::Tensor t = WithShape({1, 20}, 20);
          t.set_raw_float32_le(std::string(80, '\0'));
          return t;

@@ -140,8 +140,8 @@ TEST_F(IdempotencyTest, TwoConcurrentStreamsWithOneKeyCommitOnce) {
 }
 
 TEST_F(IdempotencyTest, MalformedKeysAreInvalidArgumentNamingTheField) {
-  for (const std::string& bad : {std::string("has space"), std::string("slash/no"), std::string("\xc3\xa9"),
-                                 std::string(129, 'a')}) {
+  for (const std::string& bad :
+       {std::string("has space"), std::string("slash/no"), std::string("\xc3\xa9"), std::string(129, 'a')}) {
     SCOPED_TRACE(bad);
     const RecalibrateResult result = Recalibrate(server_->stub(), Config(bad), Batches(1));
     EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);

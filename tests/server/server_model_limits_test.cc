@@ -107,8 +107,8 @@ TEST(ModelLimitsServerTest, InvalidConfigFailsThatModelsLoadWithTheReason) {
   EXPECT_EQ(models.models(0).name(), "fine");
   EXPECT_EQ(models.models(0).state(), v1::MODEL_STATE_AVAILABLE);
   EXPECT_EQ(models.models(1).state(), v1::MODEL_STATE_ERROR);
-  EXPECT_THAT(models.models(1).error(),
-              AllOf(HasSubstr(repo.ModelDir("typo") + "/config.json"), HasSubstr("unknown key \"max_recalibration_streems\"")));
+  EXPECT_THAT(models.models(1).error(), AllOf(HasSubstr(repo.ModelDir("typo") + "/config.json"),
+                                              HasSubstr("unknown key \"max_recalibration_streems\"")));
 
   // Fixed on disk, a reload picks it up.
   WriteConfig(repo, "typo", R"({"max_recalibration_streams": 1})");

@@ -18,8 +18,7 @@
 namespace bnserve::testing {
 
 LogCapture::LogCapture() : previous_(spdlog::default_logger()), stream_(std::make_shared<std::ostringstream>()) {
-  auto logger =
-      std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(*stream_));
+  auto logger = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(*stream_));
   logger->set_level(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
 }
@@ -100,8 +99,7 @@ std::vector<std::string> BnServeMethodNames() {
   // message of that file is otherwise referenced.
   const google::protobuf::FileDescriptor* file = google::protobuf::DescriptorPool::generated_pool()->FindFileByName(
       descriptor_table_bnserve_2fv1_2fbnserve_5fservice_2eproto.filename);
-  const google::protobuf::ServiceDescriptor* service =
-      file == nullptr ? nullptr : file->FindServiceByName("BnServe");
+  const google::protobuf::ServiceDescriptor* service = file == nullptr ? nullptr : file->FindServiceByName("BnServe");
   std::vector<std::string> names;
   if (service == nullptr) {
     ADD_FAILURE() << "no descriptor for " << v1::BnServe::service_full_name();

@@ -20,9 +20,7 @@ using ::testing::Not;
 
 class ServerTlsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    certs_ = new TestCerts(MakeTestCerts(certs_dir_.path()));
-  }
+  static void SetUpTestSuite() { certs_ = new TestCerts(MakeTestCerts(certs_dir_.path())); }
   static void TearDownTestSuite() {
     delete certs_;
     certs_ = nullptr;
@@ -115,9 +113,11 @@ TEST_F(ServerTlsTest, BadTlsFilesAreReportedByFlagAndFile) {
       {{repo_.path() + "/absent.pem", certs_->server_key, ""}, absl::StatusCode::kNotFound, "absent.pem"},
       {{garbage, certs_->server_key, ""}, absl::StatusCode::kInvalidArgument, "--tls-cert " + garbage},
       {{certs_->server_cert, garbage, ""}, absl::StatusCode::kInvalidArgument, "--tls-key " + garbage},
-      {{certs_->server_cert, certs_->client_key, ""}, absl::StatusCode::kInvalidArgument,
+      {{certs_->server_cert, certs_->client_key, ""},
+       absl::StatusCode::kInvalidArgument,
        "does not match the certificate in --tls-cert"},
-      {{certs_->server_cert, certs_->server_key, garbage}, absl::StatusCode::kInvalidArgument,
+      {{certs_->server_cert, certs_->server_key, garbage},
+       absl::StatusCode::kInvalidArgument,
        "--tls-client-ca " + garbage},
   };
   for (const Case& c : cases) {

@@ -5,8 +5,8 @@
 #pragma once
 
 #include <signal.h>
-#include <unistd.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -49,8 +49,9 @@ class LiveServer {
       const std::string script =
           "exec \"$0\" --listen \"$1\" --model-repository \"$2\" --drain-seconds 0 --worker-threads 2 "
           "--log-level warn >>\"$3\" 2>&1";
-      const char* argv[] = {"sh", "-c", script.c_str(), binary_.c_str(), address.c_str(), repository_.c_str(),
-                            log_path_.c_str(), nullptr};
+      const char* argv[] = {
+          "sh",   "-c", script.c_str(), binary_.c_str(), address.c_str(), repository_.c_str(), log_path_.c_str(),
+          nullptr};
       pid_ = fork();
       if (pid_ == 0) {
         execve("/bin/sh", const_cast<char* const*>(argv), envp.data());

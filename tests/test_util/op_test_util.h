@@ -10,22 +10,22 @@
 #pragma once
 
 #include <algorithm>
-#include <functional>
-#include <map>
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "core/util/thread_pool.h"
-#include "core/graph/graph.h"
 #include "core/engine/op.h"
+#include "core/graph/graph.h"
 #include "core/graph/shape.h"
-#include "core/util/status.h"
 #include "core/graph/tensor.h"
+#include "core/util/status.h"
+#include "core/util/thread_pool.h"
 #include "gtest/gtest.h"
 #include "tests/test_util/allocation_counter.h"
 
@@ -263,8 +263,7 @@ class OpTest {
 
  private:
   absl::Status WithContext(const std::vector<const Tensor*>& runtime, std::vector<Tensor>* outputs,
-                           std::vector<float>* scratch,
-                           const std::function<absl::Status(const OpContext&)>& fn) const {
+                           std::vector<float>* scratch, const std::function<absl::Status(const OpContext&)>& fn) const {
     std::vector<TensorView> inputs;
     size_t next_runtime = 0;
     for (const std::string& name : node_.inputs) {

@@ -16,12 +16,12 @@ namespace bnserve::testing {
 
 struct TestCerts {
   std::string dir;
-  std::string ca;            // ca.pem: signs server.pem and client.pem
-  std::string server_cert;   // server.pem: localhost, 127.0.0.1
+  std::string ca;           // ca.pem: signs server.pem and client.pem
+  std::string server_cert;  // server.pem: localhost, 127.0.0.1
   std::string server_key;
-  std::string client_cert;   // client.pem: signed by ca.pem
+  std::string client_cert;  // client.pem: signed by ca.pem
   std::string client_key;
-  std::string other_ca;      // other_ca.pem: an unrelated CA
+  std::string other_ca;           // other_ca.pem: an unrelated CA
   std::string other_client_cert;  // other_client.pem: signed by other_ca.pem
   std::string other_client_key;
   // Empty when every openssl call succeeded, else what failed and its stderr.

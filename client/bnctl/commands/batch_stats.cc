@@ -73,9 +73,10 @@ std::string PlotText(const v1::GetBatchStatsResponse& response) {
 
 void AddBatchStatsCommand(CLI::App* app, std::vector<Command>* commands) {
   auto opts = std::make_shared<BatchStatsOptions>();
-  CLI::App* sub = app->add_subcommand(
-      "batch-stats", "What a batch does at every BN layer and how far it drifts from the running statistics "
-                     "(most shifted layers first)");
+  CLI::App* sub =
+      app->add_subcommand("batch-stats",
+                          "What a batch does at every BN layer and how far it drifts from the running statistics "
+                          "(most shifted layers first)");
   sub->add_option("model", opts->model, "Model name")->required();
   sub->add_option("--input,-i", opts->input, "The batch: a .npy or .csv file of instances")->required();
   sub->add_option("--forward", opts->forward, "BN behaviour during the pass")
@@ -84,26 +85,26 @@ void AddBatchStatsCommand(CLI::App* app, std::vector<Command>* commands) {
   sub->add_option("--version", opts->version, "Statistics version to compare with (default: the served one)");
   sub->add_flag("--channels", opts->channels, "Per-channel batch and running statistics");
   sub->add_flag("--plot", opts->plot, "Drift per layer as bars, per channel as sparklines");
-  commands->push_back({sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
-                         BN_ASSIGN_OR_RETURN(ModelInput input, LoadModelInput(client, opts->model, opts->input));
-                         v1::GetBatchStatsRequest header;
-                         header.set_model(opts->model);
-                         header.set_statistics_version(opts->version);
-                         header.set_forward_mode(opts->forward == "eval" ? v1::FORWARD_MODE_EVAL
-                                                                         : v1::FORWARD_MODE_TRAIN);
-                         header.set_sort_by_drift(true);
-                         BatchSplitter chunks(input.data, RowsWithinBytes(input.data, kChunkBytes));
-                         BN_ASSIGN_OR_RETURN(auto response, client.GetBatchStatsStreamed(header, chunks));
-                         std::string text = absl::StrCat(
-                             opts->model, ": ", response.samples(), " samples, ", ForwardModeName(response.forward_mode()),
-                             " forward, compared with statistics version ", response.statistics_version(), "\n\n");
-                         if (opts->plot) {
-                           text += PlotText(response);
-                         } else {
-                           text += opts->channels ? ChannelsText(response) : LayersText(response);
-                         }
-                         return CommandResult{BatchStatsJson(response), text};
-                       }});
+  commands->push_back(
+      {sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
+         BN_ASSIGN_OR_RETURN(ModelInput input, LoadModelInput(client, opts->model, opts->input));
+         v1::GetBatchStatsRequest header;
+         header.set_model(opts->model);
+         header.set_statistics_version(opts->version);
+         header.set_forward_mode(opts->forward == "eval" ? v1::FORWARD_MODE_EVAL : v1::FORWARD_MODE_TRAIN);
+         header.set_sort_by_drift(true);
+         BatchSplitter chunks(input.data, RowsWithinBytes(input.data, kChunkBytes));
+         BN_ASSIGN_OR_RETURN(auto response, client.GetBatchStatsStreamed(header, chunks));
+         std::string text =
+             absl::StrCat(opts->model, ": ", response.samples(), " samples, ", ForwardModeName(response.forward_mode()),
+                          " forward, compared with statistics version ", response.statistics_version(), "\n\n");
+         if (opts->plot) {
+           text += PlotText(response);
+         } else {
+           text += opts->channels ? ChannelsText(response) : LayersText(response);
+         }
+         return CommandResult{BatchStatsJson(response), text};
+       }});
 }
 
 }  // namespace bnserve::client

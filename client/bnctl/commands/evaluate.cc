@@ -4,9 +4,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/batches.h"
-#include "client/classification.h"
 #include "client/bnctl/commands/command.h"
 #include "client/bnctl/commands/model_input.h"
+#include "client/classification.h"
 #include "client/input_file.h"
 #include "client/predict_batches.h"
 #include "client/tensor_convert.h"
@@ -48,38 +48,31 @@ void AddEvaluateCommand(CLI::App* app, std::vector<Command>* commands) {
       "evaluate", "Top-1 accuracy and mean cross-entropy of a classifier on labelled data (softmax on the client)");
   sub->add_option("model", opts->model, "Model name")->required();
   sub->add_option("--input,-i", opts->input, "Instances: a .npy or .csv file")->required();
-  sub->add_option("--labels", opts->labels, "Class labels: an int64 or int32 .npy file, one per instance")
-      ->required();
+  sub->add_option("--labels", opts->labels, "Class labels: an int64 or int32 .npy file, one per instance")->required();
   sub->add_option("--batch-size", opts->batch_size, "Instances per request")
       ->check(PositiveInteger())
       ->capture_default_str();
   sub->add_option("--version", opts->version, "Statistics version (default: the served one)");
-  commands->push_back({sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
-                         BN_ASSIGN_OR_RETURN(LabelArray labels, ReadLabelFile(opts->labels));
-                         BN_ASSIGN_OR_RETURN(ModelInput input, LoadModelInput(client, opts->model, opts->input));
-                         if (static_cast<int64_t>(labels.values.size()) != input.data.rows()) {
-                           return absl::InvalidArgumentError(
-                               absl::StrCat(opts->labels, ": ", labels.values.size(), " labels for ",
-                                            input.data.rows(), " instances in ", opts->input));
-                         }
-                         BN_ASSIGN_OR_RETURN(Predictions predictions,
-                                             PredictBatches(client, opts->model, opts->version,
-                                                            BatchSplitter(input.data, opts->batch_size)));
-                         BN_ASSIGN_OR_RETURN(ClassificationMetrics metrics,
-                                             Score(predictions.output, labels, opts->labels));
-                         CommandResult result;
-                         result.json = {{"model", opts->model},
-                                        {"statistics_version", predictions.statistics_version},
-                                        {"samples", metrics.count()},
-                                        {"correct", metrics.correct()},
-                                        {"accuracy", metrics.accuracy()},
-                                        {"mean_cross_entropy", metrics.mean_cross_entropy()}};
-                         result.text = absl::StrFormat(
-                             "%s statistics version %d: accuracy %.4f (%d/%d), mean cross-entropy %.4f\n", opts->model,
-                             predictions.statistics_version, metrics.accuracy(), metrics.correct(), metrics.count(),
-                             metrics.mean_cross_entropy());
-                         return result;
-                       }});
+  commands->push_back(
+      {sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
+         BN_ASSIGN_OR_RETURN(LabelArray labels, ReadLabelFile(opts->labels));
+         BN_ASSIGN_OR_RETURN(ModelInput input, LoadModelInput(client, opts->model, opts->input));
+         if (static_cast<int64_t>(labels.values.size()) != input.data.rows()) {
+           return absl::InvalidArgumentError(absl::StrCat(opts->labels, ": ", labels.values.size(), " labels for ",
+                                                          input.data.rows(), " instances in ", opts->input));
+         }
+         BN_ASSIGN_OR_RETURN(Predictions predictions, PredictBatches(client, opts->model, opts->version,
+                                                                     BatchSplitter(input.data, opts->batch_size)));
+         BN_ASSIGN_OR_RETURN(ClassificationMetrics metrics, Score(predictions.output, labels, opts->labels));
+         CommandResult result;
+         result.json = {{"model", opts->model},           {"statistics_version", predictions.statistics_version},
+                        {"samples", metrics.count()},     {"correct", metrics.correct()},
+                        {"accuracy", metrics.accuracy()}, {"mean_cross_entropy", metrics.mean_cross_entropy()}};
+         result.text = absl::StrFormat("%s statistics version %d: accuracy %.4f (%d/%d), mean cross-entropy %.4f\n",
+                                       opts->model, predictions.statistics_version, metrics.accuracy(),
+                                       metrics.correct(), metrics.count(), metrics.mean_cross_entropy());
+         return result;
+       }});
 }
 
 }  // namespace bnserve::client

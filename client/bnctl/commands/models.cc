@@ -28,11 +28,10 @@ std::string SpecsText(const char* title, const google::protobuf::RepeatedPtrFiel
 
 std::string DescribeText(const v1::DescribeModelResponse& response) {
   const auto& status = response.status();
-  std::string out = absl::StrCat("model     ", status.name(), " (", ModelStateName(status.state()), ")\n",
-                                 "version   ", response.current_version().version(), " (",
-                                 response.current_version().origin(), ")\n", "opset     ", response.opset(),
-                                 response.producer().empty() ? "" : absl::StrCat(", producer ", response.producer()),
-                                 "\n");
+  std::string out = absl::StrCat(
+      "model     ", status.name(), " (", ModelStateName(status.state()), ")\n", "version   ",
+      response.current_version().version(), " (", response.current_version().origin(), ")\n", "opset     ",
+      response.opset(), response.producer().empty() ? "" : absl::StrCat(", producer ", response.producer()), "\n");
   out += SpecsText("input     ", response.inputs());
   out += SpecsText("output    ", response.outputs());
   Table layers({"bn layer", "channels", "eps", "momentum", "affine", "input"});
@@ -74,16 +73,16 @@ void AddModelCommands(CLI::App* app, std::vector<Command>* commands) {
                        }});
 
   auto model = std::make_shared<std::string>();
-  CLI::App* describe = ModelSubcommand(app, "describe", "Inputs, outputs, BN layers and served version of a model",
-                                       model);
+  CLI::App* describe =
+      ModelSubcommand(app, "describe", "Inputs, outputs, BN layers and served version of a model", model);
   commands->push_back({describe, [model](const Client& client) -> absl::StatusOr<CommandResult> {
                          BN_ASSIGN_OR_RETURN(auto response, client.DescribeModel(*model));
                          return CommandResult{DescribeModelJson(response), DescribeText(response)};
                        }});
 
   auto service = std::make_shared<std::string>();
-  CLI::App* health = app->add_subcommand(
-      "health", "grpc.health.v1 check of the server, or of one model; exit code 1 unless SERVING");
+  CLI::App* health =
+      app->add_subcommand("health", "grpc.health.v1 check of the server, or of one model; exit code 1 unless SERVING");
   health->add_option("model", *service, "Model name (default: the server itself)");
   commands->push_back({health, [service](const Client& client) -> absl::StatusOr<CommandResult> {
                          BN_ASSIGN_OR_RETURN(std::string status, client.CheckHealth(*service));

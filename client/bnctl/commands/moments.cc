@@ -5,9 +5,9 @@
 #include "absl/strings/str_join.h"
 #include "client/bnctl/commands/command.h"
 #include "client/bnctl/format.h"
-#include "client/input_file.h"
 #include "client/bnctl/json_views.h"
 #include "client/bnctl/table.h"
+#include "client/input_file.h"
 #include "client/tensor_convert.h"
 #include "core/util/status.h"
 
@@ -36,8 +36,8 @@ std::string MomentsText(const v1::MomentsResponse& response) {
   std::string out = absl::StrCat("shape [", absl::StrJoin(response.shape(), ","), "]\n\n");
   Table table({"index", "mean", "variance"});
   for (int i = 0; i < response.mean_size() && i < response.variance_size(); ++i) {
-    table.AddRow({MultiIndex(i, response.shape()), FormatNumber(response.mean(i), 6),
-                  FormatNumber(response.variance(i), 6)});
+    table.AddRow(
+        {MultiIndex(i, response.shape()), FormatNumber(response.mean(i), 6), FormatNumber(response.variance(i), 6)});
   }
   return out + table.Render();
 }

@@ -3,12 +3,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/batches.h"
-#include "client/classification.h"
 #include "client/bnctl/commands/command.h"
 #include "client/bnctl/commands/model_input.h"
-#include "client/predict_batches.h"
 #include "client/bnctl/format.h"
 #include "client/bnctl/table.h"
+#include "client/classification.h"
+#include "client/predict_batches.h"
 #include "core/util/status.h"
 
 namespace bnserve::client {
@@ -56,8 +56,8 @@ CommandResult Render(const PredictOptions& opts, const Predictions& predictions)
                  {"output_name", predictions.output_name},
                  {"classifier", classifier},
                  {"instances", instances}};
-  result.text = absl::StrCat(opts.model, " statistics version ", predictions.statistics_version, "\n\n",
-                             table.Render());
+  result.text =
+      absl::StrCat(opts.model, " statistics version ", predictions.statistics_version, "\n\n", table.Render());
   return result;
 }
 
@@ -65,9 +65,10 @@ CommandResult Render(const PredictOptions& opts, const Predictions& predictions)
 
 void AddPredictCommand(CLI::App* app, std::vector<Command>* commands) {
   auto opts = std::make_shared<PredictOptions>();
-  CLI::App* sub = app->add_subcommand(
-      "predict", "Run instances through a model: per instance the output vector or, for a classifier "
-                 "([N,K] logits), the argmax class and its softmax probability");
+  CLI::App* sub =
+      app->add_subcommand("predict",
+                          "Run instances through a model: per instance the output vector or, for a classifier "
+                          "([N,K] logits), the argmax class and its softmax probability");
   sub->add_option("model", opts->model, "Model name")->required();
   auto* input = sub->add_option("--input,-i", opts->input, "A .npy or .csv file of instances");
   auto* values = sub->add_option("--values", opts->values, "One instance, comma-separated")->delimiter(',');
@@ -77,23 +78,21 @@ void AddPredictCommand(CLI::App* app, std::vector<Command>* commands) {
       ->capture_default_str();
   sub->add_option("--version", opts->version, "Statistics version (default: the served one)");
   sub->add_flag("--raw", opts->raw, "Also print the output vector of classifiers");
-  commands->push_back({sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
-                         if (opts->input.empty() == opts->values.empty()) {
-                           return absl::InvalidArgumentError("predict needs exactly one of --input or --values");
-                         }
-                         absl::StatusOr<ModelInput> input =
-                             opts->input.empty()
-                                 ? FitModelInput(client, opts->model,
-                                                 FloatArray{{1, static_cast<int64_t>(opts->values.size())},
-                                                            opts->values},
-                                                 "--values")
-                                 : LoadModelInput(client, opts->model, opts->input);
-                         if (!input.ok()) return input.status();
-                         BN_ASSIGN_OR_RETURN(Predictions predictions,
-                                             PredictBatches(client, opts->model, opts->version,
-                                                            BatchSplitter(input->data, opts->batch_size)));
-                         return Render(*opts, predictions);
-                       }});
+  commands->push_back(
+      {sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
+         if (opts->input.empty() == opts->values.empty()) {
+           return absl::InvalidArgumentError("predict needs exactly one of --input or --values");
+         }
+         absl::StatusOr<ModelInput> input =
+             opts->input.empty()
+                 ? FitModelInput(client, opts->model,
+                                 FloatArray{{1, static_cast<int64_t>(opts->values.size())}, opts->values}, "--values")
+                 : LoadModelInput(client, opts->model, opts->input);
+         if (!input.ok()) return input.status();
+         BN_ASSIGN_OR_RETURN(Predictions predictions, PredictBatches(client, opts->model, opts->version,
+                                                                     BatchSplitter(input->data, opts->batch_size)));
+         return Render(*opts, predictions);
+       }});
 }
 
 }  // namespace bnserve::client

@@ -57,9 +57,9 @@ v1::RecalibrationConfig MakeConfig(const RecalibrateOptions& opts) {
 }
 
 std::string ResultText(const RecalibrateOptions& opts, const v1::RecalibrateResponse& response) {
-  std::string out = absl::StrCat(response.model(), ": ", opts.mode, " recalibration over ", response.batches(),
-                                 " batches, ", response.samples(), " samples, from version ", response.base_version(),
-                                 "\n\n");
+  std::string out =
+      absl::StrCat(response.model(), ": ", opts.mode, " recalibration over ", response.batches(), " batches, ",
+                   response.samples(), " samples, from version ", response.base_version(), "\n\n");
   Table table({"layer", "updated", "mean shift rms", "log var ratio rms"});
   for (const auto& layer : response.layers()) {
     table.AddRow({layer.name(), layer.updated() ? "yes" : "no", FormatNumber(layer.mean_shift_rms()),
@@ -82,9 +82,10 @@ std::string ResultText(const RecalibrateOptions& opts, const v1::RecalibrateResp
 
 void AddRecalibrateCommand(CLI::App* app, std::vector<Command>* commands) {
   auto opts = std::make_shared<RecalibrateOptions>();
-  CLI::App* sub = app->add_subcommand(
-      "recalibrate", "Recompute BN running statistics from unlabeled data streamed in batches, and commit them "
-                     "as a new statistics version");
+  CLI::App* sub =
+      app->add_subcommand("recalibrate",
+                          "Recompute BN running statistics from unlabeled data streamed in batches, and commit them "
+                          "as a new statistics version");
   sub->add_option("model", opts->model, "Model name")->required();
   sub->add_option("--input,-i", opts->input, "Calibration data: a .npy or .csv file of instances")->required();
   sub->add_option("--batch-size", opts->batch_size, "Instances per batch (the statistics depend on it)")

@@ -61,8 +61,8 @@ std::string PlotText(const v1::GetRunningStatsResponse& stats) {
   for (const auto& layer : stats.layers()) {
     std::vector<std::string> labels;
     for (int c = 0; c < layer.mean_size(); ++c) labels.push_back(absl::StrCat("c", c));
-    absl::StrAppend(&out, layer.name(), ": running mean per channel\n", BarChart(labels, DoubleSpan(layer.mean())), "\n",
-                    layer.name(), ": running var per channel\n", BarChart(labels, DoubleSpan(layer.var())), "\n");
+    absl::StrAppend(&out, layer.name(), ": running mean per channel\n", BarChart(labels, DoubleSpan(layer.mean())),
+                    "\n", layer.name(), ": running var per channel\n", BarChart(labels, DoubleSpan(layer.var())), "\n");
   }
   return out;
 }
@@ -86,8 +86,8 @@ void AddStatsCommand(CLI::App* app, std::vector<Command>* commands) {
                          for (const auto& layer : opts->layers) request.add_layers(layer);
                          request.set_include_affine(opts->affine);
                          BN_ASSIGN_OR_RETURN(auto stats, client.GetRunningStats(request));
-                         std::string text = absl::StrCat(opts->model, " statistics version ",
-                                                         stats.version().version(), "\n\n");
+                         std::string text =
+                             absl::StrCat(opts->model, " statistics version ", stats.version().version(), "\n\n");
                          if (opts->plot) {
                            text += PlotText(stats);
                          } else {

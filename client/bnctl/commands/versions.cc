@@ -3,10 +3,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/bnctl/commands/command.h"
-#include "client/file_bytes.h"
 #include "client/bnctl/format.h"
 #include "client/bnctl/json_views.h"
 #include "client/bnctl/table.h"
+#include "client/file_bytes.h"
 #include "core/util/status.h"
 
 namespace bnserve::client {
@@ -29,8 +29,7 @@ std::string HistoryText(const v1::ListVersionsResponse& response) {
                   recalibrated ? absl::StrCat(v.batches()) : "-", recalibrated ? absl::StrCat(v.samples()) : "-",
                   v.request_id().empty() ? "-" : v.request_id(), v.note()});
   }
-  return absl::StrCat(response.model(), ": serving version ", response.current_version(), " (*)\n\n",
-                      table.Render());
+  return absl::StrCat(response.model(), ": serving version ", response.current_version(), " (*)\n\n", table.Render());
 }
 
 }  // namespace
@@ -48,8 +47,7 @@ void AddVersionCommands(CLI::App* app, std::vector<Command>* commands) {
   CLI::App* rollback = app->add_subcommand(
       "rollback", "Serve an older statistics version again (committed as a new version, a copy of it)");
   rollback->add_option("model", rollback_opts->model, "Model name")->required();
-  rollback->add_option("--to", rollback_opts->version, "The version to restore")->required()->check(
-      PositiveInteger());
+  rollback->add_option("--to", rollback_opts->version, "The version to restore")->required()->check(PositiveInteger());
   rollback->add_option("--expect-version", rollback_opts->expect_version,
                        "Refuse (ABORTED) unless this is still the served version");
   commands->push_back({rollback, [rollback_opts](const Client& client) -> absl::StatusOr<CommandResult> {
@@ -65,8 +63,8 @@ void AddVersionCommands(CLI::App* app, std::vector<Command>* commands) {
                        }});
 
   auto export_opts = std::make_shared<VersionOptions>();
-  CLI::App* export_cmd = app->add_subcommand(
-      "export", "Write the ONNX model with a statistics version's running mean and variance");
+  CLI::App* export_cmd =
+      app->add_subcommand("export", "Write the ONNX model with a statistics version's running mean and variance");
   export_cmd->add_option("model", export_opts->model, "Model name")->required();
   export_cmd->add_option("--version", export_opts->version, "Statistics version (default: the served one)");
   export_cmd->add_option("-o,--output", export_opts->output, "Where to write the .onnx file")->required();

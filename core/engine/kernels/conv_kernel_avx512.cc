@@ -23,9 +23,7 @@ constexpr int kMaxVectors = 3;
 
 inline Vec Load(const float* p) { return _mm512_loadu_ps(p); }
 inline void Store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-inline void StoreFirst(float* p, Vec v, int n) {
-  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
-}
+inline void StoreFirst(float* p, Vec v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
 inline Vec Broadcast(float x) { return _mm512_set1_ps(x); }
 inline Vec Zero() { return _mm512_setzero_ps(); }
 inline Vec MulAdd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
@@ -57,9 +55,6 @@ inline void Interleave(Vec even, Vec odd, Vec* a, Vec* b) {
 }
 
 }  // namespace
-
-
-
 
 #define BNSERVE_CONV_WINOGRAD 1
 #define BNSERVE_CONV_TABLE kAvx512ConvKernels

@@ -3,13 +3,13 @@
 // baseline flags only, so everything here runs on any x86-64 CPU.
 #include "core/engine/kernels/sgemm.h"
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
-#include "core/util/cpu_features.h"
 #include "core/engine/kernels/sgemm_kernel.h"
+#include "core/util/cpu_features.h"
 #include "core/util/thread_pool.h"
 
 namespace bnserve {
@@ -80,9 +80,8 @@ float* ThreadPackingBuffer(int64_t floats) {
   return reinterpret_cast<float*>(aligned);
 }
 
-void SgemmWith(const KernelTable& kernels, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-               float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-               float* c, int64_t ldc) {
+void SgemmWith(const KernelTable& kernels, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   ScaleRows(m, n, beta, c, ldc);
   if (k <= 0 || alpha == 0.0f) return;
@@ -95,8 +94,8 @@ void SgemmWith(const KernelTable& kernels, bool trans_a, bool trans_b, int64_t m
 
 }  // namespace sgemm_internal
 
-void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, ThreadPool* pool) {
+void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, ThreadPool* pool) {
   const sgemm_internal::KernelTable& kernels = sgemm_internal::SelectedKernels();
   // Slabs narrower than this cost more in per-call packing than they save.
   constexpr int64_t kMinSlab = 32;

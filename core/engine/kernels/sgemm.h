@@ -25,8 +25,8 @@ class ThreadPool;  // core/util/thread_pool.h
 // With a `pool`, C is cut into slabs along n when m < n (each slab then
 // packs all of A, the smaller operand, and its share of B) and along m
 // otherwise, and the slabs are computed in parallel.
-void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, ThreadPool* pool = nullptr);
+void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, ThreadPool* pool = nullptr);
 
 // The instruction-set variant Sgemm runs on this CPU: "avx512", "avx2" or
 // "generic" (baseline x86-64 SSE2, or whatever the target's default is).

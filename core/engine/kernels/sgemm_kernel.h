@@ -15,18 +15,17 @@ namespace bnserve::sgemm_internal {
 struct KernelTable {
   const char* isa;
   // C += alpha * op(A) * op(B) for m >= 2, n >= 2, k >= 1 (arguments as Sgemm).
-  void (*gemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-               const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc);
+  void (*gemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float* c, int64_t ldc);
   // The same for m == 1 or n == 1: a matrix-vector product, no packing.
-  void (*gemv)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-               const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc);
+  void (*gemv)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float* c, int64_t ldc);
 };
 
 // The full Sgemm contract (beta, degenerate sizes, gemv routing) on a given
 // kernel table. Sgemm() is SgemmWith(SelectedKernels(), ...).
-void SgemmWith(const KernelTable& kernels, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-               float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-               float* c, int64_t ldc);
+void SgemmWith(const KernelTable& kernels, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 // The best table this CPU supports, chosen once.
 const KernelTable& SelectedKernels();

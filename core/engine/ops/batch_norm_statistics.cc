@@ -26,7 +26,7 @@ class BatchNormStatisticsOp : public Op {
  public:
   // REQUIRES: `frozen` is a validated snapshot's layer, folded by the caller.
   BatchNormStatisticsOp(int layer, const BnLayerInfo& info, ChannelAffineParams frozen, ForwardMode mode,
-               FusedActivation activation)
+                        FusedActivation activation)
       : layer_(layer), info_(info), mode_(mode), frozen_(std::move(frozen)), activation_(activation) {}
 
   absl::Status Run(const OpContext& ctx) const override {

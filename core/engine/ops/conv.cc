@@ -28,8 +28,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/engine/ops/conv_geometry.h"
 #include "core/engine/kernels/conv_kernel.h"
+#include "core/engine/ops/conv_geometry.h"
 #include "core/engine/ops/direct_conv.h"
 #include "core/engine/ops/fused_activation.h"
 #include "core/engine/ops/ops.h"
@@ -82,8 +82,8 @@ absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
   }
   const Shape& w_shape = w->shape;
   if (w_shape.rank() < 3) {
-    return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": input W expected [M,C/group,kH,kW] or [M,C/group,kL], got ",
-                                                   w_shape.ToString()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        ctx.Describe(), ": input W expected [M,C/group,kH,kW] or [M,C/group,kL], got ", w_shape.ToString()));
   }
   const absl::Span<const int64_t> kernel = w_shape.dims().subspan(2);
   if (const Attribute* ks = node.FindAttribute("kernel_shape");
@@ -101,8 +101,8 @@ absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
   if (op->group_ < 1 || op->out_channels_ < 1 || op->in_channels_per_group_ < 1 ||
       op->out_channels_ % op->group_ != 0) {
     return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": expected group >= 1 dividing the ",
-                                                   "output channels of W (and W dims >= 1), got group ",
-                                                   op->group_, " and W ", w_shape.ToString()));
+                                                   "output channels of W (and W dims >= 1), got group ", op->group_,
+                                                   " and W ", w_shape.ToString()));
   }
   op->in_channels_ = op->in_channels_per_group_ * op->group_;
   op->out_channels_per_group_ = op->out_channels_ / op->group_;
@@ -115,8 +115,8 @@ absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
                                                    "') expected a constant float initializer, got a runtime value"));
     }
     if (b->shape.rank() != 1 || b->shape[0] != op->out_channels_) {
-      return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": input B expected [", op->out_channels_,
-                                                     "], got ", b->shape.ToString()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(ctx.Describe(), ": input B expected [", op->out_channels_, "], got ", b->shape.ToString()));
     }
     op->bias_ = b->floats;
   }
@@ -127,12 +127,11 @@ absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
                                                op->window_.stride, op->window_.dilation, op->activation_);
     const WindowAttributes& w = op->window_;
     if (w.spatial_rank == 2 && w.kernel[0] == 3 && w.kernel[1] == 3 && w.stride[0] == 1 && w.stride[1] == 1 &&
-        w.dilation[0] == 1 && w.dilation[1] == 1 && op->group_ == 1 &&
-        op->in_channels_ >= kMinWinogradChannels && op->out_channels_ >= kMinWinogradChannels &&
-        WinogradConv::Supported(conv_internal::SelectedConvKernels())) {
-      op->winograd_ = std::make_unique<WinogradConv>(op->weights_.data(),
-                                                     op->bias_.empty() ? nullptr : op->bias_.data(),
-                                                     op->out_channels_, op->in_channels_, op->activation_);
+        w.dilation[0] == 1 && w.dilation[1] == 1 && op->group_ == 1 && op->in_channels_ >= kMinWinogradChannels &&
+        op->out_channels_ >= kMinWinogradChannels && WinogradConv::Supported(conv_internal::SelectedConvKernels())) {
+      op->winograd_ =
+          std::make_unique<WinogradConv>(op->weights_.data(), op->bias_.empty() ? nullptr : op->bias_.data(),
+                                         op->out_channels_, op->in_channels_, op->activation_);
     }
     op->weights_.clear();  // packed into direct_ and winograd_
     op->weights_.shrink_to_fit();
@@ -144,9 +143,8 @@ absl::Status ConvOp::CheckInput(const TensorView& x) const {
   const int rank = window_.spatial_rank + 2;
   if (x.shape.rank() != rank || x.shape[1] != in_channels_) {
     const char* layout = rank == 3 ? "L" : "H,W";
-    return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X expected [N,", in_channels_, ",",
-                                                   layout, "] with ", in_channels_, " channels, got ",
-                                                   x.shape.ToString()));
+    return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X expected [N,", in_channels_, ",", layout,
+                                                   "] with ", in_channels_, " channels, got ", x.shape.ToString()));
   }
   return absl::OkStatus();
 }
@@ -164,8 +162,8 @@ absl::Status ConvOp::Run(const OpContext& ctx) const {
   auto y_shape = window_.spatial_rank == 2 ? Shape::FromDims(y_dims, "output Y")
                                            : Shape::FromDims({batch, out_channels_, g.out[1]}, "output Y");
   if (!y_shape.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X ", x.shape.ToString(), ": ",
-                                                   y_shape.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(describe_, ": input X ", x.shape.ToString(), ": ", y_shape.status().message()));
   }
   Tensor* y = ctx.output(0);
   y->Resize(*y_shape);

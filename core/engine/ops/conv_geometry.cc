@@ -12,15 +12,13 @@ absl::StatusOr<AutoPad> ParseAutoPad(const OpBuildContext& ctx) {
   if (value == "SAME_UPPER") return AutoPad::kSameUpper;
   if (value == "SAME_LOWER") return AutoPad::kSameLower;
   if (value == "VALID") return AutoPad::kValid;
-  return absl::InvalidArgumentError(
-      absl::StrCat(ctx.Describe(), ": attribute auto_pad expected NOTSET, SAME_UPPER, SAME_LOWER or VALID, got '",
-                   value, "'"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      ctx.Describe(), ": attribute auto_pad expected NOTSET, SAME_UPPER, SAME_LOWER or VALID, got '", value, "'"));
 }
 
 // Reads an ints attribute of `count` entries, each >= `min_value`, into `out`
 // (left unchanged when the attribute is absent).
-absl::Status ReadPerAxis(const OpBuildContext& ctx, const char* name, size_t count, int64_t min_value,
-                         int64_t* out) {
+absl::Status ReadPerAxis(const OpBuildContext& ctx, const char* name, size_t count, int64_t min_value, int64_t* out) {
   const Attribute* attr = ctx.node.FindAttribute(name);
   if (attr == nullptr) return absl::OkStatus();
   if (attr->ints.size() != count) {
@@ -29,9 +27,8 @@ absl::Status ReadPerAxis(const OpBuildContext& ctx, const char* name, size_t cou
   }
   for (size_t i = 0; i < count; ++i) {
     if (attr->ints[i] < min_value) {
-      return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": attribute ", name,
-                                                     " expected values >= ", min_value, ", got [",
-                                                     absl::StrJoin(attr->ints, ","), "]"));
+      return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": attribute ", name, " expected values >= ",
+                                                     min_value, ", got [", absl::StrJoin(attr->ints, ","), "]"));
     }
     out[i] = attr->ints[i];
   }
@@ -40,22 +37,20 @@ absl::Status ReadPerAxis(const OpBuildContext& ctx, const char* name, size_t cou
 
 }  // namespace
 
-absl::StatusOr<WindowAttributes> ReadWindowAttributes(const OpBuildContext& ctx,
-                                                      absl::Span<const int64_t> kernel,
+absl::StatusOr<WindowAttributes> ReadWindowAttributes(const OpBuildContext& ctx, absl::Span<const int64_t> kernel,
                                                       bool read_ceil_mode) {
   const int rank = static_cast<int>(kernel.size());
   if (rank != 1 && rank != 2) {
     return absl::UnimplementedError(absl::StrCat(ctx.Describe(), ": expected a 1-D or 2-D window, got ", rank,
-                                                 " spatial dimensions (kernel [", absl::StrJoin(kernel, ","),
-                                                 "])"));
+                                                 " spatial dimensions (kernel [", absl::StrJoin(kernel, ","), "])"));
   }
   WindowAttributes attrs;
   attrs.spatial_rank = rank;
   const int offset = 2 - rank;  // 1-D lives on the width axis
   for (int i = 0; i < rank; ++i) {
     if (kernel[i] < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": kernel size expected >= 1, got [",
-                                                     absl::StrJoin(kernel, ","), "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(ctx.Describe(), ": kernel size expected >= 1, got [", absl::StrJoin(kernel, ","), "]"));
     }
     attrs.kernel[offset + i] = kernel[i];
   }
@@ -71,10 +66,9 @@ absl::StatusOr<WindowAttributes> ReadWindowAttributes(const OpBuildContext& ctx,
     any_pad = any_pad || pads[i] != 0 || pads[rank + i] != 0;
   }
   if (any_pad && attrs.auto_pad != AutoPad::kNotSet) {
-    return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": explicit pads [",
-                                                   absl::StrJoin(ctx.node.GetInts("pads", {}), ","),
-                                                   "] expected only with auto_pad NOTSET, got auto_pad ",
-                                                   ctx.node.GetString("auto_pad", "")));
+    return absl::InvalidArgumentError(
+        absl::StrCat(ctx.Describe(), ": explicit pads [", absl::StrJoin(ctx.node.GetInts("pads", {}), ","),
+                     "] expected only with auto_pad NOTSET, got auto_pad ", ctx.node.GetString("auto_pad", "")));
   }
   if (read_ceil_mode) {
     const int64_t ceil_mode = ctx.node.GetInt("ceil_mode", 0);
@@ -104,8 +98,7 @@ absl::Status ComputeWindowGeometry(const WindowAttributes& attrs, absl::Span<con
     const int64_t dilation = attrs.dilation[axis];
     const int64_t extent = (kernel - 1) * dilation + 1;
     if (in < 1) {
-      return absl::InvalidArgumentError(absl::StrCat("spatial dimension ", axis - offset,
-                                                     " expected >= 1, got ", in));
+      return absl::InvalidArgumentError(absl::StrCat("spatial dimension ", axis - offset, " expected >= 1, got ", in));
     }
     int64_t pad_begin = 0;
     int64_t pad_end = 0;
@@ -123,9 +116,9 @@ absl::Status ComputeWindowGeometry(const WindowAttributes& attrs, absl::Span<con
       }
       const int64_t span = in + pad_begin + pad_end - extent;
       if (span < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "spatial dimension ", axis - offset, " expected >= ", extent - pad_begin - pad_end,
-            " (dilated kernel ", extent, " minus padding ", pad_begin + pad_end, "), got ", in));
+        return absl::InvalidArgumentError(
+            absl::StrCat("spatial dimension ", axis - offset, " expected >= ", extent - pad_begin - pad_end,
+                         " (dilated kernel ", extent, " minus padding ", pad_begin + pad_end, "), got ", in));
       }
       // ceil_mode applies to explicit padding only; the spec's VALID formula
       // ceil((in - extent + 1) / stride) equals the floor form below.

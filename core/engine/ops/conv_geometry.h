@@ -35,8 +35,7 @@ struct WindowAttributes {
 // or 2 entries; its size is the spatial rank). Errors are INVALID_ARGUMENT
 // naming the node and attribute; a spatial rank other than 1 or 2 is
 // UNIMPLEMENTED.
-absl::StatusOr<WindowAttributes> ReadWindowAttributes(const OpBuildContext& ctx,
-                                                      absl::Span<const int64_t> kernel,
+absl::StatusOr<WindowAttributes> ReadWindowAttributes(const OpBuildContext& ctx, absl::Span<const int64_t> kernel,
                                                       bool read_ceil_mode);
 
 // The window placement for one input size, arrays indexed as above.
@@ -70,8 +69,8 @@ absl::Status ComputeWindowGeometry(const WindowAttributes& attrs, absl::Span<con
 // For a window starting at `start` with taps at start + t * dilation,
 // t in [0, taps): the range [*first, *last) of taps whose position lies in
 // [low, high). Empty ranges come back as first == last.
-inline void TapRange(int64_t start, int64_t dilation, int64_t taps, int64_t low, int64_t high,
-                     int64_t* first, int64_t* last) {
+inline void TapRange(int64_t start, int64_t dilation, int64_t taps, int64_t low, int64_t high, int64_t* first,
+                     int64_t* last) {
   if (dilation == 1) {  // the common case, without divisions
     int64_t f = low - start > 0 ? low - start : 0;
     int64_t l = high - start < taps ? high - start : taps;

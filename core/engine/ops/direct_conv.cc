@@ -171,8 +171,8 @@ void DirectConv::Run(const float* x, const WindowGeometry& g, float* y, float* s
     ParallelFor(pool, tiles, GrainFor(pool, tiles, 1),
                 [&](int64_t begin, int64_t end) { kernels_.window_gemm(gemm, begin, end); });
   }
-  const bool other_activation = activation_.kind != FusedActivation::Kind::kNone &&
-                                activation_.kind != FusedActivation::Kind::kRelu;
+  const bool other_activation =
+      activation_.kind != FusedActivation::Kind::kNone && activation_.kind != FusedActivation::Kind::kRelu;
   if (!compact) {
     if (other_activation) activation_.Apply(y, out_channels_ * out_plane);
     return;

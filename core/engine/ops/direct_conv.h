@@ -24,8 +24,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/engine/ops/conv_geometry.h"
 #include "core/engine/kernels/conv_kernel.h"
+#include "core/engine/ops/conv_geometry.h"
 #include "core/engine/ops/fused_activation.h"
 #include "core/util/thread_pool.h"
 

@@ -25,7 +25,8 @@ absl::StatusOr<FusedActivation> FusedActivation::FromNode(const Node& node) {
 
 void FusedActivation::Apply(float* data, int64_t n) const {
   switch (kind) {
-    case Kind::kNone: return;
+    case Kind::kNone:
+      return;
     case Kind::kRelu:
       for (int64_t i = 0; i < n; ++i) data[i] = data[i] < 0.0f ? 0.0f : data[i];
       return;

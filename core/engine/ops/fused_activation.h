@@ -26,10 +26,14 @@ struct FusedActivation {
 
   inline float operator()(float v) const {
     switch (kind) {
-      case Kind::kNone: return v;
-      case Kind::kRelu: return v < 0.0f ? 0.0f : v;  // NaN propagates, as in PyTorch
-      case Kind::kLeakyRelu: return v >= 0.0f ? v : v * alpha;
-      case Kind::kClip: return std::min(std::max(v, min), max);
+      case Kind::kNone:
+        return v;
+      case Kind::kRelu:
+        return v < 0.0f ? 0.0f : v;  // NaN propagates, as in PyTorch
+      case Kind::kLeakyRelu:
+        return v >= 0.0f ? v : v * alpha;
+      case Kind::kClip:
+        return std::min(std::max(v, min), max);
     }
     return v;
   }

@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/engine/kernels/sgemm.h"
 #include "core/engine/ops/fused_activation.h"
 #include "core/engine/ops/ops.h"
 #include "core/engine/ops/required_inputs.h"
-#include "core/engine/kernels/sgemm.h"
 
 namespace bnserve {
 namespace {
@@ -83,21 +83,20 @@ class GemmOp final : public Op {
     TensorView b_storage, c_storage;
     const TensorView* b = InputOrConstant(ctx, 1, constant_b_, b_, &b_storage);
     if (a.shape.rank() != 2) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(describe_, ": input A expected rank 2, got ", a.shape.ToString()));
+      return absl::InvalidArgumentError(absl::StrCat(describe_, ": input A expected rank 2, got ", a.shape.ToString()));
     }
     if (b == nullptr || b->shape.rank() != 2) {
-      return absl::InvalidArgumentError(absl::StrCat(describe_, ": input B expected rank 2, got ",
-                                                     b == nullptr ? "none" : b->shape.ToString()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(describe_, ": input B expected rank 2, got ", b == nullptr ? "none" : b->shape.ToString()));
     }
     const int64_t m = trans_a_ ? a.shape[1] : a.shape[0];
     const int64_t k = trans_a_ ? a.shape[0] : a.shape[1];
     const int64_t b_k = trans_b_ ? b->shape[1] : b->shape[0];
     const int64_t n = trans_b_ ? b->shape[0] : b->shape[1];
     if (b_k != k) {
-      return absl::InvalidArgumentError(absl::StrCat(describe_, ": input B expected ", k,
-                                                     " rows (K of A ", a.shape.ToString(), ", transB ", trans_b_,
-                                                     "), got ", b->shape.ToString()));
+      return absl::InvalidArgumentError(absl::StrCat(describe_, ": input B expected ", k, " rows (K of A ",
+                                                     a.shape.ToString(), ", transB ", trans_b_, "), got ",
+                                                     b->shape.ToString()));
     }
     Tensor* y = ctx.output(0);
     y->Resize(Shape{m, n});
@@ -126,8 +125,8 @@ class GemmOp final : public Op {
     const int64_t rows = rank == 2 ? c.shape[0] : 1;
     const int64_t cols = rank >= 1 ? c.shape[rank - 1] : 1;
     if (rank > 2 || (rows != 1 && rows != m) || (cols != 1 && cols != n)) {
-      return absl::InvalidArgumentError(absl::StrCat(describe_, ": input C expected a shape broadcastable to [",
-                                                     m, ",", n, "], got ", c.shape.ToString()));
+      return absl::InvalidArgumentError(absl::StrCat(describe_, ": input C expected a shape broadcastable to [", m, ",",
+                                                     n, "], got ", c.shape.ToString()));
     }
     if (beta_ == 0.0f) return absl::OkStatus();
     for (int64_t i = 0; i < m; ++i) {
@@ -183,9 +182,8 @@ absl::Status MatMulOp::Run(const OpContext& ctx) const {
   TensorView b_storage;
   const TensorView* b_ptr = InputOrConstant(ctx, 1, constant_b_, b_, &b_storage);
   if (b_ptr == nullptr || a.shape.rank() < 1 || b_ptr->shape.rank() < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(describe_, ": inputs expected rank >= 1, got A ",
-                                                   a.shape.ToString(), " and B ",
-                                                   b_ptr == nullptr ? "none" : b_ptr->shape.ToString()));
+    return absl::InvalidArgumentError(absl::StrCat(describe_, ": inputs expected rank >= 1, got A ", a.shape.ToString(),
+                                                   " and B ", b_ptr == nullptr ? "none" : b_ptr->shape.ToString()));
   }
   const TensorView& b = *b_ptr;
   // numpy matmul: a 1-D A is a row [1, K], a 1-D B a column [K, 1]; the

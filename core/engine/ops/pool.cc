@@ -120,10 +120,9 @@ absl::StatusOr<std::unique_ptr<Op>> PoolOp::Create(const OpBuildContext& ctx, Po
   for (int axis = 0; axis < 2; ++axis) {
     const int64_t extent = (w.kernel[axis] - 1) * w.dilation[axis] + 1;
     if (w.pad_begin[axis] >= extent || w.pad_end[axis] >= extent) {
-      return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": attribute pads [",
-                                                     absl::StrJoin(node.GetInts("pads", {}), ","),
-                                                     "] expected smaller than the (dilated) kernel [",
-                                                     absl::StrJoin(kernel->ints, ","), "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(ctx.Describe(), ": attribute pads [", absl::StrJoin(node.GetInts("pads", {}), ","),
+                       "] expected smaller than the (dilated) kernel [", absl::StrJoin(kernel->ints, ","), "]"));
     }
   }
   return std::unique_ptr<Op>(std::move(op));
@@ -259,8 +258,7 @@ void PoolOp::AveragePlane(const float* x, const WindowGeometry& g, float* y) con
         const float* row = x + (h0 + i * g.dilation[0]) * width;
         for (int64_t j = j_lo; j < j_hi; ++j) sum += row[w0 + j * g.dilation[1]];
       }
-      const int64_t count =
-          count_include_pad_ ? (pi_hi - pi_lo) * (pj_hi - pj_lo) : (i_hi - i_lo) * (j_hi - j_lo);
+      const int64_t count = count_include_pad_ ? (pi_hi - pi_lo) * (pj_hi - pj_lo) : (i_hi - i_lo) * (j_hi - j_lo);
       y[oh * g.out[1] + ow] = sum / static_cast<float>(count);
     }
   }
@@ -277,8 +275,7 @@ class GlobalAveragePoolOp final : public Op {
     const int64_t spatial = rank >= 3 ? x.shape.Product(2, rank) : 0;
     if (rank < 3 || spatial < 1) {
       return absl::InvalidArgumentError(absl::StrCat(
-          describe_, ": input X expected [N,C,D1,...] with rank >= 3 and spatial dims >= 1, got ",
-          x.shape.ToString()));
+          describe_, ": input X expected [N,C,D1,...] with rank >= 3 and spatial dims >= 1, got ", x.shape.ToString()));
     }
     Shape y_shape = x.shape;
     for (int i = 2; i < rank; ++i) y_shape[i] = 1;

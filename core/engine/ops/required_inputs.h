@@ -17,8 +17,8 @@ inline absl::Status RequireInputs(const OpBuildContext& ctx, std::initializer_li
   size_t index = 0;
   for (const char* name : names) {
     if (!ctx.node.HasInput(index)) {
-      return absl::InvalidArgumentError(absl::StrCat(ctx.Describe(), ": input ", name, " (#", index,
-                                                     ") expected, got none"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(ctx.Describe(), ": input ", name, " (#", index, ") expected, got none"));
     }
     ++index;
   }

@@ -23,8 +23,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/engine/ops/conv_geometry.h"
 #include "core/engine/kernels/conv_kernel.h"
+#include "core/engine/ops/conv_geometry.h"
 #include "core/engine/ops/fused_activation.h"
 #include "core/util/thread_pool.h"
 
@@ -54,11 +54,11 @@ class WinogradConv {
  private:
   struct Plan {
     int64_t tiles_h = 0, tiles_w = 0, tiles = 0;
-    int64_t vectors = 0;              // tiles / kTileAlign, rounded up
+    int64_t vectors = 0;                  // tiles / kTileAlign, rounded up
     int64_t block_tiles = 0, blocks = 0;  // block_tiles: the widest block's
     conv_internal::WinogradInputGeometry input;
-    int64_t v_floats = 0;         // one block's V, slack included
-    int64_t m_floats = 0;         // one block's M, slack included
+    int64_t v_floats = 0;  // one block's V, slack included
+    int64_t m_floats = 0;  // one block's M, slack included
   };
   Plan MakePlan(const WindowGeometry& g, int slots) const;
 

@@ -12,8 +12,8 @@
 // floats). Load is only sent to loopback addresses. Exit status: 0 when
 // every call succeeded, 3 when some failed (the report says which codes),
 // 1 when the run could not start, 2 for bad flags.
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>

@@ -24,9 +24,8 @@ class Run {
 
   DriveResult Go() {
     begin_ = Clock::now();
-    stop_at_ = options_.duration > absl::ZeroDuration()
-                   ? begin_ + absl::ToChronoNanoseconds(options_.duration)
-                   : Clock::time_point::max();
+    stop_at_ = options_.duration > absl::ZeroDuration() ? begin_ + absl::ToChronoNanoseconds(options_.duration)
+                                                        : Clock::time_point::max();
     last_finish_ = begin_;
     active_ = options_.concurrency;
     for (int slot = 0; slot < options_.concurrency; ++slot) StartNext(slot);
@@ -73,8 +72,8 @@ class Run {
 
   std::mutex mu_;
   std::condition_variable all_done_;
-  int active_ = 0;                  // guarded by mu_
-  Clock::time_point last_finish_;   // guarded by mu_
+  int active_ = 0;                 // guarded by mu_
+  Clock::time_point last_finish_;  // guarded by mu_
 };
 
 }  // namespace

@@ -46,9 +46,9 @@ grpc::Status FillReply(const EchoRequest& request, EchoReply* reply, int64_t max
     }
   }
   if (request.reply_bytes() < 0 || request.reply_bytes() > max_message_bytes) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "reply_bytes: expected 0 to " + std::to_string(max_message_bytes) + ", got " +
-                            std::to_string(request.reply_bytes()));
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "reply_bytes: expected 0 to " +
+                                                                std::to_string(max_message_bytes) + ", got " +
+                                                                std::to_string(request.reply_bytes()));
   }
   std::string* out = reply->mutable_payload();
   out->resize(static_cast<size_t>(request.reply_bytes()));
@@ -102,8 +102,8 @@ int Run(const Flags& flags) {
   const bool answer_inline = flags.inline_predict_us > 0 && flags.busy_us <= flags.inline_predict_us;
   if (!answer_inline) {
     // The same default as bnserve: one worker per hardware thread.
-    const int threads =
-        flags.worker_threads > 0 ? flags.worker_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = flags.worker_threads > 0 ? flags.worker_threads
+                                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     pool = std::make_unique<WorkerPool>(threads);
   }
   EchoService service(pool.get(), max_message_bytes, flags.busy_us);
@@ -129,7 +129,8 @@ int Run(const Flags& flags) {
                  flags.listen.c_str());
     return 1;
   }
-  std::printf("bnserve-echo listening on port %d (%s)\n", port, answer_inline ? "answers inline" : "answers on the worker pool");
+  std::printf("bnserve-echo listening on port %d (%s)\n", port,
+              answer_inline ? "answers inline" : "answers on the worker pool");
   std::fflush(stdout);
   WaitForShutdownSignal();
   server->Shutdown();

@@ -23,8 +23,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
-absl::StatusOr<std::vector<v1::Tensor>> MakeInputs(const v1::DescribeModelResponse& model, int64_t batch,
-                                                   bool packed) {
+absl::StatusOr<std::vector<v1::Tensor>> MakeInputs(const v1::DescribeModelResponse& model, int64_t batch, bool packed) {
   if (model.inputs().empty()) return absl::FailedPreconditionError("DescribeModel lists no inputs");
   std::vector<v1::Tensor> tensors;
   for (const v1::TensorSpec& spec : model.inputs()) {

@@ -24,7 +24,6 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
 // One tensor per model input, batch dim = `batch`, filled with a smooth
 // deterministic pattern (the same as engine_bench's inputs); raw float32
 // bytes, or repeated floats when `packed`.
-absl::StatusOr<std::vector<v1::Tensor>> MakeInputs(const v1::DescribeModelResponse& model, int64_t batch,
-                                                   bool packed);
+absl::StatusOr<std::vector<v1::Tensor>> MakeInputs(const v1::DescribeModelResponse& model, int64_t batch, bool packed);
 
 }  // namespace bnserve::loadgen

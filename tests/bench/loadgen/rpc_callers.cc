@@ -66,7 +66,8 @@ class RecalibrateStream final : public grpc::ClientWriteReactor<v1::RecalibrateR
 int64_t TensorPayloadBytes(const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors) {
   int64_t bytes = 0;
   for (const v1::Tensor& t : tensors) {
-    bytes += t.raw_float32_le().empty() ? int64_t{t.values_size()} * 4 : static_cast<int64_t>(t.raw_float32_le().size());
+    bytes +=
+        t.raw_float32_le().empty() ? int64_t{t.values_size()} * 4 : static_cast<int64_t>(t.raw_float32_le().size());
   }
   return bytes;
 }
@@ -130,8 +131,8 @@ void RecalibrateCaller::StartStream(std::unique_ptr<v1::RecalibrateRequest> conf
       ->Start(stub_.get());
 }
 
-EchoCaller::EchoCaller(std::shared_ptr<grpc::Channel> channel, int64_t payload_bytes, int64_t reply_bytes,
-                       int slots, absl::Duration timeout)
+EchoCaller::EchoCaller(std::shared_ptr<grpc::Channel> channel, int64_t payload_bytes, int64_t reply_bytes, int slots,
+                       absl::Duration timeout)
     : stub_(bench::Echo::NewStub(channel)), timeout_(timeout), slots_(slots) {
   request_.mutable_payload()->assign(static_cast<size_t>(payload_bytes), '\x5a');
   request_.set_reply_bytes(reply_bytes);

@@ -31,8 +31,7 @@ int64_t TensorPayloadBytes(const google::protobuf::RepeatedPtrField<v1::Tensor>&
 
 class PredictCaller {
  public:
-  PredictCaller(std::shared_ptr<grpc::Channel> channel, v1::PredictRequest request, int slots,
-                absl::Duration timeout);
+  PredictCaller(std::shared_ptr<grpc::Channel> channel, v1::PredictRequest request, int slots, absl::Duration timeout);
   void Start(int slot, DoneCallback done);
   // Tensor bytes of the last successful reply (0 before one).
   int64_t reply_bytes() const { return reply_bytes_.load(); }
@@ -54,7 +53,8 @@ class PredictCaller {
 template <typename Request, typename Response>
 class UnaryCaller {
  public:
-  using Invoke = std::function<void(grpc::ClientContext*, const Request*, Response*, std::function<void(grpc::Status)>)>;
+  using Invoke =
+      std::function<void(grpc::ClientContext*, const Request*, Response*, std::function<void(grpc::Status)>)>;
   UnaryCaller(Invoke invoke, Request request, int slots, absl::Duration timeout)
       : invoke_(std::move(invoke)), request_(std::move(request)), timeout_(timeout), slots_(slots) {}
   void Start(int slot, DoneCallback done) {

@@ -34,8 +34,7 @@ RunSummary Summarize(const RunDescription& description, DriveResult& result) {
   s.errors = s.calls - ok;
   if (s.seconds > 0) {
     s.calls_per_s = static_cast<double>(s.calls) / s.seconds;
-    s.samples_per_s =
-        static_cast<double>(ok * description.batch * description.batches_per_call) / s.seconds;
+    s.samples_per_s = static_cast<double>(ok * description.batch * description.batches_per_call) / s.seconds;
   }
   s.p50_us = Percentile(lat, 50);
   s.p90_us = Percentile(lat, 90);
@@ -51,13 +50,13 @@ std::string RenderTable(const RunSummary& s) {
   if (!d.model.empty()) absl::StrAppend(&out, "  model ", d.model, "  batch ", d.batch);
   if (d.rpc == "recalibrate") absl::StrAppend(&out, " x ", d.batches_per_call, " batches/call");
   if (!d.encoding.empty()) absl::StrAppend(&out, "  ", d.encoding);
-  absl::StrAppend(&out, "  in flight ", d.concurrency, "\n", "request ", d.request_bytes, " B, reply ",
-                  d.reply_bytes, " B\n\n");
+  absl::StrAppend(&out, "  in flight ", d.concurrency, "\n", "request ", d.request_bytes, " B, reply ", d.reply_bytes,
+                  " B\n\n");
   client::Table table({"calls", "seconds", "calls/s", "samples/s", "p50 µs", "p90 µs", "p99 µs", "max µs", "errors"});
   table.AddRow({absl::StrCat(s.calls), absl::StrFormat("%.2f", s.seconds), absl::StrFormat("%.1f", s.calls_per_s),
                 absl::StrFormat("%.1f", s.samples_per_s), absl::StrFormat("%.1f", s.p50_us),
-                absl::StrFormat("%.1f", s.p90_us), absl::StrFormat("%.1f", s.p99_us),
-                absl::StrFormat("%.1f", s.max_us), absl::StrCat(s.errors)});
+                absl::StrFormat("%.1f", s.p90_us), absl::StrFormat("%.1f", s.p99_us), absl::StrFormat("%.1f", s.max_us),
+                absl::StrCat(s.errors)});
   out += table.Render();
   if (s.errors > 0) {
     client::Table codes({"status", "calls"});
@@ -88,7 +87,8 @@ nlohmann::json ToJson(const RunSummary& s) {
           {"seconds", s.seconds},
           {"calls_per_s", s.calls_per_s},
           {"samples_per_s", s.samples_per_s},
-          {"latency_us", {{"p50", s.p50_us}, {"p90", s.p90_us}, {"p99", s.p99_us}, {"max", s.max_us}, {"mean", s.mean_us}}}};
+          {"latency_us",
+           {{"p50", s.p50_us}, {"p90", s.p90_us}, {"p99", s.p99_us}, {"max", s.max_us}, {"mean", s.mean_us}}}};
 }
 
 }  // namespace bnserve::loadgen

@@ -31,9 +31,9 @@ struct RunSummary {
   int64_t errors = 0;  // completed with a status other than OK
   double seconds = 0;
   double calls_per_s = 0;
-  double samples_per_s = 0;  // OK calls only
+  double samples_per_s = 0;                                            // OK calls only
   double p50_us = 0, p90_us = 0, p99_us = 0, max_us = 0, mean_us = 0;  // every completed call
-  std::map<std::string, int64_t> codes;  // status name -> count, OK included
+  std::map<std::string, int64_t> codes;                                // status name -> count, OK included
 };
 
 // Sorts `result.latencies_us` in place.

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/engine/ops/conv_geometry.h"
 #include "core/engine/kernels/conv_kernel.h"
+#include "core/engine/ops/conv_geometry.h"
 #include "core/engine/ops/direct_conv.h"
 #include "core/engine/ops/winograd_conv.h"
 #include "core/util/thread_pool.h"
@@ -47,22 +47,22 @@ std::string Describe(const Geometry& c, const char* isa) {
 const std::vector<Geometry>& Geometries() {
   using K = FusedActivation::Kind;
   static const std::vector<Geometry> cases = {
-      {3, 32, 1, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},        // CIFAR first layer
-      {32, 32, 1, 17, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kNone},       // odd sizes
-      {5, 7, 1, 9, 11, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, K::kRelu},          // no padding, partial tiles
-      {6, 9, 3, 10, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, K::kNone},         // groups, stride 2
-      {3, 16, 1, 23, 29, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, K::kRelu},        // resnet stem shape
-      {8, 12, 1, 15, 14, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, K::kNone},        // 1x1 stride 2 (direct to Y)
-      {16, 20, 1, 7, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, K::kRelu},         // pointwise
-      {4, 5, 1, 12, 16, 3, 2, 1, 3, 2, 1, 2, 0, 1, 2, K::kLeakyRelu},    // dilation, asymmetric pads
-      {7, 3, 1, 11, 10, 2, 4, 3, 2, 2, 2, 1, 2, 0, 1, K::kClip},         // stride 3x2, dilation 2
-      {2, 4, 2, 1, 40, 1, 5, 1, 3, 1, 2, 0, 3, 0, 1, K::kRelu},          // 1-D, grouped, strided
-      {96, 80, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},         // weights > input
-      {24, 16, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},         // resnet layer 4: 1-vector rows go flat
-      {8, 8, 1, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kNone},           // 8-wide rows (one AVX2 vector)
-      {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, K::kNone},           // one pixel
-      {4, 6, 1, 3, 3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, K::kNone},           // kernel larger than the image
-      {2, 3, 1, 6, 6, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4, K::kNone},           // 81 taps (heap offsets)
+      {3, 32, 1, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},      // CIFAR first layer
+      {32, 32, 1, 17, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kNone},     // odd sizes
+      {5, 7, 1, 9, 11, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, K::kRelu},        // no padding, partial tiles
+      {6, 9, 3, 10, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, K::kNone},       // groups, stride 2
+      {3, 16, 1, 23, 29, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, K::kRelu},      // resnet stem shape
+      {8, 12, 1, 15, 14, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, K::kNone},      // 1x1 stride 2 (direct to Y)
+      {16, 20, 1, 7, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, K::kRelu},       // pointwise
+      {4, 5, 1, 12, 16, 3, 2, 1, 3, 2, 1, 2, 0, 1, 2, K::kLeakyRelu},  // dilation, asymmetric pads
+      {7, 3, 1, 11, 10, 2, 4, 3, 2, 2, 2, 1, 2, 0, 1, K::kClip},       // stride 3x2, dilation 2
+      {2, 4, 2, 1, 40, 1, 5, 1, 3, 1, 2, 0, 3, 0, 1, K::kRelu},        // 1-D, grouped, strided
+      {96, 80, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},       // weights > input
+      {24, 16, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},       // resnet layer 4: 1-vector rows go flat
+      {8, 8, 1, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kNone},         // 8-wide rows (one AVX2 vector)
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, K::kNone},         // one pixel
+      {4, 6, 1, 3, 3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, K::kNone},         // kernel larger than the image
+      {2, 3, 1, 6, 6, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4, K::kNone},         // 81 taps (heap offsets)
   };
   return cases;
 }
@@ -101,18 +101,25 @@ Tensor RunConv(Algorithm algorithm, const Geometry& c, const conv_internal::Conv
                             {c.pad_top, c.pad_left, c.pad_bottom, c.pad_right}, c.group, y_shape);
   for (double& v : *expected) {
     switch (c.activation) {
-      case FusedActivation::Kind::kNone: break;
-      case FusedActivation::Kind::kRelu: v = v < 0 ? 0 : v; break;
-      case FusedActivation::Kind::kLeakyRelu: v = v < 0 ? 0.1 * v : v; break;
-      case FusedActivation::Kind::kClip: v = std::min(std::max(v, -0.5), 0.75); break;
+      case FusedActivation::Kind::kNone:
+        break;
+      case FusedActivation::Kind::kRelu:
+        v = v < 0 ? 0 : v;
+        break;
+      case FusedActivation::Kind::kLeakyRelu:
+        v = v < 0 ? 0.1 * v : v;
+        break;
+      case FusedActivation::Kind::kClip:
+        v = std::min(std::max(v, -0.5), 0.75);
+        break;
     }
   }
 
   Tensor y(*y_shape, std::vector<float>(static_cast<size_t>(y_shape->NumElements()), -3.0f));
   std::vector<float> scratch;
   if (algorithm == Algorithm::kDirect) {
-    const DirectConv conv(w.data.data(), bias.data(), c.out_channels, c.channels, c.group, attrs.kernel,
-                          attrs.stride, attrs.dilation, activation, kernels);
+    const DirectConv conv(w.data.data(), bias.data(), c.out_channels, c.channels, c.group, attrs.kernel, attrs.stride,
+                          attrs.dilation, activation, kernels);
     scratch.assign(static_cast<size_t>(conv.ScratchFloats(g)), -7.0f);  // stale scratch must not leak
     conv.Run(x.data.data(), g, y.data.data(), scratch.data(), pool);
   } else {
@@ -165,15 +172,15 @@ INSTANTIATE_TEST_SUITE_P(Variants, DirectConvTest, ::testing::Values(0, 1, 2));
 const std::vector<Geometry>& WinogradGeometries() {
   using K = FusedActivation::Kind;
   static const std::vector<Geometry> cases = {
-      {32, 32, 1, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},     // CIFAR 32 -> 32
-      {3, 5, 1, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kNone},         // odd everything
-      {9, 17, 1, 16, 16, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, K::kRelu},      // no padding: 14x14
-      {6, 4, 1, 5, 6, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, K::kLeakyRelu},    // pads 2: 7x8
-      {5, 6, 1, 9, 8, 3, 3, 1, 1, 1, 1, 0, 1, 2, 0, K::kClip},         // asymmetric pads
-      {16, 24, 1, 67, 45, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},     // 782 tiles: several blocks
-      {1, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, K::kNone},         // one output pixel
-      {64, 64, 1, 1, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kNone},      // one row
-      {130, 70, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},      // deep, 16 tiles
+      {32, 32, 1, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},   // CIFAR 32 -> 32
+      {3, 5, 1, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kNone},       // odd everything
+      {9, 17, 1, 16, 16, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, K::kRelu},    // no padding: 14x14
+      {6, 4, 1, 5, 6, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, K::kLeakyRelu},  // pads 2: 7x8
+      {5, 6, 1, 9, 8, 3, 3, 1, 1, 1, 1, 0, 1, 2, 0, K::kClip},       // asymmetric pads
+      {16, 24, 1, 67, 45, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},   // 782 tiles: several blocks
+      {1, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, K::kNone},       // one output pixel
+      {64, 64, 1, 1, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kNone},    // one row
+      {130, 70, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, K::kRelu},    // deep, 16 tiles
   };
   return cases;
 }
@@ -223,8 +230,10 @@ TEST(WinogradConvTest, AsAccurateAsDirect) {
   for (const Geometry& c : WinogradGeometries()) {
     std::vector<double> expected;
     Shape y_shape;
-    const double direct = MaxRelativeError(RunConv(Algorithm::kDirect, c, kernels, nullptr, &expected, &y_shape), expected);
-    const double winograd = MaxRelativeError(RunConv(Algorithm::kWinograd, c, kernels, nullptr, &expected, &y_shape), expected);
+    const double direct =
+        MaxRelativeError(RunConv(Algorithm::kDirect, c, kernels, nullptr, &expected, &y_shape), expected);
+    const double winograd =
+        MaxRelativeError(RunConv(Algorithm::kWinograd, c, kernels, nullptr, &expected, &y_shape), expected);
     EXPECT_LE(winograd, 3.0 * direct + 2e-6) << Describe(c, kernels.isa) << ": direct error " << direct;
   }
 }

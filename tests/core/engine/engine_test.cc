@@ -8,12 +8,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-
-#include "core/engine/statistics_plan.h"
 #include "core/engine/inference_plan.h"
+#include "core/engine/statistics_plan.h"
 #include "core/model/model.h"
-#include "core/stats/moments.h"
 #include "core/serving/recalibrator.h"
+#include "core/stats/moments.h"
 #include "core/util/thread_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -41,11 +40,8 @@ Tensor RandomInput(const Shape& shape, uint32_t seed, float offset = 0.0f, float
 }
 
 TEST(EngineTest, UnknownOperatorFailsNamingOperatorNodeAndOpset) {
-  const std::string bytes = OnnxBuilder(13)
-                                .Input("x", {"batch", 4})
-                                .Output("y", {"batch", 4})
-                                .Node("Erf", {"x"}, {"y"}, "my_erf")
-                                .Bytes();
+  const std::string bytes =
+      OnnxBuilder(13).Input("x", {"batch", 4}).Output("y", {"batch", 4}).Node("Erf", {"x"}, {"y"}, "my_erf").Bytes();
   auto model = Model::LoadFromBytes(bytes, ".");
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), absl::StatusCode::kUnimplemented);
@@ -228,8 +224,8 @@ TEST(EngineTest, ThreadCountChangesNoStatisticNorOutput) {
         ASSERT_TRUE(plan->Run({&view, 1}, ws.get(), &alone).ok()) << name;
         const std::vector<float> alone_out = plan->output(*ws, 0).ToVector();
         for (int threads : {2, 3}) {
-          const std::string label = absl::StrCat(name, " batch ", batch, " ", ForwardModeName(mode), " threads ",
-                                                 threads);
+          const std::string label =
+              absl::StrCat(name, " batch ", batch, " ", ForwardModeName(mode), " threads ", threads);
           ThreadPool pool(threads);
           BatchStatsSink split;
           WorkspacePool::Handle ws2 = plan->workspaces().Acquire();

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/engine/statistics_plan.h"
 #include "core/engine/inference_plan.h"
+#include "core/engine/statistics_plan.h"
 #include "core/model/model.h"
 #include "core/serving/recalibrator.h"
 #include "gtest/gtest.h"
@@ -144,7 +144,8 @@ TEST_P(TorchParityTest, EvalBatchStatisticsMatchForwardHooks) {
   BatchStatsSink sink;
   ASSERT_TRUE((*plan)->Run({&view, 1}, &sink).ok());
   const json& expected = fixture_["eval_batch_stats"];
-  for (size_t l = 0; l < expected.size(); ++l) ExpectMoments(sink.layers[l], expected[l], "eval layer " + std::to_string(l));
+  for (size_t l = 0; l < expected.size(); ++l)
+    ExpectMoments(sink.layers[l], expected[l], "eval layer " + std::to_string(l));
 }
 
 TEST_P(TorchParityTest, TrainForwardStatisticsAndOutputMatch) {
@@ -159,7 +160,8 @@ TEST_P(TorchParityTest, TrainForwardStatisticsAndOutputMatch) {
     ASSERT_TRUE((*plan)->Run({&view, 1}, ws.get(), &sink).ok());
     const json& steps = train["momentum_configured"]["steps"][b]["bn"];
     for (size_t l = 0; l < steps.size(); ++l) {
-      ExpectMoments(sink.layers[l], steps[l]["batch_stats"], "train batch " + std::to_string(b) + " layer " + std::to_string(l));
+      ExpectMoments(sink.layers[l], steps[l]["batch_stats"],
+                    "train batch " + std::to_string(b) + " layer " + std::to_string(l));
     }
     if (b == 0) {
       const Tensor expected = JsonTensor(train["first_batch_output"]);

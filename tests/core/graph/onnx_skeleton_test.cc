@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/model/model.h"
 #include "core/graph/onnx_loader.h"
+#include "core/model/model.h"
 #include "gtest/gtest.h"
 #include "tests/test_util/onnx_builder.h"
 

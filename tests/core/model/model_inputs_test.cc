@@ -2,8 +2,8 @@
 // BatchAssembler: the request-shape logic in core/.
 #include "core/model/model_inputs.h"
 
-#include "core/serving/batch_assembler.h"
 #include "core/model/model_name.h"
+#include "core/serving/batch_assembler.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

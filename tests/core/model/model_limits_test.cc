@@ -29,7 +29,8 @@ TEST(ModelLimitsTest, EveryKeyOverridesItsDefault) {
 }
 
 TEST(ModelLimitsTest, MissingKeysKeepTheDefaults) {
-  absl::StatusOr<ModelLimits> limits = ParseModelLimits(R"({"max_recalibration_batch_samples": 8})", "c.json", Defaults());
+  absl::StatusOr<ModelLimits> limits =
+      ParseModelLimits(R"({"max_recalibration_batch_samples": 8})", "c.json", Defaults());
   ASSERT_TRUE(limits.ok()) << limits.status();
   EXPECT_EQ(limits->max_recalibration_streams, 3);
   EXPECT_FALSE(limits->streams_from_config);
@@ -39,15 +40,18 @@ TEST(ModelLimitsTest, MissingKeysKeepTheDefaults) {
 }
 
 TEST(ModelLimitsTest, BadFilesAreInvalidArgumentNamingFileKeyExpectedAndFound) {
-  const auto error = [](const std::string& text) { return ParseModelLimits(text, "repo/m/config.json", Defaults()).status(); };
+  const auto error = [](const std::string& text) {
+    return ParseModelLimits(text, "repo/m/config.json", Defaults()).status();
+  };
   const absl::Status unknown = error(R"({"max_recalibration_stream": 1})");
   EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(unknown.message(), AllOf(HasSubstr("repo/m/config.json"), HasSubstr("unknown key \"max_recalibration_stream\""),
-                                       HasSubstr("max_recalibration_streams")));
+  EXPECT_THAT(unknown.message(),
+              AllOf(HasSubstr("repo/m/config.json"), HasSubstr("unknown key \"max_recalibration_stream\""),
+                    HasSubstr("max_recalibration_streams")));
   const absl::Status text = error(R"({"max_recalibration_streams": "two"})");
   EXPECT_EQ(text.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(text.message(), AllOf(HasSubstr("max_recalibration_streams: expected an integer in [1, "),
-                                    HasSubstr("got \"two\"")));
+  EXPECT_THAT(text.message(),
+              AllOf(HasSubstr("max_recalibration_streams: expected an integer in [1, "), HasSubstr("got \"two\"")));
   EXPECT_THAT(error(R"({"max_recalibration_streams": 0})").message(), HasSubstr("got 0"));
   EXPECT_THAT(error(R"({"max_recalibration_batch_samples": -5})").message(), HasSubstr("got -5"));
   EXPECT_THAT(error(R"({"max_recalibration_batch_samples": 2.5})").message(), HasSubstr("got 2.5"));

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/model/bn_layers.h"
 #include "core/graph/onnx_loader.h"
+#include "core/model/bn_layers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util/onnx_builder.h"

@@ -13,10 +13,10 @@
 #include <malloc.h>
 
 #include <atomic>
-#include <cstdio>
-#include <filesystem>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <new>
 #include <string>
 #include <vector>
@@ -33,8 +33,8 @@ std::atomic<int64_t> g_live{0};
 std::atomic<int64_t> g_peak{0};
 
 void Count(void* p) {
-  const int64_t live = g_live.fetch_add(static_cast<int64_t>(malloc_usable_size(p))) +
-                       static_cast<int64_t>(malloc_usable_size(p));
+  const int64_t live =
+      g_live.fetch_add(static_cast<int64_t>(malloc_usable_size(p))) + static_cast<int64_t>(malloc_usable_size(p));
   int64_t peak = g_peak.load();
   while (live > peak && !g_peak.compare_exchange_weak(peak, live)) {
   }

@@ -84,7 +84,7 @@ class ModelManagerTest : public ::testing::Test {
   }
 
   std::unique_ptr<ModelManager> NewManager(int statistics_threads = 1, int intra_op_threads = 1,
-                                          int64_t inline_predict_budget_ns = kInlinePredictBudgetNs) {
+                                           int64_t inline_predict_budget_ns = kInlinePredictBudgetNs) {
     ModelManagerOptions options;
     options.repository = repository_.string();
     options.file_system = &fs_;
@@ -282,15 +282,18 @@ TEST_F(ModelManagerTest, StatisticsThreadsChangeNoResult) {
   const std::vector<float> batch = Values(6 * 20, 11);
   const TensorView view{Shape{6, 20}, batch.data()};
   for (ForwardMode mode : {ForwardMode::kTrain, ForwardMode::kEval}) {
-    absl::StatusOr<BatchStatsReport> alone = manager_->BatchStatistics("mlp", VersionRequest::Current(), {view}, mode, false);
-    absl::StatusOr<BatchStatsReport> split = threaded->BatchStatistics("mlp", VersionRequest::Current(), {view}, mode, false);
+    absl::StatusOr<BatchStatsReport> alone =
+        manager_->BatchStatistics("mlp", VersionRequest::Current(), {view}, mode, false);
+    absl::StatusOr<BatchStatsReport> split =
+        threaded->BatchStatistics("mlp", VersionRequest::Current(), {view}, mode, false);
     ASSERT_TRUE(alone.ok()) << alone.status();
     ASSERT_TRUE(split.ok()) << split.status();
     ASSERT_EQ(split->layers.size(), alone->layers.size());
     for (size_t l = 0; l < alone->layers.size(); ++l) {
       ASSERT_EQ(split->layers[l].moments.size(), alone->layers[l].moments.size());
       for (size_t c = 0; c < alone->layers[l].moments.size(); ++c) {
-        EXPECT_EQ(split->layers[l].moments[c].mean, alone->layers[l].moments[c].mean) << "layer " << l << " channel " << c;
+        EXPECT_EQ(split->layers[l].moments[c].mean, alone->layers[l].moments[c].mean)
+            << "layer " << l << " channel " << c;
         EXPECT_EQ(split->layers[l].moments[c].m2, alone->layers[l].moments[c].m2) << "layer " << l << " channel " << c;
       }
     }

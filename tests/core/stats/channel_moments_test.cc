@@ -30,8 +30,8 @@ double MeanScale(double mean, double m2, int64_t count) {
   return std::max(std::fabs(mean), std::sqrt(m2 / static_cast<double>(count)));
 }
 
-void ExpectMatchesReference(const std::vector<ChannelMoments>& got, const ReferenceMoments& want,
-                            double tolerance, const std::string& label) {
+void ExpectMatchesReference(const std::vector<ChannelMoments>& got, const ReferenceMoments& want, double tolerance,
+                            const std::string& label) {
   ASSERT_EQ(got.size(), want.mean.size()) << label;
   for (size_t c = 0; c < got.size(); ++c) {
     EXPECT_EQ(got[c].count, want.count[c]) << label << " channel " << c;
@@ -146,7 +146,7 @@ TEST(ComputeChannelMomentsTest, MatchesNaiveReferenceOnAwkwardShapes) {
 // computes them on several threads) must give exactly what the whole-tensor
 // reduction gives, so that thread counts change no result.
 TEST(ChannelRunMomentsTest, BitIdenticalToComputeChannelMoments) {
-  const std::vector<std::vector<int64_t>> runs = {{1, 5, 3},   {1, 3, 2, 2}, {2, 5, 130}, {2, 2, 64},
+  const std::vector<std::vector<int64_t>> runs = {{1, 5, 3},    {1, 3, 2, 2},   {2, 5, 130},     {2, 2, 64},
                                                   {3, 4, 8, 8}, {2, 4, 33, 33}, {4, 3, 1, 1030}, {64, 32, 32, 32}};
   uint32_t seed = 100;
   for (const auto& dims : runs) {
@@ -215,8 +215,7 @@ TEST(ComputeChannelMomentsTest, TrainFixtureBatchStatistics) {
       const auto& want = steps[b].at("batch_stats");
       ASSERT_EQ(got.size(), want.at("mean").size());
       for (size_t ch = 0; ch < got.size(); ++ch) {
-        const std::string where =
-            absl::StrCat(c.at("module").get<std::string>(), " batch ", b, " channel ", ch);
+        const std::string where = absl::StrCat(c.at("module").get<std::string>(), " batch ", b, " channel ", ch);
         EXPECT_EQ(got[ch].count, want.at("n").get<int64_t>()) << where;
         const double mean = want.at("mean")[ch];
         const double var_biased = want.at("var_biased")[ch];

@@ -126,8 +126,7 @@ TEST(ComputeMomentsTest, SeedLayoutsAgreeWithEachOther) {
   for (int64_t i = 0; i < n; ++i)
     for (int64_t y = 0; y < h; ++y)
       for (int64_t x = 0; x < w; ++x)
-        for (int64_t k = 0; k < c; ++k)
-          nchw[((i * c + k) * h + y) * w + x] = nhwc[((i * h + y) * w + x) * c + k];
+        for (int64_t k = 0; k < c; ++k) nchw[((i * c + k) * h + y) * w + x] = nhwc[((i * h + y) * w + x) * c + k];
   auto a = ComputeMoments(ViewOf({n, h, w, c}, nhwc), {0, 1, 2}, false);
   auto b = ComputeMoments(ViewOf({n, c, h, w}, nchw), {0, -2, -1}, false);
   ASSERT_TRUE(a.ok() && b.ok());
@@ -204,15 +203,11 @@ class SeedAccuracyTest : public ::testing::TestWithParam<MomentKernelIsa> {};
 
 TEST_P(SeedAccuracyTest, LargeMeanSmallSpread) {
   if (!MomentKernelsSupported(GetParam())) GTEST_SKIP() << "instruction set not available";
-  static const std::vector<float>* data =
-      new std::vector<float>(RandomData(128 * 32 * 32 * 64, 1e4, 1.0, 77));
-  static const ReferenceMoments* want_nhwc =
-      new ReferenceMoments(NaiveMoments({128, 32, 32, 64}, *data, 0b0111));
-  static const ReferenceMoments* want_nchw =
-      new ReferenceMoments(NaiveMoments({128, 64, 32, 32}, *data, 0b1101));
-  for (const auto& [dims, mask, want] :
-       {std::tuple{std::vector<int64_t>{128, 32, 32, 64}, 0b0111u, *want_nhwc},
-        std::tuple{std::vector<int64_t>{128, 64, 32, 32}, 0b1101u, *want_nchw}}) {
+  static const std::vector<float>* data = new std::vector<float>(RandomData(128 * 32 * 32 * 64, 1e4, 1.0, 77));
+  static const ReferenceMoments* want_nhwc = new ReferenceMoments(NaiveMoments({128, 32, 32, 64}, *data, 0b0111));
+  static const ReferenceMoments* want_nchw = new ReferenceMoments(NaiveMoments({128, 64, 32, 32}, *data, 0b1101));
+  for (const auto& [dims, mask, want] : {std::tuple{std::vector<int64_t>{128, 32, 32, 64}, 0b0111u, *want_nhwc},
+                                         std::tuple{std::vector<int64_t>{128, 64, 32, 32}, 0b1101u, *want_nchw}}) {
     std::vector<ChannelMoments> got;
     ReduceMoments(ViewOf(dims, *data), mask, GetMomentKernels(GetParam()), &got);
     ASSERT_EQ(got.size(), 64u);
@@ -231,27 +226,26 @@ class ReduceMomentsIsaTest : public ::testing::TestWithParam<MomentKernelIsa> {}
 
 TEST_P(ReduceMomentsIsaTest, MatchesReferenceOnEveryLayoutClass) {
   if (!MomentKernelsSupported(GetParam())) GTEST_SKIP() << "instruction set not available";
-  const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> cases = {
-      {{5, 3, 3, 67}, {0, 1, 2}},
-      {{7, 3, 200}, {0, 1}},
-      {{1100, 9}, {0}},
-      {{9, 1}, {0}},
-      {{30, 8}, {0}},
-      {{30, 15}, {0}},
-      {{30, 27}, {0}},
-      {{2100, 64}, {0}},
-      {{3, 5, 1030}, {0, 2}},
-      {{2, 3, 9, 9}, {0, 2, 3}},
-      {{4, 6, 2, 2}, {0, 2, 3}},
-      {{2, 3, 4, 5, 6}, {0, 2, 4}},
-      {{3, 4, 5}, {1}},
-      {{4, 5, 6, 7}, {0, 2}},
-      {{4, 5, 6, 7}, {1, 3}},
-      {{3, 2500}, {1}},
-      {{4099}, {0}},
-      {{2, 1, 3, 1}, {0, 1}},
-      {{2, 1100, 9}, {1}},
-      {{3, 1100, 2, 5}, {1, 2}}};
+  const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> cases = {{{5, 3, 3, 67}, {0, 1, 2}},
+                                                                                    {{7, 3, 200}, {0, 1}},
+                                                                                    {{1100, 9}, {0}},
+                                                                                    {{9, 1}, {0}},
+                                                                                    {{30, 8}, {0}},
+                                                                                    {{30, 15}, {0}},
+                                                                                    {{30, 27}, {0}},
+                                                                                    {{2100, 64}, {0}},
+                                                                                    {{3, 5, 1030}, {0, 2}},
+                                                                                    {{2, 3, 9, 9}, {0, 2, 3}},
+                                                                                    {{4, 6, 2, 2}, {0, 2, 3}},
+                                                                                    {{2, 3, 4, 5, 6}, {0, 2, 4}},
+                                                                                    {{3, 4, 5}, {1}},
+                                                                                    {{4, 5, 6, 7}, {0, 2}},
+                                                                                    {{4, 5, 6, 7}, {1, 3}},
+                                                                                    {{3, 2500}, {1}},
+                                                                                    {{4099}, {0}},
+                                                                                    {{2, 1, 3, 1}, {0, 1}},
+                                                                                    {{2, 1100, 9}, {1}},
+                                                                                    {{3, 1100, 2, 5}, {1, 2}}};
   uint32_t seed = 300;
   for (const auto& [dims, axes] : cases) {
     const std::vector<float> data = RandomData(NumElements(dims), 7.0, 0.25, seed++);

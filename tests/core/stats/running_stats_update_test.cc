@@ -46,8 +46,7 @@ std::vector<ChannelMoments> MomentsOf(const nlohmann::json& tensor) {
 std::vector<ChannelMoments> StatedMoments(const nlohmann::json& per_batch) {
   std::vector<ChannelMoments> moments;
   for (size_t c = 0; c < per_batch.at("mean").size(); ++c) {
-    moments.push_back(
-        ChannelMoments{per_batch.at("n").get<int64_t>(), per_batch.at("mean")[c], per_batch.at("M2")[c]});
+    moments.push_back(ChannelMoments{per_batch.at("n").get<int64_t>(), per_batch.at("mean")[c], per_batch.at("M2")[c]});
   }
   return moments;
 }
@@ -76,8 +75,8 @@ TEST(RunningStatsAccumulatorTest, TrainFixtureEveryStep) {
       RunningStatsAccumulator accumulator(mode, start, cumulative ? 0.0 : run.at("momentum").get<double>());
       int64_t samples = 0;
       for (size_t b = 0; b < c.at("batches").size(); ++b) {
-        const std::string where = absl::StrCat(c.at("module").get<std::string>(), " momentum ",
-                                               run.at("momentum").dump(), " step ", b + 1);
+        const std::string where =
+            absl::StrCat(c.at("module").get<std::string>(), " momentum ", run.at("momentum").dump(), " step ", b + 1);
         const std::vector<ChannelMoments> batch = MomentsOf(c.at("batches")[b]);
         ASSERT_TRUE(accumulator.AddBatch(batch).ok()) << where;
         samples += batch[0].count;
@@ -109,8 +108,7 @@ TEST(RunningStatsAccumulatorTest, PooledFixtureAllStreamingModes) {
       ASSERT_TRUE(population.AddBatch(batch).ok());
       ASSERT_TRUE(exact.AddBatch(batch).ok());
       const auto& torch = c.at("torch_momentum_none_after_each_batch")[b];
-      ExpectStatsClose(cumulative.Result(), torch.at("running_mean"), torch.at("running_var"),
-                       "cumulative " + where);
+      ExpectStatsClose(cumulative.Result(), torch.at("running_mean"), torch.at("running_var"), "cumulative " + where);
       EXPECT_EQ(cumulative.Result().num_batches_tracked, torch.at("num_batches_tracked").get<int64_t>());
 
       const auto& chan = c.at("chan_merge_state_after_each_batch")[b];
@@ -137,8 +135,7 @@ TEST(RunningStatsAccumulatorTest, EdgeCaseFixtures) {
   for (const auto& c : fixture.at("cases")) {
     if (!c.contains("running_mean_after") || !c.contains("momentum")) continue;
     const std::string label = c.at("label");
-    RunningStatsAccumulator accumulator(RecalibrationMode::kEma, ResetLayerStats(1),
-                                        c.at("momentum").get<double>());
+    RunningStatsAccumulator accumulator(RecalibrationMode::kEma, ResetLayerStats(1), c.at("momentum").get<double>());
     ASSERT_TRUE(accumulator.AddBatch(MomentsOf(c.at("input"))).ok()) << label;
     ExpectStatsClose(accumulator.Result(), c.at("running_mean_after"), c.at("running_var_after"), label);
     ++checked;

@@ -224,19 +224,19 @@ TEST(StatsFileTest, RoundTripWithRequestId) {
 
 TEST(StatsFileTest, EverySingleBitFlipIsDetected) {
   for (const StatsFileContents& contents : {SampleContents(), SampleContentsWithRequestId()}) {
-  SCOPED_TRACE("request_id '" + contents.info.request_id + "'");
-  auto bytes = EncodeStatsFile(contents);
-  ASSERT_TRUE(bytes.ok());
-  for (size_t i = 0; i < bytes->size(); ++i) {
-    for (int bit = 0; bit < 8; ++bit) {
-      std::string damaged = *bytes;
-      damaged[i] = static_cast<char>(damaged[i] ^ (1 << bit));
-      auto decoded = DecodeStatsFile(damaged, kSource);
-      ASSERT_FALSE(decoded.ok()) << "flip of byte " << i << " bit " << bit << " of " << bytes->size()
-                                 << " went undetected";
-      ASSERT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << decoded.status();
+    SCOPED_TRACE("request_id '" + contents.info.request_id + "'");
+    auto bytes = EncodeStatsFile(contents);
+    ASSERT_TRUE(bytes.ok());
+    for (size_t i = 0; i < bytes->size(); ++i) {
+      for (int bit = 0; bit < 8; ++bit) {
+        std::string damaged = *bytes;
+        damaged[i] = static_cast<char>(damaged[i] ^ (1 << bit));
+        auto decoded = DecodeStatsFile(damaged, kSource);
+        ASSERT_FALSE(decoded.ok()) << "flip of byte " << i << " bit " << bit << " of " << bytes->size()
+                                   << " went undetected";
+        ASSERT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << decoded.status();
+      }
     }
-  }
   }
 }
 
@@ -253,8 +253,7 @@ TEST(StatsFileTest, TruncationAtEveryLengthAndTrailingBytesAreDetected) {
   auto bytes = EncodeStatsFile(SampleContents());
   ASSERT_TRUE(bytes.ok());
   ExpectDataLoss(DecodeStatsFile(absl::string_view(*bytes).substr(0, 10), kSource), "truncated header");
-  ExpectDataLoss(DecodeStatsFile(absl::string_view(*bytes).substr(0, bytes->size() - 1), kSource),
-                 "payload length");
+  ExpectDataLoss(DecodeStatsFile(absl::string_view(*bytes).substr(0, bytes->size() - 1), kSource), "payload length");
   ExpectDataLoss(DecodeStatsFile(*bytes + "x", kSource), "payload length");
 }
 

@@ -514,8 +514,7 @@ TEST_F(StatsStoreTest, CorruptCurrentFallsBackToTheNewestIntactVersion) {
     EXPECT_EQ(store->current_version(), 3);
     EXPECT_EQ(SnapshotDiff(*store->current(), MakeStats(3, 3)), "");
     EXPECT_EQ(store->History().size(), 3u);
-    EXPECT_TRUE(AnyContains(store->recovery_warnings(), "CURRENT' is corrupt"))
-        << Describe(store->recovery_warnings());
+    EXPECT_TRUE(AnyContains(store->recovery_warnings(), "CURRENT' is corrupt")) << Describe(store->recovery_warnings());
     EXPECT_EQ(DiskState(), disk) << "recovery must not touch any file";
   }
   WriteRaw("CURRENT", "v00000003");
@@ -749,7 +748,6 @@ TEST_F(StatsStoreTest, ConcurrentReadersSeeOnlyWholeVersions) {
   for (std::thread& t : readers) t.join();
   EXPECT_EQ(bad.load(), 0);
 }
-
 
 VersionInfo KeyedMeta(const std::string& note, const std::string& request_id, uint32_t digest) {
   VersionInfo meta = Meta(note);

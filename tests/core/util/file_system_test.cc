@@ -68,9 +68,9 @@ TEST(WriteFileAtomicallyTest, PerformsTheSixStepsInOrder) {
   ASSERT_TRUE(WriteFileAtomically(&fs, path, "v00000002\n", &renamed).ok());
   EXPECT_TRUE(renamed);
   const std::string temp = path + ".tmp";
-  EXPECT_EQ(fs.op_log(), (std::vector<std::string>{
-                             "NewWritableFile " + temp, "Append " + temp, "Sync " + temp, "Close " + temp,
-                             "RenameFile " + temp + " -> " + path, "SyncDir " + dir.path()}));
+  EXPECT_EQ(fs.op_log(),
+            (std::vector<std::string>{"NewWritableFile " + temp, "Append " + temp, "Sync " + temp, "Close " + temp,
+                                      "RenameFile " + temp + " -> " + path, "SyncDir " + dir.path()}));
   EXPECT_EQ(*posix.ReadFile(path), "v00000002\n");
   EXPECT_FALSE(posix.FileExists(temp));
 }

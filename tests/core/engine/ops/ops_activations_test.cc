@@ -18,9 +18,9 @@ namespace {
 using testing::FloatAttr;
 using testing::FloatConstant;
 using testing::IntAttr;
+using testing::OpTest;
 using testing::RandomTensor;
 using testing::ShapeOf;
-using testing::OpTest;
 using testing::TensorNear;
 
 constexpr double kRelTol = 2e-6;

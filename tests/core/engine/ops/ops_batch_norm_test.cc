@@ -22,10 +22,10 @@ namespace {
 using testing::FloatAttr;
 using testing::FloatConstant;
 using testing::IntAttr;
-using testing::RandomValues;
-using testing::RandomTensor;
-using testing::ShapeOf;
 using testing::OpTest;
+using testing::RandomTensor;
+using testing::RandomValues;
+using testing::ShapeOf;
 using testing::StringAttr;
 using testing::TensorNear;
 

@@ -45,14 +45,38 @@ struct ConvCase {
 
   // Fluent setters keep the case table readable without C++20 designated
   // initializers.
-  ConvCase& Group(int64_t v) { group = v; return *this; }
-  ConvCase& Strides(std::vector<int64_t> v) { strides = std::move(v); return *this; }
-  ConvCase& Dilations(std::vector<int64_t> v) { dilations = std::move(v); return *this; }
-  ConvCase& Pads(std::vector<int64_t> v) { pads = std::move(v); return *this; }
-  ConvCase& AutoPad(std::string v) { auto_pad = std::move(v); return *this; }
-  ConvCase& NoBias() { bias = false; return *this; }
-  ConvCase& Activation(std::string v) { activation = std::move(v); return *this; }
-  ConvCase& Opset(int64_t v) { opset = v; return *this; }
+  ConvCase& Group(int64_t v) {
+    group = v;
+    return *this;
+  }
+  ConvCase& Strides(std::vector<int64_t> v) {
+    strides = std::move(v);
+    return *this;
+  }
+  ConvCase& Dilations(std::vector<int64_t> v) {
+    dilations = std::move(v);
+    return *this;
+  }
+  ConvCase& Pads(std::vector<int64_t> v) {
+    pads = std::move(v);
+    return *this;
+  }
+  ConvCase& AutoPad(std::string v) {
+    auto_pad = std::move(v);
+    return *this;
+  }
+  ConvCase& NoBias() {
+    bias = false;
+    return *this;
+  }
+  ConvCase& Activation(std::string v) {
+    activation = std::move(v);
+    return *this;
+  }
+  ConvCase& Opset(int64_t v) {
+    opset = v;
+    return *this;
+  }
 };
 
 ConvCase Case(std::string name, std::vector<int64_t> x_dims, std::vector<int64_t> w_dims) {
@@ -64,8 +88,8 @@ ConvCase Case(std::string name, std::vector<int64_t> x_dims, std::vector<int64_t
 }
 
 std::string Describe(const ConvCase& c) {
-  return absl::StrCat(c.name, ": X [", absl::StrJoin(c.x_dims, ","), "] W [", absl::StrJoin(c.w_dims, ","),
-                      "] group ", c.group, " strides [", absl::StrJoin(c.strides, ","), "] dilations [",
+  return absl::StrCat(c.name, ": X [", absl::StrJoin(c.x_dims, ","), "] W [", absl::StrJoin(c.w_dims, ","), "] group ",
+                      c.group, " strides [", absl::StrJoin(c.strides, ","), "] dilations [",
                       absl::StrJoin(c.dilations, ","), "] pads [", absl::StrJoin(c.pads, ","), "] auto_pad '",
                       c.auto_pad, "' activation '", c.activation, "'");
 }
@@ -130,11 +154,10 @@ TEST_P(ConvReferenceTest, MatchesFloat64Reference) {
 
   const size_t spatial = c.x_dims.size() - 2;
   Shape y_shape;
-  std::vector<double> expected =
-      ReferenceConv(x, w, c.bias ? b.ToVector() : std::vector<float>{},
-                    c.strides.empty() ? std::vector<int64_t>(spatial, 1) : c.strides,
-                    c.dilations.empty() ? std::vector<int64_t>(spatial, 1) : c.dilations, ResolvePads(c), c.group,
-                    &y_shape);
+  std::vector<double> expected = ReferenceConv(x, w, c.bias ? b.ToVector() : std::vector<float>{},
+                                               c.strides.empty() ? std::vector<int64_t>(spatial, 1) : c.strides,
+                                               c.dilations.empty() ? std::vector<int64_t>(spatial, 1) : c.dilations,
+                                               ResolvePads(c), c.group, &y_shape);
   for (double& v : expected) v = ApplyActivation(c.activation, v);
 
   // Twice on the same scratch: the second run reuses buffers sized by the first.
@@ -156,7 +179,11 @@ std::vector<ConvCase> Cases() {
       Case("Groups2", {1, 6, 8, 7}, {4, 3, 3, 3}).Group(2).Strides({2, 1}).Pads({1, 1, 1, 1}),
       Case("Groups3Dilated", {2, 9, 10, 11}, {6, 3, 3, 3}).Group(3).Dilations({2, 2}).AutoPad("SAME_LOWER"),
       Case("Depthwise", {2, 7, 9, 8}, {7, 1, 3, 3}).Group(7).Pads({1, 1, 1, 1}),
-      Case("DepthwiseStride2", {1, 5, 11, 12}, {5, 1, 3, 3}).Group(5).Strides({2, 2}).Pads({1, 1, 1, 1}).Activation("Relu"),
+      Case("DepthwiseStride2", {1, 5, 11, 12}, {5, 1, 3, 3})
+          .Group(5)
+          .Strides({2, 2})
+          .Pads({1, 1, 1, 1})
+          .Activation("Relu"),
       Case("DepthwiseMultiplier2Dilated", {1, 3, 12, 10}, {6, 1, 5, 5}).Group(3).Dilations({2, 2}).Pads({4, 4, 3, 2}),
       Case("DepthwiseNoPadNoBias", {1, 4, 6, 6}, {4, 1, 2, 3}).Group(4).NoBias(),
       Case("Pointwise", {2, 13, 6, 5}, {9, 13, 1, 1}).Activation("Relu"),
@@ -224,8 +251,7 @@ TEST(ConvErrorTest, WrongChannelCountNamesNodeAndShapes) {
   std::vector<Tensor> outputs;
   const absl::Status s = test.Run(**op, {&x}, &outputs);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.message(),
-            "Conv node 'conv1' (opset 13): input X expected [N,3,H,W] with 3 channels, got [1,4,32,32]");
+  EXPECT_EQ(s.message(), "Conv node 'conv1' (opset 13): input X expected [N,3,H,W] with 3 channels, got [1,4,32,32]");
 }
 
 TEST(ConvErrorTest, WrongRank) {
@@ -312,9 +338,7 @@ TEST(ConvErrorTest, PadsTogetherWithAutoPadAreRejected) {
 
 TEST(ConvErrorTest, BiasOfWrongSize) {
   OpTest test("Conv");
-  test.Input("x")
-      .ConstantInput("w", RandomTensor(Shape{2, 3, 3, 3}, 2))
-      .ConstantInput("b", RandomTensor(Shape{3}, 3));
+  test.Input("x").ConstantInput("w", RandomTensor(Shape{2, 3, 3, 3}, 2)).ConstantInput("b", RandomTensor(Shape{3}, 3));
   const absl::Status s = test.Build(RegisterConvOps).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("input B expected [2], got [3]"));

@@ -17,9 +17,9 @@ namespace {
 
 using testing::FloatAttr;
 using testing::FloatConstant;
+using testing::OpTest;
 using testing::RandomTensor;
 using testing::ShapeOf;
-using testing::OpTest;
 using testing::StringAttr;
 using testing::TensorNear;
 

@@ -9,10 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/engine/ops/fused_activation.h"
-#include "core/engine/ops/ops.h"
 #include "core/engine/kernels/sgemm.h"
 #include "core/engine/kernels/sgemm_kernel.h"
+#include "core/engine/ops/fused_activation.h"
+#include "core/engine/ops/ops.h"
 #include "core/util/thread_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -53,9 +53,9 @@ class SgemmTest : public ::testing::TestWithParam<int> {
 using Product = std::function<void(bool ta, bool tb, const GemmShape& s, float alpha, const float* a, int64_t lda,
                                    const float* b, int64_t ldb, float beta, float* c, int64_t ldc)>;
 void ExpectProductMatchesFloat64Reference(const std::string& label, const Product& product) {
-  const std::vector<GemmShape> shapes = {{1, 1, 1},   {1, 17, 33},  {19, 1, 7},    {2, 3, 4},  {37, 29, 61},
-                                         {64, 130, 300}, {5, 513, 3}, {1, 512, 784}, {33, 2, 1}, {3, 1000, 17},
-                                         {100, 40, 9}};
+  const std::vector<GemmShape> shapes = {{1, 1, 1},    {1, 17, 33},    {19, 1, 7},  {2, 3, 4},
+                                         {37, 29, 61}, {64, 130, 300}, {5, 513, 3}, {1, 512, 784},
+                                         {33, 2, 1},   {3, 1000, 17},  {100, 40, 9}};
   for (const GemmShape& s : shapes) {
     for (int trans = 0; trans < 4; ++trans) {
       for (const float beta : {0.0f, 1.0f, 0.25f}) {
@@ -97,11 +97,11 @@ void ExpectProductMatchesFloat64Reference(const std::string& label, const Produc
 TEST_P(SgemmTest, MatchesFloat64Reference) {
   const sgemm_internal::KernelTable* table = Table();
   if (table == nullptr) GTEST_SKIP() << "variant " << GetParam() << " not supported on this CPU";
-  ExpectProductMatchesFloat64Reference(table->isa, [&](bool ta, bool tb, const GemmShape& s, float alpha,
-                                                       const float* a, int64_t lda, const float* b, int64_t ldb,
-                                                       float beta, float* c, int64_t ldc) {
-    sgemm_internal::SgemmWith(*table, ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc);
-  });
+  ExpectProductMatchesFloat64Reference(
+      table->isa, [&](bool ta, bool tb, const GemmShape& s, float alpha, const float* a, int64_t lda, const float* b,
+                      int64_t ldb, float beta, float* c, int64_t ldc) {
+        sgemm_internal::SgemmWith(*table, ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc);
+      });
 }
 
 TEST(SgemmThreadPoolTest, SlabsMatchFloat64Reference) {
@@ -111,10 +111,9 @@ TEST(SgemmThreadPoolTest, SlabsMatchFloat64Reference) {
     ThreadPool pool(threads);
     ExpectProductMatchesFloat64Reference(
         absl::StrCat("pool of ", threads),
-        [&](bool ta, bool tb, const GemmShape& s, float alpha, const float* a, int64_t lda, const float* b,
-            int64_t ldb, float beta, float* c, int64_t ldc) {
-          Sgemm(ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc, &pool);
-        });
+        [&](bool ta, bool tb, const GemmShape& s, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+            float beta, float* c,
+            int64_t ldc) { Sgemm(ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc, &pool); });
   }
 }
 
@@ -170,9 +169,15 @@ TEST_P(GemmReferenceTest, MatchesFloat64Reference) {
 
   OpTest test("Gemm", c.opset);
   test.Input("a");
-  if (c.constant_b) test.ConstantInput("b", b); else test.Input("b");
+  if (c.constant_b)
+    test.ConstantInput("b", b);
+  else
+    test.Input("b");
   if (c.has_c) {
-    if (c.constant_c) test.ConstantInput("c", bias); else test.Input("c");
+    if (c.constant_c)
+      test.ConstantInput("c", bias);
+    else
+      test.Input("c");
   }
   test.Attr("alpha", FloatAttr(c.alpha)).Attr("beta", FloatAttr(c.beta));
   test.Attr("transA", IntAttr(c.trans_a)).Attr("transB", IntAttr(c.trans_b));
@@ -241,8 +246,8 @@ std::vector<GemmCase> GemmCases() {
     cases.push_back(c);
   }
   const std::vector<std::pair<std::string, std::vector<int64_t>>> c_shapes = {
-      {"CScalar", {}}, {"COne", {1}}, {"CRow1D", {4}}, {"CRow2D", {1, 4}}, {"CColumn", {3, 1}}, {"CFull", {3, 4}},
-      {"COneByOne", {1, 1}}};
+      {"CScalar", {}},     {"COne", {1}},     {"CRow1D", {4}},      {"CRow2D", {1, 4}},
+      {"CColumn", {3, 1}}, {"CFull", {3, 4}}, {"COneByOne", {1, 1}}};
   for (const auto& [name, dims] : c_shapes) {
     GemmCase c = MakeGemm(name, 3, 5, 4);
     c.c_dims = dims;
@@ -301,11 +306,12 @@ TEST(GemmErrorTest, BadRuntimeShapes) {
     Shape a, c;
     std::string fragment;
   };
-  for (const Bad& bad : std::vector<Bad>{{Shape{1, 2, 3}, Shape{2}, "input A expected rank 2, got [1,2,3]"},
-                                         {Shape{4, 5}, Shape{2}, "input B expected 5 rows (K of A [4,5], transB 0), got [3,2]"},
-                                         {Shape{4, 3}, Shape{3}, "input C expected a shape broadcastable to [4,2]"},
-                                         {Shape{4, 3}, Shape{2, 2}, "got [2,2]"},
-                                         {Shape{4, 3}, Shape{1, 1, 2}, "got [1,1,2]"}}) {
+  for (const Bad& bad :
+       std::vector<Bad>{{Shape{1, 2, 3}, Shape{2}, "input A expected rank 2, got [1,2,3]"},
+                        {Shape{4, 5}, Shape{2}, "input B expected 5 rows (K of A [4,5], transB 0), got [3,2]"},
+                        {Shape{4, 3}, Shape{3}, "input C expected a shape broadcastable to [4,2]"},
+                        {Shape{4, 3}, Shape{2, 2}, "got [2,2]"},
+                        {Shape{4, 3}, Shape{1, 1, 2}, "got [1,1,2]"}}) {
     const Tensor a = RandomTensor(bad.a, 3), c = RandomTensor(bad.c, 4);
     std::vector<Tensor> outputs;
     const absl::Status s = test.Run(**op, {&a, &c}, &outputs);
@@ -395,7 +401,10 @@ TEST_P(MatMulReferenceTest, MatchesFloat64Reference) {
   const std::string what = absl::StrCat("A ", a.shape.ToString(), " B ", b.shape.ToString());
   OpTest test("MatMul");
   test.Input("a");
-  if (c.constant_b) test.ConstantInput("b", b); else test.Input("b");
+  if (c.constant_b)
+    test.ConstantInput("b", b);
+  else
+    test.Input("b");
   auto op = test.Build(RegisterGemmOps);
   ASSERT_TRUE(op.ok()) << what << ": " << op.status();
   std::vector<int64_t> out_dims;
@@ -407,21 +416,21 @@ TEST_P(MatMulReferenceTest, MatchesFloat64Reference) {
   ExpectAllClose(outputs[0], Shape::FromDims(out_dims).value(), expected, 1e-4, what);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    MatMul, MatMulReferenceTest,
-    ::testing::Values(MatMulCase{{7}, {7}, false},                     // vector . vector -> scalar
-                      MatMulCase{{7}, {7, 5}, true},                   // vector x matrix -> [5]
-                      MatMulCase{{3, 7}, {7}, false},                  // matrix x vector -> [3]
-                      MatMulCase{{1, 784}, {784, 512}, true},          // batch-1 linear layer
-                      MatMulCase{{5, 9}, {9, 11}, false},
-                      MatMulCase{{2, 3, 5, 9}, {9, 4}, true},          // batched A, one constant B
-                      MatMulCase{{2, 3, 5, 9}, {9}, false},            // batched A, vector B
-                      MatMulCase{{5, 9}, {3, 9, 4}, false},            // one A, batched B
-                      MatMulCase{{7}, {2, 7, 3}, false},               // vector A, batched B
-                      MatMulCase{{2, 1, 5, 6}, {3, 6, 4}, false},      // broadcast both ways
-                      MatMulCase{{4, 1, 3, 2}, {1, 5, 2, 3}, true},    // broadcast, constant batched B
-                      MatMulCase{{3, 0, 4}, {4, 2}, false},            // empty M
-                      MatMulCase{{2, 3, 0}, {0, 5}, false}));          // K == 0: zeros
+INSTANTIATE_TEST_SUITE_P(MatMul, MatMulReferenceTest,
+                         ::testing::Values(MatMulCase{{7}, {7}, false},             // vector . vector -> scalar
+                                           MatMulCase{{7}, {7, 5}, true},           // vector x matrix -> [5]
+                                           MatMulCase{{3, 7}, {7}, false},          // matrix x vector -> [3]
+                                           MatMulCase{{1, 784}, {784, 512}, true},  // batch-1 linear layer
+                                           MatMulCase{{5, 9}, {9, 11}, false},
+                                           MatMulCase{{2, 3, 5, 9}, {9, 4}, true},      // batched A, one constant B
+                                           MatMulCase{{2, 3, 5, 9}, {9}, false},        // batched A, vector B
+                                           MatMulCase{{5, 9}, {3, 9, 4}, false},        // one A, batched B
+                                           MatMulCase{{7}, {2, 7, 3}, false},           // vector A, batched B
+                                           MatMulCase{{2, 1, 5, 6}, {3, 6, 4}, false},  // broadcast both ways
+                                           MatMulCase{
+                                               {4, 1, 3, 2}, {1, 5, 2, 3}, true},   // broadcast, constant batched B
+                                           MatMulCase{{3, 0, 4}, {4, 2}, false},    // empty M
+                                           MatMulCase{{2, 3, 0}, {0, 5}, false}));  // K == 0: zeros
 
 TEST(MatMulTest, FusedRelu) {
   const Tensor a = RandomTensor(Shape{4, 6}, 1), b = RandomTensor(Shape{6, 5}, 2);

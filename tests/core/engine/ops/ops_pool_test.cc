@@ -37,13 +37,34 @@ struct PoolCase {
   bool count_include_pad = false;
   int64_t opset = 13;
 
-  PoolCase& Strides(std::vector<int64_t> v) { strides = std::move(v); return *this; }
-  PoolCase& Dilations(std::vector<int64_t> v) { dilations = std::move(v); return *this; }
-  PoolCase& Pads(std::vector<int64_t> v) { pads = std::move(v); return *this; }
-  PoolCase& AutoPad(std::string v) { auto_pad = std::move(v); return *this; }
-  PoolCase& Ceil() { ceil_mode = true; return *this; }
-  PoolCase& IncludePad() { count_include_pad = true; return *this; }
-  PoolCase& Opset(int64_t v) { opset = v; return *this; }
+  PoolCase& Strides(std::vector<int64_t> v) {
+    strides = std::move(v);
+    return *this;
+  }
+  PoolCase& Dilations(std::vector<int64_t> v) {
+    dilations = std::move(v);
+    return *this;
+  }
+  PoolCase& Pads(std::vector<int64_t> v) {
+    pads = std::move(v);
+    return *this;
+  }
+  PoolCase& AutoPad(std::string v) {
+    auto_pad = std::move(v);
+    return *this;
+  }
+  PoolCase& Ceil() {
+    ceil_mode = true;
+    return *this;
+  }
+  PoolCase& IncludePad() {
+    count_include_pad = true;
+    return *this;
+  }
+  PoolCase& Opset(int64_t v) {
+    opset = v;
+    return *this;
+  }
 };
 
 PoolCase Case(std::string name, std::string op, std::vector<int64_t> x_dims, std::vector<int64_t> kernel) {

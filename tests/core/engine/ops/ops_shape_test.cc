@@ -19,9 +19,9 @@ using testing::FloatConstant;
 using testing::IntAttr;
 using testing::IntConstant;
 using testing::IntsAttr;
+using testing::OpTest;
 using testing::RandomTensor;
 using testing::ShapeOf;
-using testing::OpTest;
 using testing::TensorEq;
 
 std::string Str(const std::vector<int64_t>& v) { return ShapeOf(v).ToString(); }
