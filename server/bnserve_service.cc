@@ -87,8 +87,7 @@ grpc::ServerReadReactor<v1::GetBatchStatsRequest>* BnServeService::GetBatchStats
 grpc::ServerUnaryReactor* BnServeService::Moments(grpc::CallbackServerContext* context,
                                                   const v1::MomentsRequest* request, v1::MomentsResponse* response) {
   return AuthorizedUnary(env_, context, "Moments", "", response, [=] { return MomentsImpl(*request, response); });
-});
-}  // namespace bnserve
+}
 
 grpc::ServerReadReactor<v1::RecalibrateRequest>* BnServeService::Recalibrate(grpc::CallbackServerContext* context,
                                                                              v1::RecalibrateResponse* response) {
@@ -98,20 +97,19 @@ grpc::ServerReadReactor<v1::RecalibrateRequest>* BnServeService::Recalibrate(grp
 grpc::ServerUnaryReactor* BnServeService::ListVersions(grpc::CallbackServerContext* context,
                                                        const v1::ListVersionsRequest* request,
                                                        v1::ListVersionsResponse* response) {
-  return Authorized(env_, context, "ListVersions", [&] {
-    return RunUnary(env_, context, "ListVersions", request->model(), response,
-                    [=] { return ListVersionsImpl(*env_.manager, *request, response); });
+  return AuthorizedUnary(env_, context, "ListVersions", request->model(), response,
+                         [=] { return ListVersionsImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerUnaryReactor* BnServeService::Rollback(grpc::CallbackServerContext* context,
                                                    const v1::RollbackRequest* request, v1::RollbackResponse* response) {
-    return AuthorizedUnary(env_, context, "Rollback", request->model(), response,
-                           [=] { return RollbackImpl(*env_.manager, *request, response); });
+  return AuthorizedUnary(env_, context, "Rollback", request->model(), response,
+                         [=] { return RollbackImpl(*env_.manager, *request, response); });
 }
 
 grpc::ServerWriteReactor<v1::ExportChunk>* BnServeService::Export(grpc::CallbackServerContext* context,
                                                                   const v1::ExportRequest* request) {
-    return Authorized(env_, context, "Export", [&] { return NewExportReactor(env_, context, request); });
+  return Authorized(env_, context, "Export", [&] { return NewExportReactor(env_, context, request); });
 }
 
 }  // namespace bnserve

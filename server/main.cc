@@ -2,7 +2,7 @@
 // BNSERVE_* environment variables), loads every model of the repository,
 // serves until SIGTERM/SIGINT, then drains in-flight calls for
 // --drain-seconds and exits. Optional TLS (--tls-*) and bearer-token
-// authorisation (--token-file, --read-auth): see README.md "Security".
+// authorisation (--token-file, --read-auth): see docs/security.md.
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -42,7 +42,7 @@ struct Flags {
   std::string read_auth = "open";
 };
 
-constexpr char kSecurityFooter[] = R"(Security (README.md "Security"):
+constexpr char kSecurityFooter[] = R"(Security (docs/security.md):
   TLS: --tls-cert and --tls-key serve TLS; adding --tls-client-ca requires
   client certificates signed by that CA (mutual TLS). Without them the
   server speaks plaintext (a warning is logged on non-loopback addresses).

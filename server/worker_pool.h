@@ -8,7 +8,7 @@
 // bnserve runs two: the workers (every RPC) and a smaller recalibration pool
 // whose threads may run at a lower CPU priority (`nice`), so that clients
 // streaming large recalibration batches cannot hold every worker, nor take
-// the CPU from predictions (README "Reliability": load and starvation).
+// the CPU from predictions (docs/reliability.md: load and starvation).
 //
 // Thread-safe. The destructor runs every queued task, then joins.
 #pragma once

@@ -27,7 +27,7 @@ constexpr char kFooter[] = R"(Exit codes: 0 success; 1 the request failed (or he
 Errors are one line on stderr: "error: <GRPC_CODE>: <message>".
 --json prints one JSON object with stable snake_case fields (client/README.md).
 Security: --tls (system roots) or --tls-ca FILE for TLS, plus --tls-cert/--tls-key for mutual TLS;
-the bearer token comes from --token, --token-file or $BNSERVE_TOKEN (README.md "Security").)";
+the bearer token comes from --token, --token-file or $BNSERVE_TOKEN (docs/security.md).)";
 
 struct GlobalOptions {
   std::string server = "localhost:50051";

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/test_util/live_server.h"
 #include "tests/test_util/subprocess_util.h"
 #include "tests/test_util/test_certs.h"
 
@@ -35,28 +37,21 @@ namespace fs = std::filesystem;
 const std::string kExamples = BNSERVE_EXAMPLES_DIR;
 const std::string kData = kExamples + "/data/";
 
-// Health SERVING and every example model AVAILABLE, within 60 s, asked
-// through a client with `probe` (address, TLS, token).
-bool WaitUntilServing(testing::ChildProcess* server, int port, client::ClientOptions probe_options) {
-  const auto deadline = absl::Now() + absl::Seconds(60);
-  // Probe the port first: a gRPC channel that failed to connect backs off
-  // for seconds before it tries again.
-  while (absl::Now() < deadline && server->Running() && !testing::LoopbackPortAccepts(port)) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+// Health SERVING and every example model AVAILABLE, asked through a client
+// with `probe_options` (TLS, token) at `host`:<port>: LiveServer's readiness.
+std::function<bool(int)> ServingProbe(std::string host, client::ClientOptions probe_options) {
   probe_options.timeout = absl::Seconds(2);
-  client::Client probe(probe_options);
-  while (absl::Now() < deadline && server->Running()) {
+  return [host = std::move(host), probe_options](int port) mutable {
+    probe_options.address = absl::StrCat(host, ":", port);
+    client::Client probe(probe_options);
     auto health = probe.CheckHealth("");
     auto models = probe.ListModels();
-    if (health.ok() && *health == "SERVING" && models.ok() && models->models_size() >= 2) {
-      bool all_available = true;
-      for (const auto& m : models->models()) all_available &= m.state() == v1::MODEL_STATE_AVAILABLE;
-      if (all_available) return true;
+    if (!health.ok() || *health != "SERVING" || !models.ok() || models->models_size() < 2) return false;
+    for (const auto& m : models->models()) {
+      if (m.state() != v1::MODEL_STATE_AVAILABLE) return false;
     }
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  return false;
+    return true;
+  };
 }
 
 // One server for the whole suite (starting it per test would dominate the
@@ -69,21 +64,16 @@ class BnctlTest : public ::testing::Test {
     ASSERT_FALSE(scratch_->empty());
     const std::string repository = *scratch_ + "/repository";
     fs::copy(kExamples + "/repository", repository, fs::copy_options::recursive);
-    // The port may be taken between picking and binding: retry a few times.
-    for (int attempt = 0; attempt < 3 && server_ == nullptr; ++attempt) {
-      const int port = testing::FreeLoopbackPort();
-      address_ = new std::string(absl::StrCat("127.0.0.1:", port));
-      auto server = std::make_unique<testing::ChildProcess>(
-          std::vector<std::string>{BNSERVE_BINARY, "--listen", *address_, "--model-repository", repository,
-                                   "--drain-seconds", "1"},
-          *scratch_ + "/bnserve.log");
-      client::ClientOptions probe;
-      probe.address = *address_;
-      if (WaitUntilServing(server.get(), port, probe)) server_ = server.release();
+    auto server = std::make_unique<testing::LiveServer>(BNSERVE_BINARY, repository, *scratch_ + "/bnserve.log",
+                                                        std::vector<std::string>{"--drain-seconds", "1"});
+    if (server->Start({}, ServingProbe("127.0.0.1", {}))) {
+      address_ = new std::string(absl::StrCat("127.0.0.1:", server->port()));
+      server_ = server.release();
     }
   }
 
   static void TearDownTestSuite() {
+    if (server_ != nullptr) server_->Stop();  // a graceful drain, as in production
     delete server_;
     server_ = nullptr;
     if (scratch_ != nullptr) fs::remove_all(*scratch_);
@@ -91,8 +81,7 @@ class BnctlTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_NE(server_, nullptr) << "bnserve did not become ready; its output:\n"
-                                << testing::ReadWholeFile(*scratch_ + "/bnserve.log")
-                                << testing::ReadWholeFile(*scratch_ + "/bnserve.log.err");
+                                << testing::ReadWholeFile(*scratch_ + "/bnserve.log");
   }
 
   // bnctl --server <ours> ARGS...
@@ -115,12 +104,12 @@ class BnctlTest : public ::testing::Test {
 
   static std::string* scratch_;
   static std::string* address_;
-  static testing::ChildProcess* server_;
+  static testing::LiveServer* server_;
 };
 
 std::string* BnctlTest::scratch_ = nullptr;
 std::string* BnctlTest::address_ = nullptr;
-testing::ChildProcess* BnctlTest::server_ = nullptr;
+testing::LiveServer* BnctlTest::server_ = nullptr;
 
 std::shared_ptr<const Model> LoadExampleModel(const std::string& name) {
   auto model = Model::LoadFromFile(kExamples + "/repository/" + name + "/model.onnx");
@@ -541,28 +530,26 @@ class BnctlSecureTest : public ::testing::Test {
     std::ofstream(tokens) << "# bnctl_test\nadmin " << kAdminToken << "\nread " << kReadToken << "\n";
     fs::permissions(tokens, fs::perms::owner_read | fs::perms::owner_write);
     std::ofstream(*scratch_ + "/admin.token") << kAdminToken << "\n";
-    for (int attempt = 0; attempt < 3 && server_ == nullptr; ++attempt) {
-      const int port = testing::FreeLoopbackPort();
-      // By name: the certificate is for localhost (and 127.0.0.1).
-      address_ = new std::string(absl::StrCat("localhost:", port));
-      auto server = std::make_unique<testing::ChildProcess>(
-          std::vector<std::string>{BNSERVE_BINARY, "--listen", absl::StrCat("127.0.0.1:", port), "--model-repository",
-                                   repository, "--drain-seconds", "1", "--tls-cert", certs_->server_cert, "--tls-key",
-                                   certs_->server_key, "--tls-client-ca", certs_->ca, "--token-file", tokens,
-                                   "--read-auth", "token"},
-          *scratch_ + "/bnserve.log");
-      client::ClientOptions probe;
-      probe.address = *address_;
-      probe.use_tls = true;
-      probe.tls_root_certs_pem = testing::ReadWholeFile(certs_->ca);
-      probe.tls_client_cert_pem = testing::ReadWholeFile(certs_->client_cert);
-      probe.tls_client_key_pem = testing::ReadWholeFile(certs_->client_key);
-      probe.bearer_token = kReadToken;
-      if (WaitUntilServing(server.get(), port, probe)) server_ = server.release();
+    auto server = std::make_unique<testing::LiveServer>(
+        BNSERVE_BINARY, repository, *scratch_ + "/bnserve.log",
+        std::vector<std::string>{"--drain-seconds", "1", "--tls-cert", certs_->server_cert, "--tls-key",
+                                 certs_->server_key, "--tls-client-ca", certs_->ca, "--token-file", tokens,
+                                 "--read-auth", "token"});
+    client::ClientOptions probe;
+    probe.use_tls = true;
+    probe.tls_root_certs_pem = testing::ReadWholeFile(certs_->ca);
+    probe.tls_client_cert_pem = testing::ReadWholeFile(certs_->client_cert);
+    probe.tls_client_key_pem = testing::ReadWholeFile(certs_->client_key);
+    probe.bearer_token = kReadToken;
+    // By name: the certificate is for localhost (and 127.0.0.1).
+    if (server->Start({}, ServingProbe("localhost", probe))) {
+      address_ = new std::string(absl::StrCat("localhost:", server->port()));
+      server_ = server.release();
     }
   }
 
   static void TearDownTestSuite() {
+    if (server_ != nullptr) server_->Stop();  // a graceful drain, as in production
     delete server_;
     server_ = nullptr;
     delete certs_;
@@ -573,8 +560,7 @@ class BnctlSecureTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(certs_->error.empty()) << certs_->error;
     ASSERT_NE(server_, nullptr) << "bnserve did not become ready; its output:\n"
-                                << testing::ReadWholeFile(*scratch_ + "/bnserve.log")
-                                << testing::ReadWholeFile(*scratch_ + "/bnserve.log.err");
+                                << testing::ReadWholeFile(*scratch_ + "/bnserve.log");
   }
 
   // bnctl --server <ours> [mutual TLS options] ARGS...
@@ -590,13 +576,13 @@ class BnctlSecureTest : public ::testing::Test {
   static std::string* scratch_;
   static std::string* address_;
   static testing::TestCerts* certs_;
-  static testing::ChildProcess* server_;
+  static testing::LiveServer* server_;
 };
 
 std::string* BnctlSecureTest::scratch_ = nullptr;
 std::string* BnctlSecureTest::address_ = nullptr;
 testing::TestCerts* BnctlSecureTest::certs_ = nullptr;
-testing::ChildProcess* BnctlSecureTest::server_ = nullptr;
+testing::LiveServer* BnctlSecureTest::server_ = nullptr;
 
 TEST_F(BnctlSecureTest, ReadTokenListsModelsOverMutualTls) {
   testing::CommandOutput run = Bnctl({"--json", "--token", kReadToken, "models"});

@@ -10,7 +10,7 @@
 // not first/last samples, so that one sample taken while a large batch was
 // in flight decides nothing. The threshold is
 //   max(floor_kib, fraction * median(first half));
-// see README "Reliability" for the values and why.
+// see docs/reliability.md for the values and why.
 #pragma once
 
 #include <sys/types.h>

@@ -317,3 +317,6 @@ TEST(GrpcArgsTest, OverridesReplaceTheDefaultsAndBadTextIsRefusedNamingTheFlag) 
     EXPECT_THAT(parsed.status().message(), HasSubstr(std::string("got '") + bad + "'"));
   }
 }
+
+}  // namespace
+}  // namespace bnserve::testing

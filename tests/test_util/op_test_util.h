@@ -28,38 +28,11 @@
 #include "core/util/thread_pool.h"
 #include "gtest/gtest.h"
 #include "tests/test_util/allocation_counter.h"
+#include "tests/test_util/graph_builder.h"
 
 namespace bnserve::testing {
 
 using RegisterFn = void (*)(OpRegistry*);
-
-inline Attribute IntAttr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
-inline Attribute IntsAttr(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-
-inline Attribute FloatAttr(float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloat;
-  a.f = v;
-  return a;
-}
-
-inline Attribute StringAttr(std::string v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = std::move(v);
-  return a;
-}
 
 // `count` values uniform in [lo, hi), reproducible from `seed`.
 inline std::vector<float> RandomValues(int64_t count, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
@@ -72,27 +45,6 @@ inline std::vector<float> RandomValues(int64_t count, uint32_t seed, float lo = 
 
 inline Tensor RandomTensor(const Shape& shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   return Tensor(shape, RandomValues(shape.NumElements(), seed, lo, hi));
-}
-
-inline ConstantTensor FloatConstant(const Shape& shape, std::vector<float> values) {
-  ConstantTensor c;
-  c.dtype = DataType::kFloat;
-  c.shape = shape;
-  c.floats = std::move(values);
-  return c;
-}
-inline ConstantTensor IntConstant(const Shape& shape, std::vector<int64_t> values) {
-  ConstantTensor c;
-  c.dtype = DataType::kInt64;
-  c.shape = shape;
-  c.ints = std::move(values);
-  return c;
-}
-
-inline Shape ShapeOf(const std::vector<int64_t>& dims) {
-  Shape s;
-  for (int64_t d : dims) s.push_back(d);
-  return s;
 }
 
 // Row-major multi-index of flat position `flat` in `shape`.

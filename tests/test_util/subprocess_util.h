@@ -1,5 +1,5 @@
 // Test helpers for end-to-end tests that run real binaries: run a command
-// and capture its output, start and stop a long-running server process,
+// and capture its output (long-running servers: live_server.h),
 // pick a free loopback port, make a temporary directory. POSIX only; every
 // wait is bounded so that a hung child fails the test instead of hanging it.
 #pragma once
@@ -127,37 +127,5 @@ inline CommandOutput RunCommand(const std::vector<std::string>& argv, const std:
   result.err = ReadWholeFile(stem + ".err");
   return result;
 }
-
-// A child process that runs until Stop() (SIGTERM, then SIGKILL after a
-// grace period). Not copyable; stops in the destructor.
-class ChildProcess {
- public:
-  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path)
-      : pid_(Spawn(argv, log_path, log_path + ".err")) {}
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  ~ChildProcess() { Stop(); }
-
-  bool started() const { return pid_ > 0; }
-  // True while the child has not exited.
-  bool Running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-  void Stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    WaitBounded(pid_, std::chrono::seconds(20));  // SIGKILLs it after the grace period
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_;
-};
 
 }  // namespace bnserve::testing

@@ -8,26 +8,13 @@
 #include "core/engine/op.h"
 #include "core/engine/ops/fused_activation.h"
 #include "gtest/gtest.h"
+#include "tests/test_util/graph_builder.h"
 
 namespace bnserve {
 namespace {
 
-ConstantTensor Floats(const Shape& shape, std::vector<float> values) {
-  ConstantTensor t;
-  t.shape = shape;
-  t.floats = std::move(values);
-  return t;
-}
-
-Node MakeNode(const std::string& op, std::vector<std::string> in, std::vector<std::string> out,
-              const std::string& name) {
-  Node n;
-  n.op_type = op;
-  n.inputs = std::move(in);
-  n.outputs = std::move(out);
-  n.name = name;
-  return n;
-}
+using testing::FloatConstant;
+using testing::MakeNode;
 
 // x -> Conv(W[2,1,1,1], b) -> BN -> Relu -> y, one BN layer with 2 channels.
 struct ConvBnRelu {
@@ -39,8 +26,8 @@ struct ConvBnRelu {
     graph.opset = 13;
     graph.inputs.push_back(ValueInfo{"x", {}});
     graph.outputs.push_back(ValueInfo{"y", {}});
-    graph.SetInitializer("W", Floats(Shape{2, 1, 1, 1}, {2.0f, -3.0f}));
-    graph.SetInitializer("b", Floats(Shape{2}, {0.5f, 1.0f}));
+    graph.SetInitializer("W", FloatConstant(Shape{2, 1, 1, 1}, {2.0f, -3.0f}));
+    graph.SetInitializer("b", FloatConstant(Shape{2}, {0.5f, 1.0f}));
     graph.nodes.push_back(MakeNode("Conv", {"x", "W", "b"}, {"c"}, "conv"));
     graph.nodes.push_back(MakeNode("BatchNormalization", {"c", "g", "be", "m", "v"}, {"n"}, "bn"));
     graph.nodes.push_back(MakeNode("Relu", {"n"}, {"y"}, "relu"));
@@ -135,8 +122,8 @@ TEST(GraphRewritesTest, GemmFoldScalesOutputColumnsAndBias) {
   graph.inputs.push_back(ValueInfo{"x", {}});
   graph.outputs.push_back(ValueInfo{"y", {}});
   // transB=1: B is [out=2, in=3] as nn.Linear stores it.
-  graph.SetInitializer("B", Floats(Shape{2, 3}, {1, 2, 3, 4, 5, 6}));
-  graph.SetInitializer("C", Floats(Shape{2}, {0.5f, -0.5f}));
+  graph.SetInitializer("B", FloatConstant(Shape{2, 3}, {1, 2, 3, 4, 5, 6}));
+  graph.SetInitializer("C", FloatConstant(Shape{2}, {0.5f, -0.5f}));
   Node gemm = MakeNode("Gemm", {"x", "B", "C"}, {"h"}, "fc");
   Attribute trans;
   trans.kind = Attribute::Kind::kInt;

@@ -193,6 +193,13 @@ TEST_F(MemoryTest, StatisticsPlanSharesGemmWeights) {
   ASSERT_TRUE(manager_->Load("gemm").ok());
   Tensor x(Shape{4, kWidth}, Wave(4 * kWidth, 1.0f));
   const TensorView view = x.view();
+  // A query on a twin model first: it grows the calling thread's GEMM
+  // packing buffer (core/engine/kernels/sgemm.cc), whose size follows the
+  // CPU's cache sizes and belongs to the thread, not to any plan.
+  AddModel("twin", GemmModel(kWidth));
+  ASSERT_TRUE(manager_->Load("twin").ok());
+  ASSERT_TRUE(
+      manager_->BatchStatistics("twin", VersionRequest::Current(), {&view, 1}, ForwardMode::kTrain, false).ok());
   // The first query builds the plan (and a workspace for a batch of 4).
   const int64_t before = LiveBytes();
   auto first = manager_->BatchStatistics("gemm", VersionRequest::Current(), {&view, 1}, ForwardMode::kTrain, false);

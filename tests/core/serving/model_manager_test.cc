@@ -13,6 +13,7 @@
 #include "core/util/file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util/onnx_builder.h"
 #include "tests/test_util/test_util.h"
 
 namespace bnserve {
@@ -140,6 +141,24 @@ class ModelManagerTest : public ::testing::Test {
   std::vector<std::pair<std::string, std::string>> events_;
   std::unique_ptr<ModelManager> manager_;
 };
+
+// An operator the engine cannot run fails the load naming the operator, the
+// node and the opset, before the statistics store is touched.
+TEST_F(ModelManagerTest, UnsupportedOperatorFailsTheLoadBeforeTheStoreIsOpened) {
+  std::filesystem::create_directories(repository_ / "erf");
+  testing::WriteTestFile((repository_ / "erf" / "model.onnx").string(), testing::OnnxBuilder(13)
+                                                                            .Input("x", {"batch", 4})
+                                                                            .Output("y", {"batch", 4})
+                                                                            .Node("Erf", {"x"}, {"y"}, "my_erf")
+                                                                            .Bytes());
+  absl::StatusOr<ModelStatus> status = manager_->Load("erf");
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(std::string(status.status().message()), ::testing::HasSubstr("Erf"));
+  EXPECT_THAT(std::string(status.status().message()), ::testing::HasSubstr("my_erf"));
+  EXPECT_THAT(std::string(status.status().message()), ::testing::HasSubstr("opset 13"));
+  EXPECT_FALSE(std::filesystem::exists(repository_ / "erf" / "stats"));
+}
 
 TEST_F(ModelManagerTest, StateChangesAreReportedInOrder) {
   ASSERT_TRUE(manager_->Unload("mlp").ok());
