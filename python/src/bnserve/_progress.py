@@ -36,4 +36,4 @@ def progress_bar(enabled, total, description):
         return _NoBar()
     if enabled is None and not (_in_notebook() or sys.stderr.isatty()):
         return _NoBar()
-    return tqdm(total=total, desc=description, unit="batch", leave=False)
+    return tqdm(total=total, desc=description, unit="batch")
