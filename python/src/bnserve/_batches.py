@@ -1,5 +1,7 @@
 """Recalibration batches from any iterable, encoded once and kept, so a retried stream resends exactly what
 the first attempt sent (the server compares the retry with the first attempt through a digest)."""
+import threading
+
 from bnserve import _tensors
 from bnserve.v1 import recalibration_pb2
 
@@ -31,33 +33,42 @@ def _is_number_row(item):
 
 class ReplayableBatches:
     """Pulls items from `source` lazily and keeps the encoded requests; every iteration replays what was
-    pulled so far, then continues with the source. Not thread-safe (one stream at a time uses it)."""
+    pulled so far, then continues with the source. Thread-safe: gRPC consumes each attempt's requests on its
+    own thread, and a failed attempt's thread may still be pulling when the retry starts."""
 
     def __init__(self, source, num_inputs, encoding):
         self._source = iter(source)
         self._num_inputs = num_inputs
         self._encoding = encoding
-        self._sent = []
+        self._lock = threading.Lock()
+        self._sent = []  # (RecalibrateRequest, samples), in source order
         self._exhausted = False
+
+    def _get(self, index):
+        """Item `index` as (request, samples), pulling from the source as needed; None past the end."""
+        with self._lock:
+            while len(self._sent) <= index and not self._exhausted:
+                try:
+                    item = next(self._source)
+                except StopIteration:
+                    self._exhausted = True
+                    break
+                number = len(self._sent)
+                inputs = batch_inputs(item, self._num_inputs)
+                tensors = [_tensors.to_tensor(x, "batch %d input %d" % (number, k), self._encoding)
+                           for k, x in enumerate(inputs)]
+                request = recalibration_pb2.RecalibrateRequest(
+                    batch=recalibration_pb2.RecalibrationBatch(inputs=tensors))
+                self._sent.append((request, tensors[0].shape[0] if tensors[0].shape else 1))
+            return self._sent[index] if index < len(self._sent) else None
 
     def requests(self, on_batch):
         """RecalibrateRequest batch messages; on_batch(index, samples) after each one is handed out."""
-        for i, (request, samples) in enumerate(list(self._sent)):
-            yield request
-            on_batch(i, samples)
-        while not self._exhausted:
-            try:
-                item = next(self._source)
-            except StopIteration:
-                self._exhausted = True
+        index = 0
+        while True:
+            entry = self._get(index)
+            if entry is None:
                 return
-            index = len(self._sent)
-            inputs = batch_inputs(item, self._num_inputs)
-            tensors = [_tensors.to_tensor(x, "batch %d input %d" % (index, k), self._encoding)
-                       for k, x in enumerate(inputs)]
-            request = recalibration_pb2.RecalibrateRequest(
-                batch=recalibration_pb2.RecalibrationBatch(inputs=tensors))
-            samples = tensors[0].shape[0] if tensors[0].shape else 1
-            self._sent.append((request, samples))
-            yield request
-            on_batch(index, samples)
+            yield entry[0]
+            on_batch(index, entry[1])
+            index += 1

@@ -53,10 +53,14 @@ def bnserve(tmp_path_factory):
 class Server:
     """bnserve over a fresh copy of deploy/examples/repository (digits, mlp)."""
 
-    def __init__(self, root):
+    def __init__(self, root, extra_args=(), model_configs=None):
+        """model_configs: {model name: config.json text} written into the repository copy."""
         self.repository = os.path.join(root, "repository")
         shutil.copytree(os.path.join(EXAMPLES, "repository"), self.repository)
-        self.process = BnServeProcess(binary("BNSERVE_BIN"), self.repository)
+        for name, text in (model_configs or {}).items():
+            with open(os.path.join(self.repository, name, "config.json"), "w") as f:
+                f.write(text)
+        self.process = BnServeProcess(binary("BNSERVE_BIN"), self.repository, extra_args)
         self.address = "127.0.0.1:%d" % self.process.port
 
     def bnctl(self, *args):
