@@ -1,6 +1,8 @@
-"""Client(token=...) against a bnserve with --token-file, and a model's recalibration limit: the
-UNAUTHENTICATED, PERMISSION_DENIED and RESOURCE_EXHAUSTED error classes, with the server's messages."""
+"""Client(token=...) against a bnserve with --token-file, Client(tls=...) against one serving TLS, and a
+model's recalibration limit: the UNAUTHENTICATED, PERMISSION_DENIED and RESOURCE_EXHAUSTED error classes,
+with the server's messages."""
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -45,3 +47,20 @@ def test_recalibration_limit(bnserve, guarded):
         with pytest.raises(bnserve.ResourceExhausted, match="max_recalibration_batch_samples"):
             admin.recalibrate("mlp", [np.zeros((17, 8), np.float32)])
         assert admin.history("mlp").current_version == before
+
+
+def test_tls(bnserve, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("tls"))
+    cert, key = os.path.join(root, "server.pem"), os.path.join(root, "server.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    running = Server(root, ["--tls-cert", cert, "--tls-key", key])
+    try:
+        with bnserve.Client(running.address, tls=cert) as client:
+            assert client.models().names == ["digits", "mlp"]
+        with bnserve.Client(running.address, timeout=10) as plaintext:
+            with pytest.raises(bnserve.Unavailable):
+                plaintext.models()
+    finally:
+        running.stop()
