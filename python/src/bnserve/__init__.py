@@ -16,3 +16,9 @@ from bnserve.results import (BatchStats, BnLayer, Exported, History, LayerBatchS
                              RunningStats, TensorSpec, Version)
 
 __version__ = "0.1.0"
+
+__all__ = ["Client", "BnServeError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss", "DeadlineExceeded",
+           "FailedPrecondition", "Internal", "InvalidArgument", "NotFound", "OutOfRange", "PermissionDenied",
+           "ResourceExhausted", "Unauthenticated", "Unavailable", "Unimplemented", "Unknown", "BatchStats", "BnLayer",
+           "Exported", "History", "LayerBatchStats", "LayerChange", "LayerRunningStats", "ModelInfo", "Models",
+           "ModelStatus", "Moments", "Prediction", "Recalibration", "RunningStats", "TensorSpec", "Version"]

@@ -1,5 +1,4 @@
 """bnserve.plot: each plot renders to a PNG (headless, no pyplot)."""
-import numpy as np
 import pytest
 
 PNG = b"\x89PNG\r\n\x1a\n"
