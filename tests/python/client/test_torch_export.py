@@ -5,12 +5,14 @@ import io
 import os
 
 import numpy as np
+import onnx
+import onnx.numpy_helper
 import pytest
 import torch
 import torch.nn as nn
 
 from bn_export import check_bn_export, randomize_bn
-from bn_models import BasicBlock, BnMlp, conv1x1_bn
+from bn_models import BasicBlock, BnMlp, DigitsCnn, SmallMlp, conv1x1_bn
 
 
 class SmallResNet(nn.Module):
@@ -106,3 +108,29 @@ def test_output_mismatch_is_refused(bnserve):
         model.fc3.bias += 1.0  # the module no longer computes what the file does
     with pytest.raises(ExportError, match="differs from the module"):
         check_onnx(exported.getvalue(), model, example)
+
+
+@pytest.mark.parametrize("name,module", [("digits", DigitsCnn), ("mlp", SmallMlp)])
+def test_bundled_examples_reexported(bnserve, server, data, name, module):
+    """The bundled example models, rebuilt in PyTorch from their ONNX weights and exported again: the same
+    initializers, the same BN layer names, the same predictions as the bundled file."""
+    from bnserve.torch import export_for_serving
+    bundled = onnx.load(os.path.join(server.repository, name, "model.onnx"))
+    weights = {i.name: torch.from_numpy(onnx.numpy_helper.to_array(i).copy()) for i in bundled.graph.initializer}
+    model = module()
+    model.load_state_dict(weights, strict=False)  # num_batches_tracked is not in the file
+    model.eval()
+    x = data["test"][:40] if name == "digits" else np.random.default_rng(5).normal(size=(40, 8)).astype(np.float32)
+    folder = os.path.join(server.repository, "reexport_" + name)
+    os.makedirs(folder)
+    report = export_for_serving(model, torch.from_numpy(x[:4]), os.path.join(folder, "model.onnx"))
+    exported = {i.name: onnx.numpy_helper.to_array(i)
+                for i in onnx.load(os.path.join(folder, "model.onnx")).graph.initializer}
+    assert sorted(exported) == sorted(weights)
+    for key, value in weights.items():
+        np.testing.assert_array_equal(exported[key], value.numpy())
+    with bnserve.Client(server.address) as client:
+        client.load("reexport_" + name)
+        assert [n for _, n in report.bn_layers] == [layer.name for layer in client.describe(name)]
+        np.testing.assert_allclose(client.predict("reexport_" + name, x).output,
+                                   client.predict(name, x, version=1).output, rtol=1e-5, atol=1e-5)
