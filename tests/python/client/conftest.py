@@ -34,7 +34,9 @@ def copy_checkout(dest):
     return os.path.join(dest, "python")
 
 
-PIP_ENV = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_ROOT_USER_ACTION="ignore", PIP_NO_INDEX="1")
+# Offline (no index) and leaving no wheel cache behind.
+PIP_ENV = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_ROOT_USER_ACTION="ignore", PIP_NO_INDEX="1",
+               PIP_NO_CACHE_DIR="1")
 
 
 @pytest.fixture(scope="session")
