@@ -53,3 +53,44 @@ class BasicBlock(nn.Module):
 def conv1x1_bn(inplanes, planes, stride):
     """The 1x1 convolution + BN shortcut of a BasicBlock that changes shape."""
     return nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))
+
+
+class DigitsCnn(nn.Module):
+    """Conv(1->16, valid)-BN-ReLU, Conv(16->32)-BN-ReLU, MaxPool 2, Conv(32->32)-BN-ReLU, GAP, Linear(32,10).
+
+    The first conv has no padding: a zero border would turn a global intensity offset into an edge pattern
+    that no per-channel statistic can undo, so the first BN could not absorb a sensor shift."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(32)
+        self.pool = nn.MaxPool2d(2)
+        self.conv3 = nn.Conv2d(32, 32, 3, padding=1)
+        self.bn3 = nn.BatchNorm2d(32)
+        self.relu = nn.ReLU()
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))           # 6x6
+        x = self.pool(self.relu(self.bn2(self.conv2(x))))  # 3x3
+        x = self.relu(self.bn3(self.conv3(x)))
+        return self.fc(self.flatten(self.gap(x)))
+
+
+class SmallMlp(nn.Module):
+    """8-16-BN1d-ReLU-3, untrained: a second model so the repository holds more than one."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.bn1 = nn.BatchNorm1d(16)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc2(self.relu(self.bn1(self.fc1(x))))

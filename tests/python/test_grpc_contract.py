@@ -36,12 +36,13 @@ def generate_stubs(proto_dir, out_dir):
 
 
 class BnServeProcess:
-    """bnserve on 127.0.0.1:<free port> over `repository`, logs parsed as JSON lines."""
+    """bnserve on 127.0.0.1:<free port> over `repository` (plus `extra_args` flags), logs parsed as JSON
+    lines."""
 
-    def __init__(self, binary, repository):
+    def __init__(self, binary, repository, extra_args=()):
         self.process = subprocess.Popen(
             [binary, "--listen", "127.0.0.1:0", "--model-repository", repository, "--log-format", "json",
-             "--worker-threads", "2", "--drain-seconds", "5"],
+             "--worker-threads", "2", "--drain-seconds", "5"] + list(extra_args),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
         self.port = None
