@@ -1,5 +1,6 @@
 #include "core/engine/graph_rewrites.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -216,59 +217,224 @@ void RemoveIdentities(Graph* graph) {
   }
 }
 
-void FuseActivations(Graph* graph) {
-  // BatchNormalization remains only in the statistics passes' graphs (the
-  // inference plan has replaced it by then).
+namespace {
+
+Attribute FloatAttribute(float f) {
+  Attribute a;
+  a.kind = Attribute::Kind::kFloat;
+  a.f = f;
+  return a;
+}
+
+// The fused-activation attributes (core/engine/ops/fused_activation.h) that
+// stand for `act`, or an empty map when `act` is not an activation that can
+// be fused (including a Clip with a runtime bound).
+std::map<std::string, Attribute> FusedAttributesOf(const Graph& graph, const Node& act) {
+  std::map<std::string, Attribute> attrs;
+  // An activation without its data input is malformed; plan building
+  // reports it, fusion must just not read past the inputs.
+  if (!act.domain.empty() || act.inputs.empty() || act.inputs[0].empty()) return attrs;
+  Attribute kind;
+  kind.kind = Attribute::Kind::kString;
+  if (act.op_type == "Relu" || act.op_type == "Sigmoid") {
+    kind.s = act.op_type;
+  } else if (act.op_type == "LeakyRelu") {
+    kind.s = "LeakyRelu";
+    attrs[kFusedAlphaAttr] = FloatAttribute(act.GetFloat("alpha", 0.01f));
+  } else if (act.op_type == "HardSigmoid") {
+    kind.s = "HardSigmoid";
+    attrs[kFusedAlphaAttr] = FloatAttribute(act.GetFloat("alpha", 0.2f));
+    attrs[kFusedBetaAttr] = FloatAttribute(act.GetFloat("beta", 0.5f));
+  } else if (act.op_type == "HardSwish") {
+    kind.s = "HardSwish";
+    attrs[kFusedAlphaAttr] = FloatAttribute(1.0f / 6.0f);
+    attrs[kFusedBetaAttr] = FloatAttribute(0.5f);
+  } else if (act.op_type == "Clip") {
+    kind.s = "Clip";
+    Attribute lo = FloatAttribute(act.GetFloat("min", -INFINITY));
+    Attribute hi = FloatAttribute(act.GetFloat("max", INFINITY));
+    // From opset 11 the bounds are inputs; fuse only constant scalars.
+    for (size_t b = 1; b < act.inputs.size() && b < 3; ++b) {
+      if (act.inputs[b].empty()) continue;
+      const ConstantTensor* c = graph.FindInitializer(act.inputs[b]);
+      if (c == nullptr || c->dtype != DataType::kFloat || c->floats.size() != 1) return {};
+      (b == 1 ? lo : hi).f = c->floats[0];
+    }
+    attrs[kFusedMinAttr] = lo;
+    attrs[kFusedMaxAttr] = hi;
+  } else {
+    return {};
+  }
+  attrs[kFusedActivationAttr] = kind;
+  return attrs;
+}
+
+// The producer of `value` when a fused activation may be added to it: a
+// Conv, Gemm, MatMul, Add, ChannelAffine or BatchNormalization (left only in
+// the statistics passes' graphs) with one output and no fused activation yet.
+Node* FusableProducer(Graph* graph, const std::map<std::string, int>& producer, const std::string& value) {
   static const std::set<std::string> kFusableProducers = {"Conv", "Gemm", "MatMul", "Add", "BatchNormalization"};
+  auto p = producer.find(value);
+  if (p == producer.end()) return nullptr;
+  Node& prev = graph->nodes[p->second];
+  const bool fusable = (prev.domain.empty() && kFusableProducers.count(prev.op_type) > 0) || IsChannelAffine(prev);
+  if (!fusable || prev.outputs.size() != 1 || prev.FindAttribute(kFusedActivationAttr)) return nullptr;
+  return &prev;
+}
+
+void AddAttributes(const std::map<std::string, Attribute>& attrs, Node* node) {
+  for (const auto& [key, value] : attrs) node->attributes[key] = value;
+}
+
+}  // namespace
+
+namespace {
+
+// The pads of a Pad node that fills with constant zeros over every axis
+// (attribute or constant input), or false when the node is anything else.
+bool ConstantZeroPads(const Graph& graph, const Node& pad, std::vector<int64_t>* pads) {
+  if (!pad.domain.empty() || pad.op_type != "Pad" || pad.inputs.empty() || pad.outputs.size() != 1) return false;
+  if (pad.GetString("mode", "constant") != "constant") return false;
+  if (graph.opset < 11) {
+    if (pad.FindAttribute("pads") == nullptr || pad.GetFloat("value", 0.0f) != 0.0f) return false;
+    *pads = pad.GetInts("pads", {});
+    return true;
+  }
+  if (pad.HasInput(3)) return false;  // axes (opset 18): left to the op
+  const ConstantTensor* p = pad.HasInput(1) ? graph.FindInitializer(pad.inputs[1]) : nullptr;
+  if (p == nullptr || p->dtype != DataType::kInt64 || p->shape.rank() != 1) return false;
+  if (pad.HasInput(2)) {
+    const ConstantTensor* v = graph.FindInitializer(pad.inputs[2]);
+    if (v == nullptr || v->dtype != DataType::kFloat || v->floats.size() != 1 || v->floats[0] != 0.0f) return false;
+  }
+  *pads = p->ints;
+  return true;
+}
+
+// Adds the spatial part of a Pad's `pads` (rank r: begin[0..r), end[0..r))
+// to a Conv or AveragePool reading the padded tensor, when the result is the
+// same: only spatial axes padded, by non-negative amounts; explicit padding
+// (auto_pad NOTSET); for AveragePool no ceil_mode (it would drop windows
+// starting in padding the Pad made real) and padding counted in the divisor
+// (count_include_pad, or no padding of its own that would change meaning).
+bool FoldPadIntoConsumer(const std::vector<int64_t>& pads, int64_t opset, Node* consumer) {
+  const size_t rank = pads.size() / 2;
+  if (rank < 3 || !consumer->domain.empty()) return false;
+  const bool conv = consumer->op_type == "Conv";
+  const bool average = consumer->op_type == "AveragePool";
+  if (!conv && !average) return false;
+  for (size_t d = 0; d < pads.size(); ++d) {
+    if (pads[d] < 0 || ((d % rank) < 2 && pads[d] != 0)) return false;
+  }
+  const std::string auto_pad = consumer->GetString("auto_pad", "NOTSET");
+  if (auto_pad != "NOTSET" && !auto_pad.empty()) return false;
+  const size_t spatial = rank - 2;
+  std::vector<int64_t> own = consumer->GetInts("pads", std::vector<int64_t>(2 * spatial, 0));
+  if (own.size() != 2 * spatial) return false;
+  if (average) {
+    if (opset < 7 || consumer->GetInt("ceil_mode", 0) != 0) return false;
+    const bool own_padding = std::any_of(own.begin(), own.end(), [](int64_t v) { return v != 0; });
+    if (own_padding && consumer->GetInt("count_include_pad", 0) != 1) return false;
+    Attribute include;
+    include.kind = Attribute::Kind::kInt;
+    include.i = 1;
+    consumer->attributes["count_include_pad"] = include;
+  }
+  for (size_t k = 0; k < spatial; ++k) {
+    own[k] += pads[2 + k];
+    own[spatial + k] += pads[rank + 2 + k];
+  }
+  Attribute merged;
+  merged.kind = Attribute::Kind::kInts;
+  merged.ints = std::move(own);
+  consumer->attributes["pads"] = std::move(merged);
+  return true;
+}
+
+}  // namespace
+
+void FoldPads(Graph* graph) {
   for (size_t i = 0; i < graph->nodes.size(); ++i) {
-    const Node& act = graph->nodes[i];
-    // An activation without its data input is malformed; plan building
-    // reports it, fusion must just not read past the inputs.
-    if (!act.domain.empty() || act.inputs.empty() || act.inputs[0].empty()) continue;
-    Attribute kind;
-    kind.kind = Attribute::Kind::kString;
-    std::map<std::string, Attribute> extra;
-    if (act.op_type == "Relu") {
-      kind.s = "Relu";
-    } else if (act.op_type == "LeakyRelu") {
-      kind.s = "LeakyRelu";
-      Attribute alpha;
-      alpha.kind = Attribute::Kind::kFloat;
-      alpha.f = act.GetFloat("alpha", 0.01f);
-      extra[kFusedAlphaAttr] = alpha;
-    } else if (act.op_type == "Clip") {
-      kind.s = "Clip";
-      Attribute lo, hi;
-      lo.kind = hi.kind = Attribute::Kind::kFloat;
-      lo.f = act.GetFloat("min", -INFINITY);
-      hi.f = act.GetFloat("max", INFINITY);
-      // From opset 11 the bounds are inputs; fuse only constant scalars.
-      bool constant = true;
-      for (size_t b = 1; b < act.inputs.size() && b < 3; ++b) {
-        if (act.inputs[b].empty()) continue;
-        const ConstantTensor* c = graph->FindInitializer(act.inputs[b]);
-        if (c == nullptr || c->dtype != DataType::kFloat || c->floats.size() != 1) {
-          constant = false;
-          break;
-        }
-        (b == 1 ? lo : hi).f = c->floats[0];
+    std::vector<int64_t> pads;
+    if (!ConstantZeroPads(*graph, graph->nodes[i], &pads)) continue;
+    const std::string from = graph->nodes[i].outputs[0];
+    const std::string to = graph->nodes[i].inputs[0];
+    if (IsGraphOutput(*graph, from) || to.empty()) continue;
+    const bool nothing = std::all_of(pads.begin(), pads.end(), [](int64_t v) { return v == 0; });
+    if (!nothing) {
+      const std::map<std::string, int> readers = CountReaders(*graph);
+      if (readers.at(from) != 1) continue;
+      Node* consumer = nullptr;
+      for (Node& node : graph->nodes) {
+        if (!node.inputs.empty() && node.inputs[0] == from) consumer = &node;
       }
-      if (!constant) continue;
-      extra[kFusedMinAttr] = lo;
-      extra[kFusedMaxAttr] = hi;
-    } else {
+      if (consumer == nullptr || !FoldPadIntoConsumer(pads, graph->opset, consumer)) continue;
+    }
+    graph->nodes.erase(graph->nodes.begin() + i);
+    for (Node& other : graph->nodes) {
+      for (std::string& in : other.inputs) {
+        if (in == from) in = to;
+      }
+    }
+    --i;
+  }
+}
+
+void FuseGatedActivations(Graph* graph) {
+  size_t i = 0;
+  for (size_t next = 0; next < graph->nodes.size(); i = next) {
+    next = i + 1;
+    const Node& mul = graph->nodes[i];
+    if (!mul.domain.empty() || mul.op_type != "Mul" || mul.inputs.size() != 2 || mul.outputs.size() != 1 ||
+        mul.FindAttribute(kFusedActivationAttr)) {
       continue;
     }
+    const std::map<std::string, int> producer = ProducerIndex(*graph);
+    const std::map<std::string, int> readers = CountReaders(*graph);
+    for (int side = 0; side < 2; ++side) {
+      const std::string& gate_out = mul.inputs[side];
+      const std::string& x = mul.inputs[1 - side];
+      auto g = producer.find(gate_out);
+      if (g == producer.end() || readers.at(gate_out) != 1 || IsGraphOutput(*graph, gate_out)) continue;
+      const Node& gate = graph->nodes[g->second];
+      if (gate.outputs.size() != 1 || gate.inputs.empty() || gate.inputs[0] != x) continue;
+      std::map<std::string, Attribute> attrs = FusedAttributesOf(*graph, gate);
+      if (attrs.empty()) continue;
+      Attribute& kind = attrs[kFusedActivationAttr];
+      if (kind.s == "Sigmoid") {
+        kind.s = "SiLU";
+      } else if (kind.s == "HardSigmoid") {
+        kind.s = "HardSwish";
+      } else {
+        continue;
+      }
+      // x feeds exactly the gate and the Mul, so its producer may compute
+      // x * gate(x) in place of x.
+      Node* prev = FusableProducer(graph, producer, x);
+      if (prev == nullptr || readers.at(x) != 2 || IsGraphOutput(*graph, x)) continue;
+      AddAttributes(attrs, prev);
+      prev->outputs[0] = mul.outputs[0];
+      const size_t gate_index = static_cast<size_t>(g->second);
+      graph->nodes.erase(graph->nodes.begin() + std::max(i, gate_index));
+      graph->nodes.erase(graph->nodes.begin() + std::min(i, gate_index));
+      next = std::min(i, gate_index);  // the first node that moved
+      break;
+    }
+  }
+}
+
+void FuseActivations(Graph* graph) {
+  for (size_t i = 0; i < graph->nodes.size(); ++i) {
+    const Node& act = graph->nodes[i];
+    const std::map<std::string, Attribute> attrs = FusedAttributesOf(*graph, act);
+    if (attrs.empty()) continue;
     const std::map<std::string, int> readers = CountReaders(*graph);
     const std::map<std::string, int> producer = ProducerIndex(*graph);
-    auto p = producer.find(act.inputs[0]);
-    if (p == producer.end() || readers.at(act.inputs[0]) != 1) continue;
-    Node& prev = graph->nodes[p->second];
-    const bool fusable = (prev.domain.empty() && kFusableProducers.count(prev.op_type) > 0) || IsChannelAffine(prev);
-    if (!fusable || prev.outputs.size() != 1 || prev.FindAttribute(kFusedActivationAttr)) continue;
-    prev.attributes[kFusedActivationAttr] = kind;
-    for (auto& [key, value] : extra) prev.attributes[key] = value;
-    SpliceOut(graph, p->second, static_cast<int>(i));
+    if (readers.at(act.inputs[0]) != 1) continue;
+    Node* prev = FusableProducer(graph, producer, act.inputs[0]);
+    if (prev == nullptr) continue;
+    AddAttributes(attrs, prev);
+    SpliceOut(graph, producer.at(act.inputs[0]), static_cast<int>(i));
     --i;
   }
 }

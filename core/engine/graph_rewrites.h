@@ -8,10 +8,18 @@
 //      or Gemm that nobody else reads is folded into that op's weights and
 //      bias (exact; weights recomputed in float64, rounded once to float32).
 //   3. RemoveIdentities: Identity and single-output Dropout vanish.
-//   4. FuseActivations: Relu / LeakyRelu / constant Clip directly after a
-//      Conv, Gemm, MatMul, Add, ChannelAffine or BatchNormalization (left
-//      only in the statistics passes' graphs) whose output has no other
-//      reader becomes a fused activation of that op.
+//   4. FuseGatedActivations: Mul(x, HardSigmoid(x)) and Mul(x, Sigmoid(x)),
+//      how exporters write hardswish and SiLU, become a fused HardSwish or
+//      SiLU of x's producer when x has no other reader and that producer
+//      could take a fused activation (as in 5).
+//   5. FuseActivations: Relu / LeakyRelu / constant Clip / Sigmoid /
+//      HardSigmoid / HardSwish directly after a Conv, Gemm, MatMul, Add,
+//      ChannelAffine or BatchNormalization (left only in the statistics
+//      passes' graphs) whose output has no other reader becomes a fused
+//      activation of that op.
+// FoldPads (before all of these in both plans) merges a constant-zero Pad
+// into the Conv or AveragePool that alone reads it, where the result is
+// identical, and drops a Pad that pads nothing.
 #pragma once
 
 #include <vector>
@@ -27,6 +35,8 @@ namespace bnserve {
 absl::Status ReplaceBatchNorms(const std::vector<BnLayerInfo>& layers, const StatsSnapshot& snapshot, Graph* graph);
 void FoldAffineIntoProducers(Graph* graph);
 void RemoveIdentities(Graph* graph);
+void FoldPads(Graph* graph);
+void FuseGatedActivations(Graph* graph);
 void FuseActivations(Graph* graph);
 // Drops the float64 values that ReplaceBatchNorms and folding keep next to
 // their float32 results (ConstantTensor::exact): needed only while rewrites

@@ -12,7 +12,9 @@ absl::StatusOr<std::shared_ptr<const InferencePlan>> InferencePlan::Build(std::s
   BN_RETURN_IF_ERROR(ReplaceBatchNorms(model->bn_layers(), *stats, &graph));
   RemoveIdentities(&graph);
   if (options.fold) {
+    FoldPads(&graph);
     FoldAffineIntoProducers(&graph);
+    FuseGatedActivations(&graph);
     FuseActivations(&graph);
   }
   DropExactValues(&graph);

@@ -21,8 +21,10 @@ absl::StatusOr<std::shared_ptr<const StatisticsPlan>> StatisticsPlan::Build(std:
   }
   Graph graph = model->graph();
   RemoveIdentities(&graph);
-  // A Relu/Clip after a BN (or a Conv) runs inside it: one pass fewer over
+  FoldPads(&graph);
+  // An activation after a BN (or a Conv) runs inside it: one pass fewer over
   // the activations, and the same values.
+  FuseGatedActivations(&graph);
   FuseActivations(&graph);
   const Model* m = model.get();
   const StatsSnapshot* s = stats.get();

@@ -1,7 +1,7 @@
-// Element-wise activations (Relu, LeakyRelu, Clip, Sigmoid, Tanh) and
-// Softmax. Relu, LeakyRelu and Clip evaluate a FusedActivation, the functor
-// the plan builder folds into producers, so a graph computes the same values
-// whether or not an activation was fused.
+// Element-wise activations (Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid,
+// HardSwish, Tanh) and Softmax. All but Tanh evaluate a FusedActivation, the
+// functor the plan builder folds into producers, so a graph computes the same
+// values whether or not an activation was fused.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -20,14 +20,15 @@
 namespace bnserve {
 namespace {
 
-// Relu, LeakyRelu and Clip. For Clip from opset 11 a bound may be a runtime
-// input, read on every run; constant bounds are baked into `activation_`.
-// Immutable after construction; Run is thread-safe.
-class ClampActivationOp final : public Op {
+// y = activation(x) for every activation a FusedActivation can hold. For
+// Clip from opset 11 a bound may be a runtime input, read on every run;
+// constant bounds are baked into `activation_`. Immutable after
+// construction; Run is thread-safe.
+class ActivationOp final : public Op {
  public:
   static constexpr int kNoInput = -1;
 
-  ClampActivationOp(std::string node, FusedActivation activation, int min_input = kNoInput, int max_input = kNoInput)
+  ActivationOp(std::string node, FusedActivation activation, int min_input = kNoInput, int max_input = kNoInput)
       : node_(std::move(node)), activation_(activation), min_input_(min_input), max_input_(max_input) {}
 
   absl::Status Run(const OpContext& ctx) const override {
@@ -64,7 +65,7 @@ class ClampActivationOp final : public Op {
   const int max_input_;
 };
 
-// Sigmoid and Tanh: y = fn(x). Stateless; Run is thread-safe.
+// Tanh: y = fn(x). Stateless; Run is thread-safe.
 template <typename Fn>
 class UnaryOp final : public Op {
  public:
@@ -86,14 +87,6 @@ class UnaryOp final : public Op {
   const std::string node_;
 };
 
-struct SigmoidFn {
-  // Never exponentiates a positive number, so neither branch overflows.
-  float operator()(float v) const {
-    if (v >= 0.0f) return 1.0f / (1.0f + std::exp(-v));
-    const float e = std::exp(v);
-    return e / (1.0f + e);
-  }
-};
 struct TanhFn {
   float operator()(float v) const { return std::tanh(v); }
 };
@@ -147,14 +140,36 @@ class SoftmaxOp final : public Op {
 absl::StatusOr<std::unique_ptr<Op>> MakeRelu(const OpBuildContext& ctx) {
   FusedActivation relu;
   relu.kind = FusedActivation::Kind::kRelu;
-  return std::unique_ptr<Op>(new ClampActivationOp(ctx.Describe(), relu));
+  return std::unique_ptr<Op>(new ActivationOp(ctx.Describe(), relu));
+}
+
+absl::StatusOr<std::unique_ptr<Op>> MakeSigmoid(const OpBuildContext& ctx) {
+  FusedActivation sigmoid;
+  sigmoid.kind = FusedActivation::Kind::kSigmoid;
+  return std::unique_ptr<Op>(new ActivationOp(ctx.Describe(), sigmoid));
+}
+
+// HardSigmoid-6+: max(0, min(1, alpha*x + beta)), alpha 0.2 and beta 0.5 by
+// default. HardSwish-14+: x * HardSigmoid(x) with alpha 1/6, beta 0.5 fixed.
+template <FusedActivation::Kind kKind>
+absl::StatusOr<std::unique_ptr<Op>> MakeHardActivation(const OpBuildContext& ctx) {
+  FusedActivation act;
+  act.kind = kKind;
+  if (kKind == FusedActivation::Kind::kHardSigmoid) {
+    act.alpha = ctx.node.GetFloat("alpha", 0.2f);
+    act.beta = ctx.node.GetFloat("beta", 0.5f);
+  } else {
+    act.alpha = 1.0f / 6.0f;
+    act.beta = 0.5f;
+  }
+  return std::unique_ptr<Op>(new ActivationOp(ctx.Describe(), act));
 }
 
 absl::StatusOr<std::unique_ptr<Op>> MakeLeakyRelu(const OpBuildContext& ctx) {
   FusedActivation leaky;
   leaky.kind = FusedActivation::Kind::kLeakyRelu;
   leaky.alpha = ctx.node.GetFloat("alpha", 0.01f);
-  return std::unique_ptr<Op>(new ClampActivationOp(ctx.Describe(), leaky));
+  return std::unique_ptr<Op>(new ActivationOp(ctx.Describe(), leaky));
 }
 
 // Clip-6: bounds are attributes whose defaults are the finite float range
@@ -164,7 +179,7 @@ absl::StatusOr<std::unique_ptr<Op>> MakeClipWithAttributes(const OpBuildContext&
   clip.kind = FusedActivation::Kind::kClip;
   clip.min = ctx.node.GetFloat("min", std::numeric_limits<float>::lowest());
   clip.max = ctx.node.GetFloat("max", std::numeric_limits<float>::max());
-  return std::unique_ptr<Op>(new ClampActivationOp(ctx.Describe(), clip));
+  return std::unique_ptr<Op>(new ActivationOp(ctx.Describe(), clip));
 }
 
 // Clip-11+: optional scalar inputs; an absent one means no bound. Constant
@@ -172,7 +187,7 @@ absl::StatusOr<std::unique_ptr<Op>> MakeClipWithAttributes(const OpBuildContext&
 absl::StatusOr<std::unique_ptr<Op>> MakeClipWithInputs(const OpBuildContext& ctx) {
   FusedActivation clip;
   clip.kind = FusedActivation::Kind::kClip;
-  int runtime_input[2] = {ClampActivationOp::kNoInput, ClampActivationOp::kNoInput};
+  int runtime_input[2] = {ActivationOp::kNoInput, ActivationOp::kNoInput};
   float* bound[2] = {&clip.min, &clip.max};
   const char* name[2] = {"min", "max"};
   for (int k = 0; k < 2; ++k) {
@@ -190,7 +205,7 @@ absl::StatusOr<std::unique_ptr<Op>> MakeClipWithInputs(const OpBuildContext& ctx
     }
     *bound[k] = constant->floats[0];
   }
-  return std::unique_ptr<Op>(new ClampActivationOp(ctx.Describe(), clip, runtime_input[0], runtime_input[1]));
+  return std::unique_ptr<Op>(new ActivationOp(ctx.Describe(), clip, runtime_input[0], runtime_input[1]));
 }
 
 template <typename Fn>
@@ -213,7 +228,11 @@ void RegisterActivationOps(OpRegistry* registry) {
   // Clip (bounds became inputs in 11) and Softmax (new semantics in 13).
   registry->Register("", "Relu", 6, kMaxSupportedOpset, MakeRelu);
   registry->Register("", "LeakyRelu", 6, kMaxSupportedOpset, MakeLeakyRelu);
-  registry->Register("", "Sigmoid", 6, kMaxSupportedOpset, MakeUnary<SigmoidFn>);
+  registry->Register("", "Sigmoid", 6, kMaxSupportedOpset, MakeSigmoid);
+  registry->Register("", "HardSigmoid", 6, kMaxSupportedOpset18Ops,
+                     MakeHardActivation<FusedActivation::Kind::kHardSigmoid>);
+  registry->Register("", "HardSwish", 14, kMaxSupportedOpset18Ops,
+                     MakeHardActivation<FusedActivation::Kind::kHardSwish>);
   registry->Register("", "Tanh", 6, kMaxSupportedOpset, MakeUnary<TanhFn>);
   registry->Register("", "Clip", 6, 10, MakeClipWithAttributes);
   registry->Register("", "Clip", 11, kMaxSupportedOpset, MakeClipWithInputs);

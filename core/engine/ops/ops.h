@@ -11,8 +11,11 @@ void RegisterConvOps(OpRegistry* registry);         // conv.cc: Conv (1-D, 2-D)
 void RegisterGemmOps(OpRegistry* registry);         // gemm.cc: Gemm, MatMul
 void RegisterPoolOps(OpRegistry* registry);         // pool.cc: MaxPool, AveragePool, GlobalAveragePool
 void RegisterElementwiseOps(OpRegistry* registry);  // elementwise.cc: Add, Sub, Mul, Div
-void RegisterActivationOps(OpRegistry* registry);   // activations.cc: Relu, LeakyRelu, Clip, Sigmoid, Tanh, Softmax
-void RegisterShapeOps(OpRegistry* registry);  // shape_ops.cc: Flatten, Reshape, Transpose, Concat, Identity, Dropout
+void RegisterActivationOps(OpRegistry* registry);   // activations.cc: Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid,
+                                                    // HardSwish, Tanh, Softmax
+void RegisterShapeOps(OpRegistry* registry);   // shape_ops.cc: Flatten, Reshape, Transpose, Concat, Identity, Dropout
+void RegisterPadOps(OpRegistry* registry);     // pad.cc: Pad
+void RegisterReduceOps(OpRegistry* registry);  // reduce.cc: ReduceMean, ReduceSum, ReduceMax
 void RegisterBatchNormOps(OpRegistry* registry);  // batch_norm.cc: BatchNormalization, bnserve::ChannelAffine
 
 }  // namespace bnserve

@@ -11,4 +11,9 @@ namespace bnserve {
 
 inline constexpr int64_t kMaxSupportedOpset = 17;
 
+// Pad, ReduceMean/Sum/Max, HardSigmoid and HardSwish are registered and
+// tested through opset 18, whose schema changes (axes as inputs) they
+// implement.
+inline constexpr int64_t kMaxSupportedOpset18Ops = 18;
+
 }  // namespace bnserve

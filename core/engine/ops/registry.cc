@@ -12,6 +12,8 @@ const OpRegistry& OpRegistry::Builtin() {
     RegisterElementwiseOps(r);
     RegisterActivationOps(r);
     RegisterShapeOps(r);
+    RegisterPadOps(r);
+    RegisterReduceOps(r);
     RegisterBatchNormOps(r);
     return r;
   }();

@@ -1,5 +1,5 @@
-// Relu, LeakyRelu, Sigmoid, Tanh, Clip and Softmax against float64
-// references, for every schema form (Clip attributes vs inputs at 11,
+// Relu, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, Clip and Softmax
+// against float64 references, for every schema form (Clip attributes vs inputs at 11,
 // Softmax's 2-D coercion before 13), awkward shapes and the error paths.
 #include <algorithm>
 #include <cmath>
@@ -72,6 +72,63 @@ TEST(ActivationsTest, PointwiseOpsMatchReferenceAtEveryOpset) {
     old.Input();
     EXPECT_EQ(old.Build(RegisterActivationOps).status().code(), absl::StatusCode::kUnimplemented) << c.op_type;
   }
+}
+
+// max(0, min(1, alpha*v + beta)) in float64 from float32 parameters.
+double HardSigmoidReference(double v, float alpha, float beta) {
+  if (std::isnan(v)) return v;
+  return std::min(1.0, std::max(0.0, static_cast<double>(alpha) * v + static_cast<double>(beta)));
+}
+
+TEST(ActivationsTest, HardSigmoidAndHardSwishMatchReference) {
+  // Around the kinks (-3, 3 for HardSwish; -2.5, 2.5 for the default
+  // HardSigmoid) and far out, plus infinities and NaN.
+  std::vector<float> values = {-10.0f, -3.0f, -2.5f, -1e-3f, 0.0f,  1e-3f,
+                               2.5f,   3.0f,  10.0f, kInf,   -kInf, std::numeric_limits<float>::quiet_NaN()};
+  const Tensor random = RandomTensor(Shape{2, 3, 4, 5}, 11, -5.0f, 5.0f);
+  values.insert(values.end(), random.data.begin(), random.data.end());
+  const Tensor x(Shape{static_cast<int64_t>(values.size())}, values);
+  struct Case {
+    std::string op_type;
+    std::function<void(OpTest*)> attrs;
+    std::function<double(double)> fn;
+    std::vector<int64_t> opsets;
+  };
+  const float sixth = 1.0f / 6.0f;
+  const std::vector<Case> cases = {
+      {"HardSigmoid",
+       [](OpTest*) {},
+       [](double v) { return HardSigmoidReference(v, 0.2f, 0.5f); },
+       {6, 11, 13, 17, 18}},
+      // PyTorch's export of nn.Hardsigmoid.
+      {"HardSigmoid",
+       [&](OpTest* g) { g->Attr("alpha", FloatAttr(sixth)); },
+       [&](double v) { return HardSigmoidReference(v, sixth, 0.5f); },
+       {13}},
+      {"HardSigmoid",
+       [](OpTest* g) { g->Attr("alpha", FloatAttr(-0.7f)).Attr("beta", FloatAttr(0.25f)); },
+       [](double v) { return HardSigmoidReference(v, -0.7f, 0.25f); },
+       {11}},
+      // x * HardSigmoid(x): at -inf the spec's formula gives -inf * 0 = NaN.
+      {"HardSwish", [](OpTest*) {}, [&](double v) { return v * HardSigmoidReference(v, sixth, 0.5f); }, {14, 17, 18}},
+  };
+  for (const Case& c : cases) {
+    for (int64_t opset : c.opsets) {
+      OpTest g(c.op_type, opset);
+      g.Input();
+      c.attrs(&g);
+      auto y = g.BuildAndRun(RegisterActivationOps, {x});
+      ASSERT_TRUE(y.ok()) << c.op_type << " opset " << opset << ": " << y.status();
+      EXPECT_TRUE(TensorNear((*y)[0], x.shape, MapReference(x, c.fn), kRelTol, kAbsTol))
+          << c.op_type << " opset " << opset;
+    }
+  }
+  OpTest early("HardSwish", 13);
+  early.Input();
+  EXPECT_EQ(early.Build(RegisterActivationOps).status().code(), absl::StatusCode::kUnimplemented);
+  OpTest late("HardSigmoid", 19);
+  late.Input();
+  EXPECT_EQ(late.Build(RegisterActivationOps).status().code(), absl::StatusCode::kUnimplemented);
 }
 
 TEST(ActivationsTest, SigmoidAndTanhSaturateWithoutOverflow) {
