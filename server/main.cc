@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "client/openssl_lifetime.h"
 #include "core/serving/model_manager.h"
 #include "server/auth/auth_policy.h"
 #include "server/bnserve_server.h"
@@ -198,6 +199,7 @@ int main(int argc, char** argv) {
   // Before any thread exists, so that every thread inherits the mask and
   // only sigwait in Run sees these signals.
   bnserve::BlockShutdownSignals();
+  bnserve::client::KeepOpenSslUntilProcessExit();
   CLI::App app{"bnserve: gRPC serving of BatchNorm networks with versioned, recalibratable statistics"};
   Flags flags;
   DefineFlags(app, flags);

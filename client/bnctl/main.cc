@@ -12,7 +12,7 @@
 #include "client/bnctl/commands/command.h"
 #include "client/client.h"
 #include "client/file_bytes.h"
-#include "client/grpc_exit.h"
+#include "client/openssl_lifetime.h"
 #include "core/util/status.h"
 
 namespace bnserve::client {
@@ -177,10 +177,6 @@ int main(int argc, char** argv) {
   // line per failure instead. The variable is read when gRPC initializes
   // (the first channel), so it is set first; a user's own setting wins.
   setenv("GRPC_VERBOSITY", "NONE", /*overwrite=*/0);
-  const int exit_code = bnserve::client::Run(argc, argv);
-  // The answer is out before the wait; a channel that never connected can
-  // keep gRPC alive for its backoff, hence the bound.
-  std::cout.flush();
-  bnserve::client::AwaitGrpcShutdown(absl::Seconds(3));
-  return exit_code;
+  bnserve::client::KeepOpenSslUntilProcessExit();
+  return bnserve::client::Run(argc, argv);
 }
