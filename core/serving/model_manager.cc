@@ -118,6 +118,7 @@ absl::StatusOr<std::shared_ptr<ModelEntry>> ModelManager::FindOrCreate(const std
   }
   ModelEntryOptions entry_options;
   entry_options.file_system = options_.file_system;
+  entry_options.stats_stores = options_.stats_stores;
   entry_options.max_recalibration_streams = options_.max_recalibration_streams;
   entry_options.pinned_cache_capacity = options_.pinned_cache_capacity;
   auto entry = std::make_shared<ModelEntry>(name, ModelDir(name), entry_options,
