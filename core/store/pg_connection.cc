@@ -142,8 +142,25 @@ absl::StatusOr<PgResult> PgConnection::Exec(absl::string_view sql, const std::ve
   }
   // Text parameters must be NUL-terminated: std::string's data() is.
   const std::string statement(sql);
-  PgResult result(PQexecParams(conn_, statement.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                               lengths.data(), formats.data(), binary_results ? 1 : 0));
+  auto run = [&] {
+    return PgResult(PQexecParams(conn_, statement.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
+                                 lengths.data(), formats.data(), binary_results ? 1 : 0));
+  };
+  // Outside a transaction a statement may be sent once more on a fresh
+  // connection when the old one turns out to be dead: a connection the
+  // server closed while it sat idle (a database restart) is only noticed
+  // when used, and a statement outside a transaction either ran whole or
+  // not at all, so a second attempt cannot apply anything twice that the
+  // callers do not already make idempotent (BEGIN, reads, the ON CONFLICT
+  // registration). Inside a transaction the error is returned: the
+  // transaction is gone with its connection.
+  const bool outside_transaction = PQtransactionStatus(conn_) == PQTRANS_IDLE;
+  PgResult result = run();
+  if (PQstatus(conn_) != CONNECTION_OK && outside_transaction) {
+    Reset();
+    BN_RETURN_IF_ERROR(EnsureConnected());
+    result = run();
+  }
   PGresult* raw = result.get();
   const ExecStatusType status = raw != nullptr ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;

@@ -73,7 +73,8 @@ class PgConnection {
   void Reset();
 
   // Runs one statement (EnsureConnected first). Results in text unless
-  // `binary_results`. Errors: UNAVAILABLE when the connection is lost (the
+  // `binary_results`. Outside a transaction, a connection found dead is
+  // replaced and the statement sent once more. Errors: UNAVAILABLE when the connection is lost (the
   // statement's outcome is then unknown to the caller), INTERNAL naming the
   // SQLSTATE and the server's message for a failed statement.
   absl::StatusOr<PgResult> Exec(absl::string_view sql, const std::vector<PgParam>& params = {},

@@ -58,7 +58,7 @@ double Percentile(std::vector<double> values, double p) {
 
 struct Run {
   std::vector<int64_t> feature_dims;
-  int failures = 0;
+  std::atomic<int> failures{0};
 
   void Fail(const std::string& what) {
     ++failures;
@@ -166,10 +166,10 @@ int Main(int argc, char** argv) {
     const std::string repository = scratch + "/replica" + std::to_string(r);
     fs::create_directories(repository + "/" + kModel);
     fs::copy_file(model_path, repository + "/" + kModel + "/model.onnx");
-    servers.push_back(
-        std::make_unique<LiveServer>(bnserve, repository, scratch + "/replica" + std::to_string(r) + ".log",
-                                     std::vector<std::string>{"--drain-seconds", "0", "--worker-threads", "2",
-                                                              "--log-level", "info", "--stats-store", postgres.uri()}));
+    servers.push_back(std::make_unique<LiveServer>(
+        bnserve, repository, scratch + "/replica" + std::to_string(r) + ".log",
+        std::vector<std::string>{"--drain-seconds", "0", "--worker-threads", "2", "--log-level", "info",
+                                 "--max-recalibration-streams", "8", "--stats-store", postgres.uri()}));
     if (!servers.back()->Start({}, kModel)) {
       std::fprintf(stderr, "replica %d did not start; log:\n%s\n", r,
                    testing::ReadWholeFile(servers.back()->log_path()).c_str());

@@ -312,8 +312,12 @@ TEST_F(PgStatsStoreTest, WhileTheDatabaseIsDownReplicasServeWhatTheyHoldAndCatch
   auto b = Replica(std::chrono::milliseconds(500));
   auto on_a = OpenOrDie(*a, Model("outage"));
   auto on_b = OpenOrDie(*b, Model("outage"));
+  // C sits idle through the outage: its writer connection dies unnoticed.
+  auto c = Replica(std::chrono::milliseconds(500));
+  auto on_c = OpenOrDie(*c, Model("outage"));
   ASSERT_NE(on_a, nullptr);
   ASSERT_NE(on_b, nullptr);
+  ASSERT_NE(on_c, nullptr);
   ASSERT_TRUE(on_a->Commit(MakeStats(2), Meta("two"), 1).ok());
   ASSERT_TRUE(on_a->Commit(MakeStats(3), Meta("three"), 2).ok());
   ASSERT_TRUE(ChangeCounter::WaitForVersion(*on_b, 3));
@@ -345,6 +349,12 @@ TEST_F(PgStatsStoreTest, WhileTheDatabaseIsDownReplicasServeWhatTheyHoldAndCatch
   ASSERT_TRUE(ChangeCounter::WaitForVersion(*on_b, 4));
   EXPECT_TRUE(SameValues(*on_b->current(), MakeStats(4)));
   EXPECT_EQ(on_b->History(), on_a->History());
+  // C's first commit after the restart replaces its dead connection instead
+  // of failing.
+  ASSERT_TRUE(ChangeCounter::WaitForVersion(*on_c, 4));
+  auto from_c = on_c->Commit(MakeStats(5), Meta("five"), 4);
+  ASSERT_TRUE(from_c.ok()) << from_c.status();
+  EXPECT_EQ(from_c->version, 5);
 }
 
 TEST_F(PgStatsStoreTest, ADatabaseWithANewerSchemaIsRefused) {
