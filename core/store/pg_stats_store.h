@@ -21,8 +21,8 @@
 // the head, NOTIFY. A store refuses to open when the model's model.onnx hash
 // differs from the one recorded in the database.
 //
-// Thread-safe. The provider must outlive its stores' use (its destructor
-// stops the thread; stores left over then only serve what they hold).
+// Thread-safe. The provider must outlive every store it opened (a store
+// unregisters itself from its provider when destroyed).
 #pragma once
 
 #include <atomic>

@@ -4,6 +4,8 @@
 // Starts PostgreSQL itself (tests/test_util/postgres_server.h) and three
 // bnserve processes on loopback, each over its own copy of a one-model
 // repository, then checks in turn:
+//   copy         a file history made by one bnserve, moved into the database
+//                by bnserve --copy-stats-to, is served by every replica;
 //   propagation  --commits recalibrations, through the replicas in turn: each
 //                is served by all three (GetRunningStats of the current
 //                version answers with it); prints the delay from the commit's
@@ -161,11 +163,40 @@ int Main(int argc, char** argv) {
     return 1;
   }
   Run run;
-  std::vector<std::unique_ptr<LiveServer>> servers;
   for (int r = 0; r < kReplicas; ++r) {
     const std::string repository = scratch + "/replica" + std::to_string(r);
     fs::create_directories(repository + "/" + kModel);
     fs::copy_file(model_path, repository + "/" + kModel + "/model.onnx");
+  }
+
+  // --- a single server's file history moved into the database ---
+  v1::ListVersionsResponse file_history;
+  {
+    LiveServer single(bnserve, scratch + "/replica0", scratch + "/files.log");
+    if (!single.Start({}, kModel) || !FeatureDims(single.stub(), kModel, &run.feature_dims)) {
+      std::fprintf(stderr, "the file-store server did not start; log:\n%s\n",
+                   testing::ReadWholeFile(scratch + "/files.log").c_str());
+      return 1;
+    }
+    for (int64_t v = 1; v <= 3; ++v) {
+      v1::RecalibrateResponse response;
+      const grpc::Status status = run.Recalibrate(single.stub(), v, "file-" + std::to_string(v), 500 + v, &response);
+      if (!status.ok()) run.Fail("file-store commit: " + status.error_message());
+    }
+    if (!run.History(single.stub(), &file_history)) run.Fail("file-store ListVersions failed");
+    single.Stop();
+  }
+  const testing::CommandOutput copied =
+      testing::RunCommand({bnserve, "--model-repository", scratch + "/replica0", "--stats-store", "files",
+                           "--copy-stats-to", postgres.uri(), "--log-level", "warn"},
+                          scratch);
+  if (copied.exit_code != 0 || copied.out.find("mlp: 3 versions copied") == std::string::npos) {
+    run.Fail("bnserve --copy-stats-to: exit " + std::to_string(copied.exit_code) + ": " + copied.out + copied.err);
+  }
+
+  std::vector<std::unique_ptr<LiveServer>> servers;
+  for (int r = 0; r < kReplicas; ++r) {
+    const std::string repository = scratch + "/replica" + std::to_string(r);
     servers.push_back(std::make_unique<LiveServer>(
         bnserve, repository, scratch + "/replica" + std::to_string(r) + ".log",
         std::vector<std::string>{"--drain-seconds", "0", "--worker-threads", "2", "--log-level", "info",
@@ -176,7 +207,17 @@ int Main(int argc, char** argv) {
       return 1;
     }
   }
-  if (!FeatureDims(servers[0]->stub(), kModel, &run.feature_dims)) return 1;
+  // Every replica - replica 0 over the folder the history came from, the
+  // others over folders without one - serves the copied history.
+  for (int r = 0; r < kReplicas && run.failures == 0; ++r) {
+    v1::ListVersionsResponse history;
+    if (!run.History(servers[r]->stub(), &history) || history.SerializeAsString() != file_history.SerializeAsString() ||
+        file_history.versions_size() != 4) {
+      run.Fail("replica " + std::to_string(r) + " does not serve the history copied from the files");
+    }
+  }
+  std::printf("copy: a file store's 3 versions moved into PostgreSQL (bnserve --copy-stats-to), served by all: %s\n",
+              run.failures == 0 ? "ok" : "FAILED");
   uint64_t seed = 1;
 
   // --- propagation ---
