@@ -94,6 +94,7 @@ class ModelManager {
   // INVALID_ARGUMENT when the repository is not a readable directory.
   // Loads nothing yet (see LoadAll).
   static absl::StatusOr<std::unique_ptr<ModelManager>> Create(ModelManagerOptions options);
+  ~ModelManager();
   ModelManager(const ModelManager&) = delete;
   ModelManager& operator=(const ModelManager&) = delete;
 
@@ -166,6 +167,10 @@ class ModelManager {
   // error message.
   std::shared_ptr<const ServingBundle> ServedBundle(const std::string& name) const;
   void Notify(const std::string& name, ModelState state);
+  // Loads again every model whose last load failed: called when the
+  // statistics store can be reached again (a replica that started while its
+  // database was down serves once the database is back).
+  void RetryFailedLoads();
 
   const ModelManagerOptions options_;
   std::unique_ptr<ThreadPool> statistics_pool_;  // null when statistics_threads <= 1

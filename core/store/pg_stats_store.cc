@@ -162,6 +162,11 @@ absl::StatusOr<std::shared_ptr<StatsStore>> PgStatsStoreProvider::Open(const Sta
   return std::shared_ptr<StatsStore>(std::move(store));
 }
 
+void PgStatsStoreProvider::SetReconnectListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(reconnect_mu_);
+  reconnect_listener_ = std::move(listener);
+}
+
 void PgStatsStoreProvider::Unregister(const std::string& model, const PgStatsStore* store) {
   std::lock_guard<std::mutex> lock(stores_mu_);
   auto it = stores_.find(model);
@@ -198,6 +203,9 @@ absl::Status PgStatsStoreProvider::CatchUp(const std::vector<std::string>& model
 
 void PgStatsStoreProvider::ListenLoop() {
   auto next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
+  // False only until the first connection or failed attempt: every later
+  // connection follows a time the database was out of reach.
+  bool reconnection = false;
   while (!stopping_) {
     if (!listener_.connected()) {
       absl::Status status = listener_.EnsureConnected();
@@ -205,12 +213,18 @@ void PgStatsStoreProvider::ListenLoop() {
       if (status.ok()) status = CatchUp({});  // whatever was committed while we were away
       ReportHealth(listener_, status);
       if (!status.ok()) {
+        reconnection = true;
         listener_.Reset();
         pollfd wake{wake_fd_, POLLIN, 0};
         poll(&wake, 1, 100);  // EnsureConnected's backoff spaces the real attempts
         continue;
       }
       next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
+      if (reconnection) {
+        std::lock_guard<std::mutex> lock(reconnect_mu_);
+        if (reconnect_listener_) reconnect_listener_();
+      }
+      reconnection = true;
     }
     // Notifications that arrived during the last catch-up's queries already
     // sit in libpq's queue, where the socket no longer shows them: take

@@ -66,6 +66,9 @@ class PgStatsStoreProvider : public StatsStoreProvider {
   // UNAVAILABLE when the database cannot be reached.
   absl::StatusOr<std::shared_ptr<StatsStore>> Open(const StatsStoreModel& model) override;
   std::string description() const override { return display_; }
+  // Called after each reconnection of the listener (not its first
+  // connection, unless attempts failed before it), once it has caught up.
+  void SetReconnectListener(std::function<void()> listener) override;
 
  private:
   friend class PgStatsStore;
@@ -96,6 +99,9 @@ class PgStatsStoreProvider : public StatsStoreProvider {
 
   std::mutex stores_mu_;
   std::map<std::string, std::weak_ptr<PgStatsStore>> stores_;  // guarded by stores_mu_
+
+  std::mutex reconnect_mu_;                   // held while reconnect_listener_ runs
+  std::function<void()> reconnect_listener_;  // guarded by reconnect_mu_
 
   PgConnection listener_;  // the listener thread's alone
   int wake_fd_ = -1;       // eventfd: wakes the listener to stop

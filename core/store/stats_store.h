@@ -92,6 +92,12 @@ class StatsStoreProvider {
   virtual absl::StatusOr<std::shared_ptr<StatsStore>> Open(const StatsStoreModel& model) = 0;
   // Where the statistics live, fit for logs and error messages (no secrets).
   virtual std::string description() const = 0;
+  // Called (on the provider's own thread) each time a store that was out
+  // of reach can be reached again - the moment to retry opening the stores
+  // that failed meanwhile. Returns once no call is running any more, so the
+  // owner of the listener may go away after setting nullptr. A provider
+  // that is always reachable (files) never calls it.
+  virtual void SetReconnectListener(std::function<void()> listener) {}
 };
 
 }  // namespace bnserve

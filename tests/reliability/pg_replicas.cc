@@ -17,7 +17,8 @@
 //                stream: Recalibrate and Rollback get UNAVAILABLE naming the
 //                store, Predict and GetRunningStats keep working; after the
 //                restart a retry commits once and every replica serves it
-//                without being restarted;
+//                without being restarted - a replica started during the
+//                outage included;
 //   crash        a replica killed (SIGKILL, core/util/crash_point.h) before
 //                and after its COMMIT: no torn version, the others keep
 //                serving, the restarted one serves the database's head, a
@@ -318,6 +319,20 @@ int Main(int argc, char** argv) {
         run.Fail("replica " + std::to_string(r) + " stopped serving while the database was down");
       }
     }
+    // A replica starting now cannot load its model (ERROR, the store is
+    // unavailable); it must load it by itself once the database is back.
+    fs::create_directories(scratch + "/late/" + kModel);
+    fs::copy_file(model_path, scratch + "/late/" + kModel + "/model.onnx");
+    LiveServer late(
+        bnserve, scratch + "/late", scratch + "/late.log",
+        {"--drain-seconds", "0", "--worker-threads", "2", "--log-level", "info", "--stats-store", postgres.uri()});
+    const bool late_started = late.Start({}, [&](int) {
+      v1::ListModelsResponse models;
+      return late.stub().ListModels(ContextWithDeadline(2).get(), v1::ListModelsRequest(), &models).ok() &&
+             models.models_size() == 1;
+    });
+    if (!late_started) run.Fail("the replica started during the outage did not come up");
+    if (run.Served(late.stub()) != -1) run.Fail("the replica started during the outage serves without its store");
     if (!postgres.Resume()) run.Fail("PostgreSQL did not restart: " + postgres.error());
     // The retry commits once, whatever the replica's reconnection backoff.
     grpc::Status retried;
@@ -333,6 +348,13 @@ int Main(int argc, char** argv) {
     } else {
       version = response.new_version().version();
       if (!run.WaitAllServe(servers, version, nullptr)) run.Fail("after the restart, not every replica caught up");
+      const auto late_deadline = Clock::now() + std::chrono::seconds(30);
+      while (run.Served(late.stub()) != version && Clock::now() < late_deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (run.Served(late.stub()) != version) {
+        run.Fail("the replica started during the outage did not load its model once the database was back");
+      }
     }
 
     // Mid-stream: the database goes away between two batches of a stream.
