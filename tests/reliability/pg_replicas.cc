@@ -6,6 +6,8 @@
 // repository, then checks in turn:
 //   copy         a file history made by one bnserve, moved into the database
 //                by bnserve --copy-stats-to, is served by every replica;
+//   foreign      a replica whose model.onnx differs refuses the statistics:
+//                its model is in ERROR naming both SHA-256 hashes;
 //   propagation  --commits recalibrations, through the replicas in turn: each
 //                is served by all three (GetRunningStats of the current
 //                version answers with it); prints the delay from the commit's
@@ -30,9 +32,13 @@
 //                replica.
 // Prints its figures; exits 1 on any failure.
 //
-// Usage: pg_replicas --bnserve PATH --model PATH.onnx [--commits N] [--bulk N]
+// --foreign-model is the same network in a different file (another export):
+// a replica serving it must refuse the database's statistics.
+//
+// Usage: pg_replicas --bnserve PATH --model PATH.onnx --foreign-model PATH.onnx [--commits N] [--bulk N]
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -134,7 +140,7 @@ struct Run {
 };
 
 int Main(int argc, char** argv) {
-  std::string bnserve, model_path;
+  std::string bnserve, model_path, foreign_model_path;
   int commits = 200, bulk = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -142,6 +148,8 @@ int Main(int argc, char** argv) {
       bnserve = argv[i + 1];
     else if (flag == "--model")
       model_path = argv[i + 1];
+    else if (flag == "--foreign-model")
+      foreign_model_path = argv[i + 1];
     else if (flag == "--commits")
       commits = std::atoi(argv[i + 1]);
     else if (flag == "--bulk")
@@ -151,8 +159,10 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  if (bnserve.empty() || model_path.empty() || commits < 1 || bulk < 0) {
-    std::fprintf(stderr, "usage: pg_replicas --bnserve PATH --model PATH.onnx [--commits N] [--bulk N]\n");
+  if (bnserve.empty() || model_path.empty() || foreign_model_path.empty() || commits < 1 || bulk < 0) {
+    std::fprintf(stderr,
+                 "usage: pg_replicas --bnserve PATH --model PATH.onnx --foreign-model PATH.onnx [--commits N] "
+                 "[--bulk N]\n");
     return 2;
   }
   namespace fs = std::filesystem;
@@ -219,6 +229,35 @@ int Main(int argc, char** argv) {
   }
   std::printf("copy: a file store's 3 versions moved into PostgreSQL (bnserve --copy-stats-to), served by all: %s\n",
               run.failures == 0 ? "ok" : "FAILED");
+
+  // --- a replica whose model.onnx differs (the same network exported again) ---
+  {
+    fs::create_directories(scratch + "/foreign/" + kModel);
+    fs::copy_file(foreign_model_path, scratch + "/foreign/" + kModel + "/model.onnx");
+    LiveServer foreign(bnserve, scratch + "/foreign", scratch + "/foreign.log",
+                       {"--drain-seconds", "0", "--worker-threads", "2", "--stats-store", postgres.uri()});
+    v1::ListModelsResponse models;
+    const bool started = foreign.Start({}, [&](int) {
+      models.Clear();
+      return foreign.stub().ListModels(ContextWithDeadline(2).get(), v1::ListModelsRequest(), &models).ok() &&
+             models.models_size() == 1 && models.models(0).state() != v1::MODEL_STATE_LOADING;
+    });
+    const std::string error = started ? models.models(0).error() : "";
+    size_t hashes = 0;
+    for (size_t i = 0; i + 64 <= error.size(); ++i) {
+      if (std::all_of(error.begin() + i, error.begin() + i + 64, [](char c) { return std::isxdigit(c) != 0; })) {
+        ++hashes;
+        i += 63;
+      }
+    }
+    if (!started || models.models(0).state() != v1::MODEL_STATE_ERROR || hashes != 2 ||
+        run.Served(foreign.stub()) != -1) {
+      run.Fail("a replica with a different model.onnx: expected the model in ERROR naming both SHA-256 hashes, got " +
+               (started ? std::to_string(models.models(0).state()) + " \"" + error + "\"" : "no start"));
+    }
+    std::printf("foreign model file: refused, model in ERROR naming both hashes: %s\n",
+                run.failures == 0 ? "ok" : "FAILED");
+  }
   uint64_t seed = 1;
 
   // --- propagation ---
