@@ -12,8 +12,12 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "client/openssl_lifetime.h"
 #include "core/serving/model_manager.h"
+#include "core/serving/stats_copy.h"
+#include "core/store/file_stats_store.h"
+#include "core/store/pg_stats_store.h"
 #include "server/auth/auth_policy.h"
 #include "server/bnserve_server.h"
 #include "server/logging.h"
@@ -41,6 +45,8 @@ struct Flags {
   std::string tls_client_ca;
   std::string token_file;
   std::string read_auth = "open";
+  std::string stats_store = "files";
+  std::string copy_stats_to;
 };
 
 constexpr char kSecurityFooter[] = R"(Security (docs/security.md):
@@ -131,7 +137,49 @@ void DefineFlags(CLI::App& app, Flags& flags) {
       ->envname("BNSERVE_READ_AUTH")
       ->check(CLI::IsMember({"open", "token"}))
       ->capture_default_str();
+  app.add_option("--stats-store", flags.stats_store,
+                 "Where statistics versions live: 'files' (each model's stats/ folder, one replica) or a PostgreSQL "
+                 "URI postgresql://user@host:port/dbname?sslmode=... shared by every replica (password from "
+                 "PGPASSWORD or ~/.pgpass; docs/stats-store-postgresql.md)")
+      ->envname("BNSERVE_STATS_STORE")
+      ->capture_default_str();
+  app.add_option("--copy-stats-to", flags.copy_stats_to,
+                 "Copy every model's statistics history from --stats-store to this store ('files' or a postgresql:// "
+                 "URI; it must hold no versions yet), print what was copied and exit instead of serving");
   app.footer(kSecurityFooter);
+}
+
+// The statistics stores --stats-store (or --copy-stats-to) names.
+absl::StatusOr<std::unique_ptr<bnserve::StatsStoreProvider>> MakeStatsStores(const std::string& spec) {
+  if (spec == "files") return std::make_unique<bnserve::FileStatsStoreProvider>(bnserve::DefaultFileSystem());
+  if (!absl::StartsWith(spec, "postgresql://") && !absl::StartsWith(spec, "postgres://")) {
+    // The value is not repeated: it may hold a secret.
+    return absl::InvalidArgumentError("--stats-store: expected 'files' or a postgresql:// URI");
+  }
+  bnserve::PgStatsStoreOptions options;
+  options.conninfo = spec;
+  BN_ASSIGN_OR_RETURN(std::unique_ptr<bnserve::PgStatsStoreProvider> provider,
+                      bnserve::PgStatsStoreProvider::Create(std::move(options)));
+  return std::unique_ptr<bnserve::StatsStoreProvider>(std::move(provider));
+}
+
+// --copy-stats-to: one line per model copied; exit code 0, or 1 on failure.
+int CopyStats(const Flags& flags, bnserve::StatsStoreProvider& from) {
+  absl::StatusOr<std::unique_ptr<bnserve::StatsStoreProvider>> to = MakeStatsStores(flags.copy_stats_to);
+  absl::StatusOr<std::vector<bnserve::ModelStatsCopy>> copies =
+      to.ok() ? bnserve::CopyRepositoryStats(bnserve::DefaultFileSystem(), flags.model_repository, from, **to)
+              : to.status();
+  if (!copies.ok()) {
+    spdlog::critical("event=stats_copy_failed from=\"{}\" error=\"{}\"", from.description(),
+                     std::string(copies.status().message()));
+    return 1;
+  }
+  for (const bnserve::ModelStatsCopy& copy : *copies) {
+    std::printf("%s: %lld versions copied from %s to %s\n", copy.model.c_str(), static_cast<long long>(copy.versions),
+                from.description().c_str(), (*to)->description().c_str());
+    for (const std::string& line : copy.renumbered) std::printf("%s:   %s\n", copy.model.c_str(), line.c_str());
+  }
+  return 0;
 }
 
 int Run(const Flags& flags) {
@@ -146,8 +194,18 @@ int Run(const Flags& flags) {
     spdlog::critical("event=startup_failed error=\"{}\"", std::string(auth.status().message()));
     return 2;
   }
+  // Declared before the manager, so it outlives it (a database store's
+  // listener thread calls into the models).
+  absl::StatusOr<std::unique_ptr<bnserve::StatsStoreProvider>> stats_stores = MakeStatsStores(flags.stats_store);
+  if (!stats_stores.ok()) {
+    spdlog::critical("event=startup_failed error=\"{}\"", std::string(stats_stores.status().message()));
+    return 2;
+  }
+  spdlog::info("event=stats_store store=\"{}\"", (*stats_stores)->description());
+  if (!flags.copy_stats_to.empty()) return CopyStats(flags, **stats_stores);
   bnserve::ModelManagerOptions manager_options;
   manager_options.repository = flags.model_repository;
+  manager_options.stats_stores = stats_stores->get();
   manager_options.max_recalibration_streams = flags.max_recalibration_streams;
   // A statistics pass (one recalibration stream's batch, a batch-statistics
   // query) may use as many threads as requests may.

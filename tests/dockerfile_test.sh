@@ -69,7 +69,8 @@ for copied in server/bnserve client/bnctl; do
     && pass "Dockerfile copies build/$copied, which the build produces" || fail "Dockerfile copies /build/$copied: not produced"
 done
 help="$("$bnserve" --help)"
-for flag in $(cat "$dockerfile" "$root/deploy/compose.yaml" "$root/deploy/k8s/deployment.yaml" | grep -v '^\s*#' \
+for flag in $(cat "$dockerfile" "$root/deploy/compose.yaml" "$root/deploy/compose-replicas.yaml" \
+                  "$root/deploy/k8s/deployment.yaml" "$root/deploy/k8s/replicas/deployment.yaml" | grep -v '^\s*#' \
               | grep -o -- '--[a-z][a-z-]*' | grep -v -- '--no-install-recommends\|--system\|--gid\|--uid\|--home-dir\|--shell\|--timeout\|--server\|--interval\|--start-period\|--retries\|--from' | sort -u); do
   grep -q -- "$flag" <<<"$help" && pass "bnserve accepts $flag" || fail "bnserve does not accept $flag"
 done

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/engine/op.h"
+#include "core/store/file_stats_store.h"
 #include "core/util/memory_release.h"
 #include "spdlog/spdlog.h"
 
@@ -30,6 +31,23 @@ absl::Status CommitError(const std::string& name, const absl::Status& status) {
   if (code == absl::StatusCode::kPermissionDenied) code = absl::StatusCode::kFailedPrecondition;
   if (code == absl::StatusCode::kOutOfRange) code = absl::StatusCode::kResourceExhausted;
   return ForModel(name, absl::Status(code, status.message()));
+}
+
+// A store's current statistics with their history entry, read consistently
+// although a shared store may move on between the two reads.
+struct ServedVersion {
+  std::shared_ptr<const StatsSnapshot> stats;
+  VersionInfo info;
+};
+absl::StatusOr<ServedVersion> ReadServedVersion(const StatsStore& store) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::shared_ptr<const StatsSnapshot> stats = store.current();
+    std::vector<VersionInfo> history = store.History();
+    if (!history.empty() && history.back().version == stats->version) {
+      return ServedVersion{std::move(stats), std::move(history.back())};
+    }
+  }
+  return absl::UnavailableError("the statistics store kept changing while its current version was read; retry");
 }
 
 }  // namespace
@@ -61,7 +79,7 @@ void ModelEntry::SetState(ModelState state, std::string error) {
   if (listener_) listener_(name_, state);
 }
 
-absl::StatusOr<ModelEntry::Loaded> ModelEntry::LoadFromDisk() const {
+absl::StatusOr<ModelEntry::Loaded> ModelEntry::LoadFromDisk() {
   // The limits first: a bad config.json fails the load before the work.
   ModelLimits defaults;
   defaults.max_recalibration_streams = options_.max_recalibration_streams;
@@ -71,17 +89,23 @@ absl::StatusOr<ModelEntry::Loaded> ModelEntry::LoadFromDisk() const {
   // the opset, before the statistics store is touched; the plan built below
   // then validates every op's attributes and constant inputs.
   BN_RETURN_IF_ERROR(OpRegistry::Builtin().CheckGraph(model->graph()));
-  BN_ASSIGN_OR_RETURN(std::unique_ptr<StatsStore> store,
-                      StatsStore::Open(options_.file_system, dir_, model->bn_layers(), model->file_stats()));
+  FileStatsStoreProvider files(options_.file_system);
+  StatsStoreProvider* provider = options_.stats_stores != nullptr ? options_.stats_stores : &files;
+  BN_ASSIGN_OR_RETURN(std::shared_ptr<StatsStore> store,
+                      provider->Open(StatsStoreModel{name_, dir_, model->bn_layers(), model->file_stats()}));
   for (const std::string& warning : store->recovery_warnings()) {
     spdlog::warn("event=stats_recovery model={} warning=\"{}\"", name_, warning);
   }
-  std::shared_ptr<const StatsSnapshot> stats = store->current();
-  std::vector<VersionInfo> history = store->History();
-  BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(model, stats));
+  // Before reading the current version: a change after this read calls
+  // SyncWithStore, which waits for this writer and then serves it.
+  store->SetChangeListener([weak = weak_from_this()] {
+    if (std::shared_ptr<ModelEntry> entry = weak.lock()) entry->SyncWithStore();
+  });
+  BN_ASSIGN_OR_RETURN(ServedVersion served, ReadServedVersion(*store));
+  BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(model, served.stats));
   auto bundle = std::make_shared<const ServingBundle>(
-      ServingBundle{std::move(model), std::move(stats), std::move(plan), history.back()});
-  return Loaded{std::move(bundle), std::shared_ptr<StatsStore>(std::move(store)), std::move(limits)};
+      ServingBundle{std::move(model), std::move(served.stats), std::move(plan), std::move(served.info)});
+  return Loaded{std::move(bundle), std::move(store), std::move(limits)};
 }
 
 absl::Status ModelEntry::LoadLocked() {
@@ -254,6 +278,35 @@ void ModelEntry::InstallCommitted(std::shared_ptr<StatsSnapshot> snapshot, std::
   pinned_.Put(old_bundle->info.version, old_bundle);
 }
 
+void ModelEntry::SyncWithStore() {
+  const ReleaseFreedMemoryOnExit release_freed_memory;  // after the old bundle is gone
+  std::lock_guard<std::mutex> writer(writer_mu_);
+  SyncWithStoreLocked();
+}
+
+void ModelEntry::SyncWithStoreLocked() {
+  std::shared_ptr<const ServingBundle> current;
+  std::shared_ptr<StatsStore> store;
+  if (!CopyServing(&current, &store).ok()) return;
+  if (store->current_version() == current->info.version) return;
+  absl::StatusOr<ServedVersion> served = ReadServedVersion(*store);
+  absl::StatusOr<std::shared_ptr<const InferencePlan>> plan =
+      served.ok() ? InferencePlan::Build(current->model, served->stats) : served.status();
+  if (!plan.ok()) {
+    spdlog::error("event=stats_sync_failed model={} served_version={} error=\"{}\"", name_, current->info.version,
+                  std::string(plan.status().message()));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bundle_ = std::make_shared<const ServingBundle>(
+        ServingBundle{current->model, std::move(served->stats), *std::move(plan), served->info});
+  }
+  pinned_.Put(current->info.version, current);
+  spdlog::info("event=stats_version_received model={} version={} previous={} origin={}", name_, served->info.version,
+               current->info.version, served->info.origin);
+}
+
 absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsSnapshot stats, VersionInfo meta,
                                                int64_t expected_version, bool* deduplicated) {
   const ReleaseFreedMemoryOnExit release_freed_memory;  // after the old bundle and temporaries are gone
@@ -286,9 +339,13 @@ absl::StatusOr<VersionInfo> ModelEntry::Commit(const ServingBundle& base, StatsS
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(current->model, snapshot));
   bool store_deduplicated = false;
   absl::StatusOr<VersionInfo> info = store->Commit(*snapshot, std::move(meta), current_version, &store_deduplicated);
-  if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
+  if (absl::IsAborted(info.status())) {
+    SyncWithStoreLocked();  // a shared store learnt the version that won
+    return VersionRace(current_version, store->current_version());
+  }
   if (!info.ok()) return CommitError(name_, info.status());
-  if (store_deduplicated) {  // unreachable while writer_mu_ guards every store writer; never install twice
+  if (store_deduplicated) {  // the key was committed through another replica; never install twice
+    SyncWithStoreLocked();
     if (deduplicated != nullptr) *deduplicated = true;
     return info;
   }
@@ -318,7 +375,10 @@ absl::StatusOr<VersionInfo> ModelEntry::Rollback(int64_t to, int64_t expected_ve
   auto snapshot = std::make_shared<StatsSnapshot>(**source);
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const InferencePlan> plan, InferencePlan::Build(current->model, snapshot));
   absl::StatusOr<VersionInfo> info = store->Rollback(to, current_version);
-  if (absl::IsAborted(info.status())) return VersionRace(current_version, store->current_version());
+  if (absl::IsAborted(info.status())) {
+    SyncWithStoreLocked();
+    return VersionRace(current_version, store->current_version());
+  }
   if (!info.ok()) return CommitError(name_, info.status());
   InstallCommitted(std::move(snapshot), std::move(plan), *info);
   spdlog::info("event=stats_rolled_back model={} version={} parent={} source={}", name_, info->version, info->parent,

@@ -9,7 +9,8 @@
 // serialized by writer_mu_, which they hold across their file I/O and plan
 // building; they take mu_ only to swap the finished bundle in. So a commit
 // never blocks a prediction, and a failed writer leaves the served bundle as
-// it was. Thread-safe.
+// it was. A shared statistics store (PostgreSQL) that moves on through
+// another replica calls SyncWithStore, a writer like the others. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -37,13 +38,16 @@ using ModelStateListener = std::function<void(const std::string& name, ModelStat
 
 struct ModelEntryOptions {
   FileSystem* file_system = nullptr;  // not owned; outlives the entry
+  // Opens the model's statistics store; not owned, outlives the entry.
+  // nullptr: a FileStatsStore in the model's folder through file_system.
+  StatsStoreProvider* stats_stores = nullptr;
   // The default stream limit; <dir>/config.json may override it and add
   // batch limits (core/model/model_limits.h).
   int max_recalibration_streams = 2;
   size_t pinned_cache_capacity = 4;
 };
 
-class ModelEntry {
+class ModelEntry : public std::enable_shared_from_this<ModelEntry> {
  public:
   // `dir` is the model's folder (holding model.onnx). State starts as
   // kUnloaded; nothing is read until Load.
@@ -91,6 +95,12 @@ class ModelEntry {
   // Commits a copy of version `to` (NOT_FOUND if unknown) and serves it.
   absl::StatusOr<VersionInfo> Rollback(int64_t to, int64_t expected_version);
 
+  // Serves the store's current version when it is not the served one (a
+  // commit made through another replica); a no-op otherwise or when the model
+  // is not available. A version that cannot be planned is logged and the
+  // served one stays.
+  void SyncWithStore();
+
   // Reserves one of this model's concurrent recalibration streams;
   // RESOURCE_EXHAUSTED naming the limit, its value and where it was set when
   // all are taken. On OK, `limits` (if not null) receives the model's limits
@@ -104,7 +114,7 @@ class ModelEntry {
     std::shared_ptr<StatsStore> store;
     ModelLimits limits;
   };
-  absl::StatusOr<Loaded> LoadFromDisk() const;
+  absl::StatusOr<Loaded> LoadFromDisk();
   // Load's work for a model that is not available. REQUIRES: writer_mu_.
   absl::Status LoadLocked();
   // REQUIRES: writer_mu_ (so listeners see one model's changes in order).
@@ -119,6 +129,8 @@ class ModelEntry {
   void InstallCommitted(std::shared_ptr<StatsSnapshot> snapshot, std::shared_ptr<const InferencePlan> plan,
                         const VersionInfo& info);
   absl::Status VersionRace(int64_t expected, int64_t current) const;
+  // SyncWithStore's work. REQUIRES: writer_mu_.
+  void SyncWithStoreLocked();
 
   const std::string name_;
   const std::string dir_;

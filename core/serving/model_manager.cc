@@ -34,6 +34,20 @@ ModelManager::ModelManager(ModelManagerOptions options) : options_(std::move(opt
     statistics_pool_ = std::make_unique<ThreadPool>(options_.statistics_threads, options_.statistics_nice);
   }
   if (options_.intra_op_threads > 1) intra_op_pool_ = std::make_unique<ThreadPool>(options_.intra_op_threads);
+  if (options_.stats_stores != nullptr) options_.stats_stores->SetReconnectListener([this] { RetryFailedLoads(); });
+}
+
+ModelManager::~ModelManager() {
+  // Waits for a retry in progress: none may start or run once this is gone.
+  if (options_.stats_stores != nullptr) options_.stats_stores->SetReconnectListener(nullptr);
+}
+
+void ModelManager::RetryFailedLoads() {
+  for (const ModelStatus& status : List()) {
+    if (status.state != ModelState::kError) continue;
+    spdlog::info("event=model_load_retry model={} reason=\"statistics store reachable again\"", status.name);
+    (void)Load(status.name);
+  }
 }
 
 std::string ModelManager::ModelDir(const std::string& name) const { return JoinPath(options_.repository, name); }
@@ -118,6 +132,7 @@ absl::StatusOr<std::shared_ptr<ModelEntry>> ModelManager::FindOrCreate(const std
   }
   ModelEntryOptions entry_options;
   entry_options.file_system = options_.file_system;
+  entry_options.stats_stores = options_.stats_stores;
   entry_options.max_recalibration_streams = options_.max_recalibration_streams;
   entry_options.pinned_cache_capacity = options_.pinned_cache_capacity;
   auto entry = std::make_shared<ModelEntry>(name, ModelDir(name), entry_options,

@@ -4,7 +4,8 @@
 //
 // Repository layout: <repository>/<name>/model.onnx, one folder per model
 // (name = folder name, see core/model/model_name.h); each model's statistics
-// versions live in <repository>/<name>/stats/ (core/store/stats_store.h).
+// versions live in <repository>/<name>/stats/ (core/store/file_stats_store.h)
+// or in a database shared by replicas (core/store/pg_stats_store.h).
 //
 // Every model is a ModelEntry holding an immutable ServingBundle behind one
 // pointer: requests copy it and compute without locks; loads, reloads,
@@ -42,6 +43,10 @@ inline constexpr int64_t kInlinePredictBudgetNs = 200'000;
 struct ModelManagerOptions {
   std::string repository;             // directory with one folder per model
   FileSystem* file_system = nullptr;  // nullptr: DefaultFileSystem()
+  // Where every model's statistics versions live (not owned; outlives the
+  // manager). nullptr: each model's stats/ folder (FileStatsStore); a
+  // PgStatsStoreProvider shares them between replicas.
+  StatsStoreProvider* stats_stores = nullptr;
   int max_recalibration_streams = 2;  // concurrent Recalibrate streams per model
   size_t pinned_cache_capacity = 4;   // plans of pinned versions kept per model
   // Threads one statistics pass (a recalibration batch, a batch-statistics
@@ -89,6 +94,7 @@ class ModelManager {
   // INVALID_ARGUMENT when the repository is not a readable directory.
   // Loads nothing yet (see LoadAll).
   static absl::StatusOr<std::unique_ptr<ModelManager>> Create(ModelManagerOptions options);
+  ~ModelManager();
   ModelManager(const ModelManager&) = delete;
   ModelManager& operator=(const ModelManager&) = delete;
 
@@ -161,6 +167,10 @@ class ModelManager {
   // error message.
   std::shared_ptr<const ServingBundle> ServedBundle(const std::string& name) const;
   void Notify(const std::string& name, ModelState state);
+  // Loads again every model whose last load failed: called when the
+  // statistics store can be reached again (a replica that started while its
+  // database was down serves once the database is back).
+  void RetryFailedLoads();
 
   const ModelManagerOptions options_;
   std::unique_ptr<ThreadPool> statistics_pool_;  // null when statistics_threads <= 1

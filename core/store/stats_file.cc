@@ -292,4 +292,19 @@ absl::StatusOr<StatsFileContents> DecodeStatsFile(absl::string_view bytes, absl:
   return c;
 }
 
+std::optional<std::string> StatsFileLayerMismatch(const std::vector<BnLayerInfo>& layers,
+                                                  const StatsFileContents& contents) {
+  if (contents.layer_names.size() != layers.size()) {
+    return absl::StrCat("it holds ", contents.layer_names.size(), " BN layers, the model has ", layers.size());
+  }
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const int64_t channels = static_cast<int64_t>(contents.snapshot.layers[l].mean.size());
+    if (contents.layer_names[l] != layers[l].name || channels != layers[l].channels) {
+      return absl::StrCat("its BN layer ", l, " is '", contents.layer_names[l], "' with ", channels,
+                          " channels, the model's is '", layers[l].name, "' with ", layers[l].channels);
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace bnserve

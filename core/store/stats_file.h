@@ -9,10 +9,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "core/stats/bn_layer.h"
 #include "core/stats/stats_snapshot.h"
 #include "core/store/version_info.h"
 #include "core/util/status.h"
@@ -49,5 +51,10 @@ absl::StatusOr<std::string> EncodeStatsFile(const StatsFileContents& contents);
 // `source` (the file path) and what is wrong otherwise. Never allocates more
 // than the input's size, whatever the length fields claim.
 absl::StatusOr<StatsFileContents> DecodeStatsFile(absl::string_view bytes, absl::string_view source);
+
+// Why decoded `contents` cannot serve a model whose BN layers are `layers`
+// (names and channel counts, in order), or nullopt when they can.
+std::optional<std::string> StatsFileLayerMismatch(const std::vector<BnLayerInfo>& layers,
+                                                  const StatsFileContents& contents);
 
 }  // namespace bnserve

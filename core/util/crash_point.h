@@ -12,8 +12,10 @@
 // Points, in the order of one WriteFileAtomically call: after_write (bytes
 // appended, not synced), after_fsync (synced and closed, not renamed),
 // after_rename (renamed, directory not synced), after_dir_fsync (directory
-// synced); and after_current (StatsStore: CURRENT durably names the new
-// version, the commit not yet acknowledged).
+// synced); and after_current (FileStatsStore: CURRENT durably names the new
+// version, the commit not yet acknowledged). PgStatsStore: pg_before_commit
+// (the version row, the head and the NOTIFY written, COMMIT not sent) and
+// pg_after_commit (committed, not yet served nor acknowledged).
 //
 // Before dying it writes "bnserve: crash point <name> hit" to stderr with
 // write(2) (no allocation, no locks). Thread-safe.

@@ -1,4 +1,4 @@
-#include "core/store/stats_store.h"
+#include "core/store/file_stats_store.h"
 
 #include <linux/capability.h>
 #include <sys/stat.h>
@@ -111,18 +111,18 @@ bool AnyContains(const std::vector<std::string>& lines, const std::string& needl
   return false;
 }
 
-class StatsStoreTest : public ::testing::Test {
+class FileStatsStoreTest : public ::testing::Test {
  protected:
-  StatsStoreTest() : model_dir_(JoinPath(tmp_.path(), "resnet")), stats_dir_(JoinPath(model_dir_, "stats")) {
+  FileStatsStoreTest() : model_dir_(JoinPath(tmp_.path(), "resnet")), stats_dir_(JoinPath(model_dir_, "stats")) {
     EXPECT_TRUE(posix_.CreateDir(model_dir_).ok());
   }
 
-  std::unique_ptr<StatsStore> OpenOrDie(FileSystem* fs) {
-    auto store = StatsStore::Open(fs, model_dir_, Layers(), OnnxStats());
+  std::unique_ptr<FileStatsStore> OpenOrDie(FileSystem* fs) {
+    auto store = FileStatsStore::Open(fs, model_dir_, Layers(), OnnxStats());
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? std::move(*store) : nullptr;
   }
-  std::unique_ptr<StatsStore> OpenOrDie() { return OpenOrDie(&posix_); }
+  std::unique_ptr<FileStatsStore> OpenOrDie() { return OpenOrDie(&posix_); }
 
   // Every file in stats/ with its bytes.
   std::map<std::string, std::string> DiskState() {
@@ -156,9 +156,9 @@ class StatsStoreTest : public ::testing::Test {
   const std::string stats_dir_;
 };
 
-TEST_F(StatsStoreTest, FreshStoreServesTheOnnxStatistics) {
+TEST_F(FileStatsStoreTest, FreshStoreServesTheOnnxStatistics) {
   auto onnx = OnnxStats();
-  auto store = StatsStore::Open(&posix_, model_dir_, Layers(), onnx);
+  auto store = FileStatsStore::Open(&posix_, model_dir_, Layers(), onnx);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->current_version(), 1);
   EXPECT_EQ((*store)->current(), onnx);
@@ -171,20 +171,20 @@ TEST_F(StatsStoreTest, FreshStoreServesTheOnnxStatistics) {
   EXPECT_TRUE(DiskState().empty()) << "opening writes nothing but the stats/ folder";
 }
 
-TEST_F(StatsStoreTest, OpenRejectsABadOnnxSnapshot) {
+TEST_F(FileStatsStoreTest, OpenRejectsABadOnnxSnapshot) {
   auto bad = std::make_shared<StatsSnapshot>(MakeStats(0, 1));
   bad->layers[2].var[4] = -1.0;
-  auto store = StatsStore::Open(&posix_, model_dir_, Layers(), bad);
+  auto store = FileStatsStore::Open(&posix_, model_dir_, Layers(), bad);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(store.status().message().find("head.bn"), std::string::npos) << store.status();
-  EXPECT_EQ(StatsStore::Open(&posix_, model_dir_, Layers(), nullptr).status().code(),
+  EXPECT_EQ(FileStatsStore::Open(&posix_, model_dir_, Layers(), nullptr).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(StatsStore::Open(&posix_, JoinPath(model_dir_, "missing/model"), Layers(), OnnxStats()).status().code(),
+  EXPECT_EQ(FileStatsStore::Open(&posix_, JoinPath(model_dir_, "missing/model"), Layers(), OnnxStats()).status().code(),
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(StatsStoreTest, CommitIsServedAndSurvivesReopen) {
+TEST_F(FileStatsStoreTest, CommitIsServedAndSurvivesReopen) {
   std::vector<VersionInfo> history;
   {
     auto store = OpenOrDie();
@@ -224,7 +224,7 @@ TEST_F(StatsStoreTest, CommitIsServedAndSurvivesReopen) {
   }
 }
 
-TEST_F(StatsStoreTest, CommitFillsCreationTimeWhenAbsent) {
+TEST_F(FileStatsStoreTest, CommitFillsCreationTimeWhenAbsent) {
   auto store = OpenOrDie();
   VersionInfo meta = Meta("");
   meta.created_unix_ms = 0;
@@ -235,7 +235,7 @@ TEST_F(StatsStoreTest, CommitFillsCreationTimeWhenAbsent) {
   EXPECT_EQ(info->origin, "recalibrate");
 }
 
-TEST_F(StatsStoreTest, StaleParentIsAborted) {
+TEST_F(FileStatsStoreTest, StaleParentIsAborted) {
   auto store = OpenOrDie();
   ASSERT_TRUE(store->Commit(MakeStats(2), Meta("a"), 1).ok());
   auto stale = store->Commit(MakeStats(3), Meta("b"), 1);
@@ -246,7 +246,7 @@ TEST_F(StatsStoreTest, StaleParentIsAborted) {
   EXPECT_EQ(store->History().size(), 2u);
 }
 
-TEST_F(StatsStoreTest, ConcurrentCommitsOnTheSameParentLetExactlyOneThrough) {
+TEST_F(FileStatsStoreTest, ConcurrentCommitsOnTheSameParentLetExactlyOneThrough) {
   auto store = OpenOrDie();
   constexpr int kWriters = 6;
   std::atomic<int> ok{0};
@@ -265,7 +265,7 @@ TEST_F(StatsStoreTest, ConcurrentCommitsOnTheSameParentLetExactlyOneThrough) {
   EXPECT_EQ(store->current_version(), 2);
 }
 
-TEST_F(StatsStoreTest, InvalidCommitsChangeNothing) {
+TEST_F(FileStatsStoreTest, InvalidCommitsChangeNothing) {
   auto store = OpenOrDie();
   StatsSnapshot wrong_channels = MakeStats(2);
   wrong_channels.layers[1].mean.push_back(0.0);
@@ -292,7 +292,7 @@ TEST_F(StatsStoreTest, InvalidCommitsChangeNothing) {
   EXPECT_EQ(info->version, 2);
 }
 
-TEST_F(StatsStoreTest, RollbackCommitsACopyOfTheOldVersion) {
+TEST_F(FileStatsStoreTest, RollbackCommitsACopyOfTheOldVersion) {
   auto store = OpenOrDie();
   ASSERT_TRUE(store->Commit(MakeStats(2), Meta("two"), 1).ok());
   ASSERT_TRUE(store->Commit(MakeStats(3), Meta("three"), 2).ok());
@@ -330,7 +330,7 @@ TEST_F(StatsStoreTest, RollbackCommitsACopyOfTheOldVersion) {
 // For every I/O operation of a commit: make it fail. The commit must report
 // the error, the store must keep serving what it served, the disk must look
 // as before, and a restart must serve the previous version.
-TEST_F(StatsStoreTest, AnyFailedCommitStepChangesNothing) {
+TEST_F(FileStatsStoreTest, AnyFailedCommitStepChangesNothing) {
   CommitTwoVersions();
   FaultInjectingFileSystem fs(&posix_);
   auto store = OpenOrDie(&fs);
@@ -366,7 +366,7 @@ TEST_F(StatsStoreTest, AnyFailedCommitStepChangesNothing) {
 }
 
 // The same from an empty stats/ folder: there is no CURRENT to restore.
-TEST_F(StatsStoreTest, AnyFailedFirstCommitStepKeepsServingTheOnnxVersion) {
+TEST_F(FileStatsStoreTest, AnyFailedFirstCommitStepKeepsServingTheOnnxVersion) {
   FaultInjectingFileSystem fs(&posix_);
   auto store = OpenOrDie(&fs);
   for (int64_t step = 0;; ++step) {
@@ -391,7 +391,7 @@ TEST_F(StatsStoreTest, AnyFailedFirstCommitStepKeepsServingTheOnnxVersion) {
 // restart must serve the old or the new version exactly, with intact history.
 // Which one is determined: the new version iff CURRENT's rename happened
 // (killed process) or the commit completed (power loss).
-TEST_F(StatsStoreTest, CrashAtAnyCommitStepLeavesTheOldOrTheNewVersion) {
+TEST_F(FileStatsStoreTest, CrashAtAnyCommitStepLeavesTheOldOrTheNewVersion) {
   for (const bool power_loss : {false, true}) {
     int64_t old_served = 0;
     int64_t new_served = 0;
@@ -403,7 +403,7 @@ TEST_F(StatsStoreTest, CrashAtAnyCommitStepLeavesTheOldOrTheNewVersion) {
       ASSERT_TRUE(posix_.CreateDir(model_dir).ok());
       std::vector<VersionInfo> old_history;
       {
-        auto store = StatsStore::Open(&posix_, model_dir, Layers(), OnnxStats());
+        auto store = FileStatsStore::Open(&posix_, model_dir, Layers(), OnnxStats());
         ASSERT_TRUE(store.ok());
         ASSERT_TRUE((*store)->Commit(MakeStats(2), Meta("two"), 1).ok());
         old_history = (*store)->History();
@@ -412,7 +412,7 @@ TEST_F(StatsStoreTest, CrashAtAnyCommitStepLeavesTheOldOrTheNewVersion) {
       VersionInfo new_info;
       bool completed = false;
       {
-        auto store = StatsStore::Open(&fs, model_dir, Layers(), OnnxStats());
+        auto store = FileStatsStore::Open(&fs, model_dir, Layers(), OnnxStats());
         ASSERT_TRUE(store.ok());
         fs.InjectFault(step, FaultKind::kCrash);
         auto info = (*store)->Commit(MakeStats(3), Meta("three"), 2);
@@ -432,7 +432,7 @@ TEST_F(StatsStoreTest, CrashAtAnyCommitStepLeavesTheOldOrTheNewVersion) {
       }
 
       PosixFileSystem fresh;
-      auto reopened = StatsStore::Open(&fresh, model_dir, Layers(), OnnxStats());
+      auto reopened = FileStatsStore::Open(&fresh, model_dir, Layers(), OnnxStats());
       ASSERT_TRUE(reopened.ok()) << reopened.status();
       const bool expect_new = power_loss ? completed : current_renamed;
       const std::vector<VersionInfo> history = (*reopened)->History();
@@ -473,7 +473,7 @@ TEST_F(StatsStoreTest, CrashAtAnyCommitStepLeavesTheOldOrTheNewVersion) {
 
 // A crash after the new file was published but before CURRENT changed leaves
 // an orphan: not served, not in the history, never overwritten.
-TEST_F(StatsStoreTest, OrphanFromAnInterruptedCommitIsKeptButNotServed) {
+TEST_F(FileStatsStoreTest, OrphanFromAnInterruptedCommitIsKeptButNotServed) {
   {
     auto store = OpenOrDie();
     ASSERT_TRUE(store->Commit(MakeStats(2), Meta("two"), 1).ok());
@@ -503,7 +503,7 @@ TEST_F(StatsStoreTest, OrphanFromAnInterruptedCommitIsKeptButNotServed) {
   EXPECT_EQ(versions, (std::vector<int64_t>{1, 2, 4}));
 }
 
-TEST_F(StatsStoreTest, CorruptCurrentFallsBackToTheNewestIntactVersion) {
+TEST_F(FileStatsStoreTest, CorruptCurrentFallsBackToTheNewestIntactVersion) {
   CommitTwoVersions();
   for (const std::string& bad : {std::string("garbage"), std::string("v00000003"), std::string("v3\n"),
                                  std::string("v00000003\nv00000002\n"), std::string()}) {
@@ -522,7 +522,7 @@ TEST_F(StatsStoreTest, CorruptCurrentFallsBackToTheNewestIntactVersion) {
   EXPECT_TRUE(AnyContains(store->recovery_warnings(), "no final newline")) << Describe(store->recovery_warnings());
 }
 
-TEST_F(StatsStoreTest, MissingCurrentWithVersionFilesFallsBackWithAWarning) {
+TEST_F(FileStatsStoreTest, MissingCurrentWithVersionFilesFallsBackWithAWarning) {
   CommitTwoVersions();
   ASSERT_TRUE(posix_.RemoveFile(StatsPath("CURRENT")).ok());
   const auto disk = DiskState();
@@ -532,7 +532,7 @@ TEST_F(StatsStoreTest, MissingCurrentWithVersionFilesFallsBackWithAWarning) {
   EXPECT_EQ(DiskState(), disk);
 }
 
-TEST_F(StatsStoreTest, CorruptLatestFileFallsBackAndIsNeverOverwritten) {
+TEST_F(FileStatsStoreTest, CorruptLatestFileFallsBackAndIsNeverOverwritten) {
   CommitTwoVersions();
   std::string v3 = *posix_.ReadFile(StatsPath("v00000003.bnstats"));
   v3[v3.size() / 2] ^= 0x04;
@@ -564,7 +564,7 @@ TEST_F(StatsStoreTest, CorruptLatestFileFallsBackAndIsNeverOverwritten) {
   EXPECT_TRUE(AnyContains(reopened->recovery_warnings(), "v00000003.bnstats")) << "still reported";
 }
 
-TEST_F(StatsStoreTest, TruncatedLatestFileFallsBack) {
+TEST_F(FileStatsStoreTest, TruncatedLatestFileFallsBack) {
   CommitTwoVersions();
   const std::string v3 = *posix_.ReadFile(StatsPath("v00000003.bnstats"));
   WriteRaw("v00000003.bnstats", v3.substr(0, v3.size() - 9));
@@ -573,7 +573,7 @@ TEST_F(StatsStoreTest, TruncatedLatestFileFallsBack) {
   EXPECT_TRUE(AnyContains(store->recovery_warnings(), "payload length")) << Describe(store->recovery_warnings());
 }
 
-TEST_F(StatsStoreTest, CurrentNamingAMissingVersionServesTheNewestOlderOne) {
+TEST_F(FileStatsStoreTest, CurrentNamingAMissingVersionServesTheNewestOlderOne) {
   CommitTwoVersions();
   WriteRaw("CURRENT", "v00000007\n");
   auto store = OpenOrDie();
@@ -584,7 +584,7 @@ TEST_F(StatsStoreTest, CurrentNamingAMissingVersionServesTheNewestOlderOne) {
   EXPECT_EQ(info->version, 8) << "above the version CURRENT named";
 }
 
-TEST_F(StatsStoreTest, CurrentNamingAnOlderVersionIsObeyed) {
+TEST_F(FileStatsStoreTest, CurrentNamingAnOlderVersionIsObeyed) {
   CommitTwoVersions();
   WriteRaw("CURRENT", "v00000002\n");
   auto store = OpenOrDie();
@@ -593,7 +593,7 @@ TEST_F(StatsStoreTest, CurrentNamingAnOlderVersionIsObeyed) {
   EXPECT_TRUE(AnyContains(store->recovery_warnings(), "newer than the served version 2"));
 }
 
-TEST_F(StatsStoreTest, StatisticsOfAnotherModelAreIgnoredAndKept) {
+TEST_F(FileStatsStoreTest, StatisticsOfAnotherModelAreIgnoredAndKept) {
   CommitTwoVersions();
   const auto disk = DiskState();
   std::vector<BnLayerInfo> other = Layers();
@@ -601,7 +601,7 @@ TEST_F(StatsStoreTest, StatisticsOfAnotherModelAreIgnoredAndKept) {
   auto onnx = std::make_shared<StatsSnapshot>(MakeStats(0, 1));
   onnx->layers[2].mean.push_back(0.5);
   onnx->layers[2].var.push_back(2.0);
-  auto store = StatsStore::Open(&posix_, model_dir_, other, onnx);
+  auto store = FileStatsStore::Open(&posix_, model_dir_, other, onnx);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->current_version(), 1);
   EXPECT_EQ((*store)->current(), onnx);
@@ -618,7 +618,7 @@ TEST_F(StatsStoreTest, StatisticsOfAnotherModelAreIgnoredAndKept) {
   EXPECT_EQ(*posix_.ReadFile(StatsPath("v00000002.bnstats")), disk.at("v00000002.bnstats"));
 }
 
-TEST_F(StatsStoreTest, LeftoverTemporaryFilesAreRemovedAtOpen) {
+TEST_F(FileStatsStoreTest, LeftoverTemporaryFilesAreRemovedAtOpen) {
   CommitTwoVersions();
   WriteRaw("v00000004.bnstats.tmp", "half a file");
   WriteRaw("CURRENT.tmp", "v0000");
@@ -632,7 +632,7 @@ TEST_F(StatsStoreTest, LeftoverTemporaryFilesAreRemovedAtOpen) {
   EXPECT_TRUE(AnyContains(store->recovery_warnings(), "removed leftover temporary file"));
 }
 
-TEST_F(StatsStoreTest, LoadReportsDamageAfterOpen) {
+TEST_F(FileStatsStoreTest, LoadReportsDamageAfterOpen) {
   CommitTwoVersions();
   auto store = OpenOrDie();
   WriteRaw("v00000002.bnstats", "BNSTATS");
@@ -665,7 +665,7 @@ class ScopedNoPermissionOverride {
   bool active_ = false;
 };
 
-TEST_F(StatsStoreTest, ReadOnlyDirectoryFailsTheCommitAndChangesNothing) {
+TEST_F(FileStatsStoreTest, ReadOnlyDirectoryFailsTheCommitAndChangesNothing) {
   CommitTwoVersions();
   auto store = OpenOrDie();
   const auto before = store->current();
@@ -698,7 +698,7 @@ TEST_F(StatsStoreTest, ReadOnlyDirectoryFailsTheCommitAndChangesNothing) {
 }
 
 // A writer parked inside its fsync must not hold up readers.
-TEST_F(StatsStoreTest, ReadersDoNotWaitForACommitsIo) {
+TEST_F(FileStatsStoreTest, ReadersDoNotWaitForACommitsIo) {
   FaultInjectingFileSystem fs(&posix_);
   auto store = OpenOrDie(&fs);
   std::promise<void> writer_in_sync;
@@ -727,7 +727,7 @@ TEST_F(StatsStoreTest, ReadersDoNotWaitForACommitsIo) {
   EXPECT_EQ(store->current_version(), 2);
 }
 
-TEST_F(StatsStoreTest, ConcurrentReadersSeeOnlyWholeVersions) {
+TEST_F(FileStatsStoreTest, ConcurrentReadersSeeOnlyWholeVersions) {
   auto store = OpenOrDie();
   std::atomic<bool> done{false};
   std::atomic<int> bad{0};
@@ -756,7 +756,7 @@ VersionInfo KeyedMeta(const std::string& note, const std::string& request_id, ui
   return meta;
 }
 
-TEST_F(StatsStoreTest, ARequestIdIsCommittedOnceAndRememberedAcrossReopenAndRollback) {
+TEST_F(FileStatsStoreTest, ARequestIdIsCommittedOnceAndRememberedAcrossReopenAndRollback) {
   auto store = OpenOrDie();
   bool deduplicated = true;
   auto first = store->Commit(MakeStats(2), KeyedMeta("two", "req-2", 77), 1, &deduplicated);
@@ -798,7 +798,7 @@ TEST_F(StatsStoreTest, ARequestIdIsCommittedOnceAndRememberedAcrossReopenAndRoll
   EXPECT_EQ(store->current_version(), 4) << "a deduplicated retry does not serve the old version again";
 }
 
-TEST_F(StatsStoreTest, OldFormatFilesLoadNextToNewOnes) {
+TEST_F(FileStatsStoreTest, OldFormatFilesLoadNextToNewOnes) {
   // A format-1 file as servers before request ids wrote it (the encoder
   // still writes that format for a version without a key): built from the
   // documented layout elsewhere (stats_file_test); here it must be served.
@@ -817,7 +817,7 @@ TEST_F(StatsStoreTest, OldFormatFilesLoadNextToNewOnes) {
   EXPECT_EQ(reopened->History().size(), 4u);
 }
 
-TEST_F(StatsStoreTest, ConcurrentCommitsWithOneRequestIdWriteOnce) {
+TEST_F(FileStatsStoreTest, ConcurrentCommitsWithOneRequestIdWriteOnce) {
   auto store = OpenOrDie();
   constexpr int kThreads = 8;
   std::atomic<bool> go{false};

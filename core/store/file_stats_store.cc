@@ -1,4 +1,4 @@
-#include "core/store/stats_store.h"
+#include "core/store/file_stats_store.h"
 
 #include <algorithm>
 #include <chrono>
@@ -69,22 +69,6 @@ int64_t NowUnixMillis() {
       .count();
 }
 
-// Why a decoded file cannot serve this model, or nullopt when its layers are
-// this model's (names and channel counts in order).
-std::optional<std::string> LayerMismatch(const std::vector<BnLayerInfo>& layers, const StatsFileContents& contents) {
-  if (contents.layer_names.size() != layers.size()) {
-    return absl::StrCat("it holds ", contents.layer_names.size(), " BN layers, the model has ", layers.size());
-  }
-  for (size_t l = 0; l < layers.size(); ++l) {
-    const int64_t channels = static_cast<int64_t>(contents.snapshot.layers[l].mean.size());
-    if (contents.layer_names[l] != layers[l].name || channels != layers[l].channels) {
-      return absl::StrCat("its BN layer ", l, " is '", contents.layer_names[l], "' with ", channels,
-                          " channels, the model's is '", layers[l].name, "' with ", layers[l].channels);
-    }
-  }
-  return std::nullopt;
-}
-
 VersionInfo OnnxVersionInfo() {
   VersionInfo info;
   info.version = 1;
@@ -96,36 +80,42 @@ VersionInfo OnnxVersionInfo() {
 
 }  // namespace
 
-StatsStore::StatsStore(FileSystem* fs, std::string stats_dir, std::vector<BnLayerInfo> layers,
-                       std::shared_ptr<const StatsSnapshot> onnx_snapshot)
+FileStatsStore::FileStatsStore(FileSystem* fs, std::string stats_dir, std::vector<BnLayerInfo> layers,
+                               std::shared_ptr<const StatsSnapshot> onnx_snapshot)
     : fs_(fs), stats_dir_(std::move(stats_dir)), layers_(std::move(layers)), onnx_snapshot_(std::move(onnx_snapshot)) {}
 
-absl::StatusOr<std::unique_ptr<StatsStore>> StatsStore::Open(FileSystem* fs, const std::string& model_dir,
-                                                             const std::vector<BnLayerInfo>& layers,
-                                                             std::shared_ptr<const StatsSnapshot> onnx_snapshot) {
-  if (fs == nullptr) return absl::InvalidArgumentError("StatsStore::Open: file system is null");
-  if (onnx_snapshot == nullptr) return absl::InvalidArgumentError("StatsStore::Open: ONNX snapshot is null");
+absl::StatusOr<std::shared_ptr<StatsStore>> FileStatsStoreProvider::Open(const StatsStoreModel& model) {
+  BN_ASSIGN_OR_RETURN(std::unique_ptr<FileStatsStore> store,
+                      FileStatsStore::Open(fs_, model.dir, model.layers, model.onnx_snapshot));
+  return std::shared_ptr<StatsStore>(std::move(store));
+}
+
+absl::StatusOr<std::unique_ptr<FileStatsStore>> FileStatsStore::Open(
+    FileSystem* fs, const std::string& model_dir, const std::vector<BnLayerInfo>& layers,
+    std::shared_ptr<const StatsSnapshot> onnx_snapshot) {
+  if (fs == nullptr) return absl::InvalidArgumentError("FileStatsStore::Open: file system is null");
+  if (onnx_snapshot == nullptr) return absl::InvalidArgumentError("FileStatsStore::Open: ONNX snapshot is null");
   if (onnx_snapshot->version != 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("StatsStore::Open: ONNX snapshot: expected version 1, got ", onnx_snapshot->version));
+        absl::StrCat("FileStatsStore::Open: ONNX snapshot: expected version 1, got ", onnx_snapshot->version));
   }
   if (absl::Status s = ValidateSnapshot(layers, *onnx_snapshot); !s.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("StatsStore::Open: ONNX snapshot of '", model_dir, "': ", s.message()));
+        absl::StrCat("FileStatsStore::Open: ONNX snapshot of '", model_dir, "': ", s.message()));
   }
-  std::unique_ptr<StatsStore> store(
-      new StatsStore(fs, JoinPath(model_dir, kStatsDirName), layers, std::move(onnx_snapshot)));
+  std::unique_ptr<FileStatsStore> store(
+      new FileStatsStore(fs, JoinPath(model_dir, kStatsDirName), layers, std::move(onnx_snapshot)));
   BN_RETURN_IF_ERROR(store->Recover());
   return store;
 }
 
-std::string StatsStore::VersionPath(int64_t version) const {
+std::string FileStatsStore::VersionPath(int64_t version) const {
   return JoinPath(stats_dir_, absl::StrCat(VersionStem(version), kVersionFileSuffix));
 }
 
-std::string StatsStore::CurrentPath() const { return JoinPath(stats_dir_, kCurrentFileName); }
+std::string FileStatsStore::CurrentPath() const { return JoinPath(stats_dir_, kCurrentFileName); }
 
-absl::Status StatsStore::Recover() {
+absl::Status FileStatsStore::Recover() {
   BN_RETURN_IF_ERROR(fs_->CreateDir(stats_dir_));
   BN_ASSIGN_OR_RETURN(DiskScan scan, ScanStatsDir());
   BN_ASSIGN_OR_RETURN(const int64_t current_version, ChooseServedVersion(&scan));
@@ -141,7 +131,7 @@ absl::Status StatsStore::Recover() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<StatsStore::DiskScan> StatsStore::ScanStatsDir() {
+absl::StatusOr<FileStatsStore::DiskScan> FileStatsStore::ScanStatsDir() {
   BN_ASSIGN_OR_RETURN(const std::vector<std::string> names, fs_->ListDir(stats_dir_));
   DiskScan scan;
   for (const std::string& name : names) {
@@ -171,7 +161,7 @@ absl::StatusOr<StatsStore::DiskScan> StatsStore::ScanStatsDir() {
   return scan;
 }
 
-absl::StatusOr<std::optional<VersionInfo>> StatsStore::ReadIntactVersion(const std::string& path, int64_t version) {
+absl::StatusOr<std::optional<VersionInfo>> FileStatsStore::ReadIntactVersion(const std::string& path, int64_t version) {
   if (version < 2) {
     recovery_warnings_.push_back(absl::StrCat("ignored '", path, "': version ", version,
                                               " is never stored (version 1 is model.onnx's statistics)"));
@@ -190,7 +180,7 @@ absl::StatusOr<std::optional<VersionInfo>> StatsStore::ReadIntactVersion(const s
                                               ", its contents say ", contents->info.version));
     return std::nullopt;
   }
-  if (std::optional<std::string> mismatch = LayerMismatch(layers_, *contents)) {
+  if (std::optional<std::string> mismatch = StatsFileLayerMismatch(layers_, *contents)) {
     recovery_warnings_.push_back(absl::StrCat("statistics file '", path,
                                               "' belongs to a different model (was model.onnx replaced?): ", *mismatch,
                                               "; ignored, left in place"));
@@ -204,7 +194,7 @@ absl::StatusOr<std::optional<VersionInfo>> StatsStore::ReadIntactVersion(const s
   return std::move(contents->info);
 }
 
-absl::StatusOr<int64_t> StatsStore::ChooseServedVersion(DiskScan* scan) {
+absl::StatusOr<int64_t> FileStatsStore::ChooseServedVersion(DiskScan* scan) {
   // Which version CURRENT names, if it is readable.
   std::optional<int64_t> named;
   std::string current_problem;
@@ -252,7 +242,8 @@ absl::StatusOr<int64_t> StatsStore::ChooseServedVersion(DiskScan* scan) {
   return current_version;
 }
 
-std::vector<VersionInfo> StatsStore::Lineage(const std::map<int64_t, VersionInfo>& intact, int64_t current_version) {
+std::vector<VersionInfo> FileStatsStore::Lineage(const std::map<int64_t, VersionInfo>& intact,
+                                                 int64_t current_version) {
   // Parents are always older than their children, so this ends at version 1.
   std::vector<VersionInfo> lineage;
   for (int64_t v = current_version; v != 1;) {
@@ -275,22 +266,22 @@ std::vector<VersionInfo> StatsStore::Lineage(const std::map<int64_t, VersionInfo
   return lineage;
 }
 
-int64_t StatsStore::current_version() const {
+int64_t FileStatsStore::current_version() const {
   std::lock_guard<std::mutex> lock(state_mu_);
   return current_->version;
 }
 
-std::shared_ptr<const StatsSnapshot> StatsStore::current() const {
+std::shared_ptr<const StatsSnapshot> FileStatsStore::current() const {
   std::lock_guard<std::mutex> lock(state_mu_);
   return current_;
 }
 
-std::vector<VersionInfo> StatsStore::History() const {
+std::vector<VersionInfo> FileStatsStore::History() const {
   std::lock_guard<std::mutex> lock(state_mu_);
   return history_;
 }
 
-absl::StatusOr<std::shared_ptr<const StatsSnapshot>> StatsStore::Load(int64_t version) const {
+absl::StatusOr<std::shared_ptr<const StatsSnapshot>> FileStatsStore::Load(int64_t version) const {
   {
     std::lock_guard<std::mutex> lock(state_mu_);
     if (version == current_->version) return current_;
@@ -307,7 +298,7 @@ absl::StatusOr<std::shared_ptr<const StatsSnapshot>> StatsStore::Load(int64_t ve
   return LoadFromDisk(version);
 }
 
-absl::StatusOr<std::shared_ptr<const StatsSnapshot>> StatsStore::LoadFromDisk(int64_t version) const {
+absl::StatusOr<std::shared_ptr<const StatsSnapshot>> FileStatsStore::LoadFromDisk(int64_t version) const {
   const std::string path = VersionPath(version);
   BN_ASSIGN_OR_RETURN(const std::string bytes, fs_->ReadFile(path));
   BN_ASSIGN_OR_RETURN(StatsFileContents contents, DecodeStatsFile(bytes, path));
@@ -316,19 +307,19 @@ absl::StatusOr<std::shared_ptr<const StatsSnapshot>> StatsStore::LoadFromDisk(in
     return absl::DataLossError(absl::StrCat("stats file '", path, "': expected version ", version,
                                             ", its contents say ", contents.info.version));
   }
-  if (std::optional<std::string> mismatch = LayerMismatch(layers_, contents)) {
+  if (std::optional<std::string> mismatch = StatsFileLayerMismatch(layers_, contents)) {
     return absl::DataLossError(absl::StrCat("stats file '", path, "' no longer matches the model: ", *mismatch));
   }
   return std::make_shared<const StatsSnapshot>(std::move(contents.snapshot));
 }
 
-absl::StatusOr<VersionInfo> StatsStore::Commit(const StatsSnapshot& stats, VersionInfo meta, int64_t expected_parent,
-                                               bool* deduplicated) {
+absl::StatusOr<VersionInfo> FileStatsStore::Commit(const StatsSnapshot& stats, VersionInfo meta,
+                                                   int64_t expected_parent, bool* deduplicated) {
   std::lock_guard<std::mutex> commit_lock(commit_mu_);
   return CommitLocked(stats, std::move(meta), expected_parent, deduplicated);
 }
 
-absl::StatusOr<std::optional<VersionInfo>> StatsStore::FindCommittedRequest(const VersionInfo& meta) const {
+absl::StatusOr<std::optional<VersionInfo>> FileStatsStore::FindCommittedRequest(const VersionInfo& meta) const {
   if (meta.request_id.empty()) return std::nullopt;
   std::lock_guard<std::mutex> lock(state_mu_);
   // A linear scan: the history is in memory anyway, and a commit costs two
@@ -347,7 +338,7 @@ absl::StatusOr<std::optional<VersionInfo>> StatsStore::FindCommittedRequest(cons
   return std::nullopt;
 }
 
-absl::StatusOr<VersionInfo> StatsStore::Rollback(int64_t to, int64_t expected_parent) {
+absl::StatusOr<VersionInfo> FileStatsStore::Rollback(int64_t to, int64_t expected_parent) {
   std::lock_guard<std::mutex> commit_lock(commit_mu_);
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const StatsSnapshot> source, Load(to));
   VersionInfo meta;
@@ -356,8 +347,8 @@ absl::StatusOr<VersionInfo> StatsStore::Rollback(int64_t to, int64_t expected_pa
   return CommitLocked(*source, std::move(meta), expected_parent, /*deduplicated=*/nullptr);
 }
 
-absl::StatusOr<VersionInfo> StatsStore::CommitLocked(const StatsSnapshot& stats, VersionInfo meta,
-                                                     int64_t expected_parent, bool* deduplicated) {
+absl::StatusOr<VersionInfo> FileStatsStore::CommitLocked(const StatsSnapshot& stats, VersionInfo meta,
+                                                         int64_t expected_parent, bool* deduplicated) {
   if (deduplicated != nullptr) *deduplicated = false;
   // Before the parent check: a retry of a commit that landed finds its
   // parent moved on (by itself), and must still be answered, not aborted.
