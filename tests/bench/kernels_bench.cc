@@ -184,7 +184,8 @@ void BM_Conv3x3Algorithm(benchmark::State& state) {
   FusedActivation relu;
   relu.kind = FusedActivation::Kind::kRelu;
   std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
-  const DirectConv direct(w.data(), b.data(), c_out, c_in, 1, attrs.kernel, attrs.stride, attrs.dilation, relu);
+  const DirectConv direct(w.data(), b.data(), c_out, c_in, 1, attrs.kernel, attrs.stride, attrs.dilation, attrs.depth,
+                          relu);
   const WinogradConv wino(w.data(), b.data(), c_out, c_in, relu);
   std::vector<float> scratch(
       static_cast<size_t>(winograd ? wino.ScratchFloats(g, NumSlots(pool.get())) : direct.ScratchFloats(g)));
