@@ -7,12 +7,13 @@
 
 namespace bnserve {
 
-void RegisterConvOps(OpRegistry* registry);         // conv.cc: Conv (1-D, 2-D)
+void RegisterConvOps(OpRegistry* registry);         // conv.cc: Conv (1-D, 2-D, 3-D)
 void RegisterGemmOps(OpRegistry* registry);         // gemm.cc: Gemm, MatMul
 void RegisterPoolOps(OpRegistry* registry);         // pool.cc: MaxPool, AveragePool, GlobalAveragePool
 void RegisterElementwiseOps(OpRegistry* registry);  // elementwise.cc: Add, Sub, Mul, Div
 void RegisterActivationOps(OpRegistry* registry);   // activations.cc: Relu, LeakyRelu, Clip, Sigmoid, Tanh, Softmax
 void RegisterShapeOps(OpRegistry* registry);  // shape_ops.cc: Flatten, Reshape, Transpose, Concat, Identity, Dropout
 void RegisterBatchNormOps(OpRegistry* registry);  // batch_norm.cc: BatchNormalization, bnserve::ChannelAffine
+void RegisterResizeOps(OpRegistry* registry);     // resize.cc: Resize, Upsample
 
 }  // namespace bnserve

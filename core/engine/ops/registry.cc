@@ -13,6 +13,7 @@ const OpRegistry& OpRegistry::Builtin() {
     RegisterActivationOps(r);
     RegisterShapeOps(r);
     RegisterBatchNormOps(r);
+    RegisterResizeOps(r);
     return r;
   }();
   return *registry;
