@@ -13,6 +13,7 @@
 // Heavy (ctest label "heavy": the Release stage only): three full-width
 // networks, 45-130 MB each.
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -54,8 +55,10 @@ std::vector<double> Doubles(const json& tensor) { return tensor.at("data").get<s
 
 class VideoModelsTest : public ::testing::TestWithParam<std::string> {
  protected:
-  // One repository for the suite; each network is exported the first time a
-  // test needs it (ctest runs each test in its own process: one export each).
+  // A repository per test process. The networks come from
+  // $BNSERVE_HEAVY_MODELS/video (ctest's export_heavy_models fixture: one
+  // export for all the processes) or, run by hand, from an export into the
+  // repository the first time a test needs one.
   static void SetUpTestSuite() { repository_ = new std::string(testing::MakeTempDir("bnserve_video")); }
   static void TearDownTestSuite() {
     if (repository_ != nullptr) std::filesystem::remove_all(*repository_);
@@ -65,17 +68,26 @@ class VideoModelsTest : public ::testing::TestWithParam<std::string> {
 
   void SetUp() override {
     ASSERT_FALSE(repository_->empty());
-    const std::string json_path = *repository_ + "/" + GetParam() + ".json";
-    if (!std::filesystem::exists(json_path)) {
+    const char* shared = std::getenv("BNSERVE_HEAVY_MODELS");
+    const std::string source = shared != nullptr && *shared != '\0' ? std::string(shared) + "/video" : *repository_;
+    const std::string json_path = source + "/" + GetParam() + ".json";
+    if (source == *repository_ && !std::filesystem::exists(json_path)) {
       const testing::CommandOutput result = testing::RunCommand(
           {"/usr/bin/python3", testing::FixturePath("../python/export_video_models.py"), *repository_, GetParam()},
           *repository_, std::chrono::seconds(600));
       ASSERT_EQ(result.exit_code, 0) << result.err;
     }
+    if (source != *repository_ && !std::filesystem::exists(*repository_ + "/" + GetParam())) {
+      // The model's folder is this process's (the manager keeps its
+      // statistics store there); the file itself is shared.
+      std::filesystem::create_directories(*repository_ + "/" + GetParam());
+      std::filesystem::create_symlink(source + "/" + GetParam() + "/model.onnx",
+                                      *repository_ + "/" + GetParam() + "/model.onnx");
+    }
     std::ifstream in(json_path);
     ASSERT_TRUE(in.good()) << "the exporter wrote no " << GetParam() << ".json";
     expected_ = json::parse(in);
-    auto model = Model::LoadFromFile(*repository_ + "/" + GetParam() + "/model.onnx");
+    auto model = Model::LoadFromFile(source + "/" + GetParam() + "/model.onnx");
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = *model;
   }
