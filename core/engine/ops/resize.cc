@@ -197,9 +197,14 @@ class ResizeOp final : public Op {
     Shape y_shape = x.shape;
     for (int a = 0; a < rank; ++a) {
       const int64_t in = x.shape[a];
-      const int64_t out = config_.scales.empty()
-                              ? config_.sizes[a]
-                              : static_cast<int64_t>(std::floor(static_cast<double>(in) * config_.scales[a]));
+      // Checked before the conversion: a huge scale must not overflow it.
+      const double scaled = std::floor(static_cast<double>(in) * (config_.scales.empty() ? 1.0 : config_.scales[a]));
+      if (scaled > static_cast<double>(Shape::kMaxElements)) {
+        return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X ", x.shape.ToString(),
+                                                       ": output size on axis ", a, " expected at most ",
+                                                       Shape::kMaxElements, ", got ", scaled));
+      }
+      const int64_t out = config_.scales.empty() ? config_.sizes[a] : static_cast<int64_t>(scaled);
       if (a < 2 && out != in) {
         return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X ", x.shape.ToString(),
                                                        ": the output's batch and channel dims expected equal to the "

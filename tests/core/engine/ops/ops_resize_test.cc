@@ -489,6 +489,17 @@ TEST(ResizeErrorTest, ScalesAndSizesBothOrNeither) {
   EXPECT_EQ(BuildStatus(neither).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ResizeErrorTest, HugeScaleIsRefusedAtRunTime) {
+  const OpTest test = MakeTest(Case("huge", {1, 1, 2, 2}).Scales({1, 1, 1e30f, 2}));
+  auto op = test.Build(RegisterResizeOps);
+  ASSERT_TRUE(op.ok()) << op.status();
+  const Tensor x = RandomTensor(Shape{1, 1, 2, 2}, 1);
+  std::vector<Tensor> outputs;
+  const absl::Status s = test.Run(**op, {&x}, &outputs);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("output size on axis 2"));
+}
+
 TEST(ResizeErrorTest, RankMismatchAtRunTime) {
   const OpTest test = MakeTest(Case("bad", {1, 2, 2, 2}).Scales({1, 1, 2, 2}));
   auto op = test.Build(RegisterResizeOps);
