@@ -42,7 +42,7 @@ struct WindowAttributes {
   int64_t dilation[2] = {1, 1};
   int64_t pad_begin[2] = {0, 0};  // explicit pads; used only with kNotSet
   int64_t pad_end[2] = {0, 0};
-  AxisWindow depth;  // explicit depth pads; used only with kNotSet
+  AxisWindow depth;  // 3-D windows; its pads, like the arrays', used only with kNotSet
 };
 
 // Reads auto_pad, strides, dilations, pads (and ceil_mode when
