@@ -21,6 +21,9 @@
 # reports to <build>/sanitizer-reports/<kind>.<pid>. A server stopped with
 # SIGTERM by a test that does not look at its exit code would otherwise lose
 # its leak report in a temporary log; here any report file fails the run.
+#
+# Tests labelled "heavy" (whole networks exported at test time) run in the
+# Release stage only: instrumented, they would take most of the CI budget.
 set -uo pipefail
 
 which="${1:-both}"

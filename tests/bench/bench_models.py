@@ -6,8 +6,9 @@ and by PyTorch-side benchmarks, so both sides run the same networks with the sam
 
 Randomized BN state comes from tools/bn_export.py (randomize_bn).
 
-Needs torch (/usr/bin/python3). torchvision is not installed here, so ResNet18 is written out below; its
-module tree, parameter names and init match torchvision.models.resnet18(weights=None).
+Needs torch (/usr/bin/python3); r3d_18 also torchvision (python3-torchvision). ResNet18 is written out
+below (from before torchvision was a test package); its module tree, parameter names and init match
+torchvision.models.resnet18(weights=None).
 """
 import os
 import sys
@@ -97,12 +98,20 @@ class Tiny(nn.Module):
         return self.relu(self.bn(self.fc(x)))
 
 
+def R3d18():
+    """torchvision.models.video.r3d_18(weights=None): 3-D convolutions and BatchNorm3d on a 16-frame
+    112x112 clip (Kinetics' input). Imported here only: the other models do not need torchvision."""
+    import torchvision
+    return torchvision.models.video.r3d_18(weights=None)
+
+
 # name -> (constructor, per-sample input shape, batch size of the saved input). identity has no BN: it
 # measures the runtime's binding overhead; gen_bench_models.py writes it as a one-node ONNX graph.
 MODELS = {
     "mlp": (Mlp, (784,), 64),
     "cnn": (CifarCnn, (3, 32, 32), 16),
     "resnet18": (ResNet18, (3, 224, 224), 1),
+    "r3d_18": (R3d18, (3, 16, 112, 112), 1),
     "tiny": (Tiny, (16,), 1),
     "identity": (nn.Identity, (784,), 64),
 }

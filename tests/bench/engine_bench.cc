@@ -2,7 +2,7 @@
 // with 1 and 2 intra-op threads, the train-mode statistics pass and one
 // recalibration step, GetBatchStats' query with and without the bundle's
 // cached statistics plan, on the models tests/bench/gen_bench_models.py writes
-// to tests/bench/models/ (MLP, CIFAR CNN, resnet18). A model file that is
+// to tests/bench/models/ (MLP, CIFAR CNN, resnet18, r3d_18). A model file that is
 // missing is skipped with a note.
 //   build/tests/bench/engine_bench [--benchmark_repetitions=3]
 // With threads:2, compare real time (CPU time counts the calling thread only).
@@ -112,7 +112,7 @@ void BM_BatchStatsQuery(benchmark::State& state, std::shared_ptr<const Model> mo
 }
 
 void RegisterAll() {
-  for (const std::string name : {"mlp", "cnn", "resnet18"}) {
+  for (const std::string name : {"mlp", "cnn", "resnet18", "r3d_18"}) {
     auto model = Model::LoadFromFile(ModelPath(name));
     if (!model.ok()) {
       std::fprintf(stderr, "skipping %s: %s (run tests/bench/gen_bench_models.py)\n", name.c_str(),
@@ -120,6 +120,15 @@ void RegisterAll() {
       continue;
     }
     std::shared_ptr<const Model> m = *model;
+    if (name == "r3d_18") {  // a video clip: prediction at batch 1 only, which already takes a second
+      for (int threads : {1, 2}) {
+        benchmark::RegisterBenchmark(("predict/r3d_18/batch:1/threads:" + std::to_string(threads)).c_str(),
+                                     BM_Predict, m, 1, threads)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
+      continue;
+    }
     for (int threads : {1, 2}) {
       for (int64_t batch : {int64_t{1}, int64_t{64}}) {
         if (name == "resnet18" && batch == 64) batch = 16;  // keeps a run short; still reports samples/s

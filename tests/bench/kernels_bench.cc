@@ -184,7 +184,8 @@ void BM_Conv3x3Algorithm(benchmark::State& state) {
   FusedActivation relu;
   relu.kind = FusedActivation::Kind::kRelu;
   std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
-  const DirectConv direct(w.data(), b.data(), c_out, c_in, 1, attrs.kernel, attrs.stride, attrs.dilation, relu);
+  const DirectConv direct(w.data(), b.data(), c_out, c_in, 1, attrs.kernel, attrs.stride, attrs.dilation, attrs.depth,
+                          relu);
   const WinogradConv wino(w.data(), b.data(), c_out, c_in, relu);
   std::vector<float> scratch(
       static_cast<size_t>(winograd ? wino.ScratchFloats(g, NumSlots(pool.get())) : direct.ScratchFloats(g)));
@@ -246,6 +247,52 @@ BENCHMARK(BM_MaxPool)
     ->ArgNames({"c", "hw", "k", "s", "p"})
     ->Args({32, 32, 2, 2, 0})    // CIFAR CNN
     ->Args({64, 112, 3, 2, 1});  // resnet18 stem
+
+// Runs a bilinear Resize (half_pixel, constant sizes, as segmentation
+// exports end) built through the registry, [1, C, in, in] -> [1, C, out, out].
+// Args: channels, input size, output size. Reports output values per second.
+void BM_ResizeBilinear(benchmark::State& state) {
+  const int64_t channels = state.range(0), in = state.range(1), out = state.range(2);
+  Graph graph;
+  graph.opset = 13;
+  ConstantTensor sizes;
+  sizes.dtype = DataType::kInt64;
+  sizes.shape = Shape{4};
+  sizes.ints = {1, channels, out, out};
+  graph.SetInitializer("sizes", std::move(sizes));
+  Node node;
+  node.name = "resize";
+  node.op_type = "Resize";
+  node.inputs = {"x", "", "", "sizes"};
+  node.outputs = {"y"};
+  Attribute mode;
+  mode.kind = Attribute::Kind::kString;
+  mode.s = "linear";
+  node.attributes["mode"] = mode;
+  OpRegistry registry;
+  RegisterResizeOps(&registry);
+  auto op = registry.Create(OpBuildContext{node, graph});
+  if (!op.ok()) {
+    state.SkipWithError(std::string(op.status().message()).c_str());
+    return;
+  }
+  const Tensor x(Shape{1, channels, in, in}, Filled(channels * in * in, 0.0f));
+  const TensorView inputs[4] = {x.view(), TensorView{}, TensorView{}, TensorView{}};
+  Tensor y;
+  Tensor* outputs[1] = {&y};
+  std::vector<float> scratch;
+  OpContext ctx(inputs, 4, outputs, 1, &scratch, nullptr);
+  for (auto _ : state) {
+    if (!(*op)->Run(ctx).ok()) state.SkipWithError("Resize failed");
+    benchmark::DoNotOptimize(y.data.data());
+  }
+  state.counters["values/s"] =
+      benchmark::Counter(static_cast<double>(channels * out * out), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_ResizeBilinear)
+    ->ArgNames({"c", "in", "out"})
+    ->Args({21, 65, 520})   // deeplabv3 / fcn at 520x520: the 1/8 map back to the input
+    ->Args({21, 28, 224});  // lraspp at 224x224
 
 }  // namespace
 }  // namespace bnserve

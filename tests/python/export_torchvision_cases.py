@@ -1,4 +1,4 @@
-"""Exports torchvision architectures for tests/core/engine/torchvision_ops_test.cc.
+"""Exports torchvision architectures for tests/core/engine/torchvision_ops_heavy_test.cc.
 
 usage: /usr/bin/python3 export_torchvision_cases.py OUT_DIR NAME[:SIZE] ...
 

@@ -249,46 +249,57 @@ class OpTest {
 };
 
 // Plain float64 convolution, the reference for Conv. x is [N, C, spatial...]
-// with 1 or 2 spatial dims, w is [M, C/group, kernel...], bias is [M] or empty;
+// with 1, 2 or 3 spatial dims, w is [M, C/group, kernel...], bias is [M] or empty;
 // strides/dilations have one entry per spatial dim and pads are explicit
 // (begin..., end...). Returns Y and sets *y_shape.
 inline std::vector<double> ReferenceConv(const Tensor& x, const Tensor& w, const std::vector<float>& bias,
                                          const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
                                          const std::vector<int64_t>& pads, int64_t group, Shape* y_shape) {
   const int spatial = x.shape.rank() - 2;
-  // View 1-D as 2-D with height 1.
+  // View 1-D and 2-D as 3-D [D, H, W] with leading dummy axes of size 1.
+  int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1};
+  int64_t p_lo[3] = {0, 0, 0}, p_hi[3] = {0, 0, 0}, out[3] = {1, 1, 1};
+  for (int i = 0; i < spatial; ++i) {
+    const int a = 3 - spatial + i;
+    in[a] = x.shape[2 + i];
+    k[a] = w.shape[2 + i];
+    s[a] = strides[i];
+    d[a] = dilations[i];
+    p_lo[a] = pads[i];
+    p_hi[a] = pads[spatial + i];
+  }
+  for (int a = 0; a < 3; ++a) out[a] = (in[a] + p_lo[a] + p_hi[a] - (d[a] * (k[a] - 1) + 1)) / s[a] + 1;
   const int64_t n_batch = x.shape[0], channels = x.shape[1], out_channels = w.shape[0];
-  const int64_t in_h = spatial == 2 ? x.shape[2] : 1, in_w = x.shape[spatial + 1];
-  const int64_t k_h = spatial == 2 ? w.shape[2] : 1, k_w = w.shape[spatial + 1];
-  const int64_t s_h = spatial == 2 ? strides[0] : 1, s_w = strides[spatial - 1];
-  const int64_t d_h = spatial == 2 ? dilations[0] : 1, d_w = dilations[spatial - 1];
-  const int64_t p_top = spatial == 2 ? pads[0] : 0, p_left = pads[spatial - 1];
-  const int64_t p_bottom = spatial == 2 ? pads[2] : 0, p_right = pads[2 * spatial - 1];
-  const int64_t out_h = (in_h + p_top + p_bottom - (d_h * (k_h - 1) + 1)) / s_h + 1;
-  const int64_t out_w = (in_w + p_left + p_right - (d_w * (k_w - 1) + 1)) / s_w + 1;
   const int64_t c_per_group = channels / group, m_per_group = out_channels / group;
-  *y_shape = spatial == 2 ? Shape{n_batch, out_channels, out_h, out_w} : Shape{n_batch, out_channels, out_w};
-  std::vector<double> y(static_cast<size_t>(n_batch * out_channels * out_h * out_w));
+  std::vector<int64_t> y_dims = {n_batch, out_channels};
+  for (int a = 3 - spatial; a < 3; ++a) y_dims.push_back(out[a]);
+  *y_shape = Shape::FromDims(y_dims).value();
+  const int64_t in_volume = in[0] * in[1] * in[2], out_volume = out[0] * out[1] * out[2];
+  const int64_t taps = k[0] * k[1] * k[2];
+  std::vector<double> y(static_cast<size_t>(n_batch * out_channels * out_volume));
   for (int64_t n = 0; n < n_batch; ++n) {
     for (int64_t m = 0; m < out_channels; ++m) {
       const int64_t g = m / m_per_group;
-      for (int64_t oh = 0; oh < out_h; ++oh) {
-        for (int64_t ow = 0; ow < out_w; ++ow) {
-          double sum = bias.empty() ? 0.0 : bias[m];
-          for (int64_t c = 0; c < c_per_group; ++c) {
-            for (int64_t i = 0; i < k_h; ++i) {
-              for (int64_t j = 0; j < k_w; ++j) {
-                const int64_t ih = oh * s_h - p_top + i * d_h;
-                const int64_t iw = ow * s_w - p_left + j * d_w;
-                if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
-                const double xv = x.data[((n * channels + g * c_per_group + c) * in_h + ih) * in_w + iw];
-                const double wv = w.data[((m * c_per_group + c) * k_h + i) * k_w + j];
-                sum += xv * wv;
-              }
+      for (int64_t o = 0; o < out_volume; ++o) {
+        const int64_t o_pos[3] = {o / (out[1] * out[2]), o / out[2] % out[1], o % out[2]};
+        double sum = bias.empty() ? 0.0 : bias[m];
+        for (int64_t c = 0; c < c_per_group; ++c) {
+          for (int64_t t = 0; t < taps; ++t) {
+            const int64_t t_pos[3] = {t / (k[1] * k[2]), t / k[2] % k[1], t % k[2]};
+            int64_t i_pos[3];
+            bool inside = true;
+            for (int a = 0; a < 3; ++a) {
+              i_pos[a] = o_pos[a] * s[a] - p_lo[a] + t_pos[a] * d[a];
+              inside = inside && i_pos[a] >= 0 && i_pos[a] < in[a];
             }
+            if (!inside) continue;
+            const double xv = x.data[(n * channels + g * c_per_group + c) * in_volume +
+                                     (i_pos[0] * in[1] + i_pos[1]) * in[2] + i_pos[2]];
+            const double wv = w.data[(m * c_per_group + c) * taps + t];
+            sum += xv * wv;
           }
-          y[((n * out_channels + m) * out_h + oh) * out_w + ow] = sum;
         }
+        y[(n * out_channels + m) * out_volume + o] = sum;
       }
     }
   }

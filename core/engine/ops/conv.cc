@@ -1,10 +1,10 @@
-// Conv (ONNX opsets 1-22, float32, NCHW): 1-D and 2-D convolution with
+// Conv (ONNX opsets 1-22, float32, NCHW): 1-D, 2-D and 3-D convolution with
 // groups, dilations, strides, explicit or automatic padding, an optional bias
 // and a fused activation. W and B must be constant initializers; they are
 // copied (and pre-packed) into the op when it is built.
 //
 // Algorithms, chosen per op from the geometry:
-// - depthwise (one input channel per group, group > 1): a direct loop per
+// - 2-D depthwise (one input channel per group, group > 1): a direct loop per
 //   channel, accumulating tap by tap into the output plane;
 // - 3x3, stride 1, undilated, ungrouped, with at least kMinWinogradChannels
 //   input and output channels and an output of at least kMinWinogradTiles
@@ -14,7 +14,8 @@
 // - otherwise DirectConv (core/engine/ops/direct_conv.h): per group, a GEMM whose B
 //   operand is read in place from a zero-padded, stride-phase-split copy of
 //   the input, so no im2col matrix is ever built, with the bias and a fused
-//   Relu applied in registers.
+//   Relu applied in registers. Every 3-D convolution takes this path, its
+//   depth taps being more rows of the same GEMM.
 // The thresholds come from tests/bench/kernels_bench.cc
 // (BM_Conv3x3Algorithm): with 3 input channels the transforms cost what the
 // multiplies save, from 8 on Winograd wins; on a 7x7 output (16 patches
@@ -67,7 +68,7 @@ class ConvOp final : public Op {
   std::vector<float> weights_;  // W as [M, C/group * kernel], for the depthwise loop
   std::vector<float> bias_;     // [M], or empty without B
   FusedActivation activation_;
-  std::unique_ptr<DirectConv> direct_;      // every non-depthwise convolution
+  std::unique_ptr<DirectConv> direct_;      // every convolution but 1-D/2-D depthwise
   std::unique_ptr<WinogradConv> winograd_;  // when eligible (see the file comment)
 };
 
@@ -83,7 +84,8 @@ absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
   const Shape& w_shape = w->shape;
   if (w_shape.rank() < 3) {
     return absl::InvalidArgumentError(absl::StrCat(
-        ctx.Describe(), ": input W expected [M,C/group,kH,kW] or [M,C/group,kL], got ", w_shape.ToString()));
+        ctx.Describe(), ": input W expected [M,C/group,kL], [M,C/group,kH,kW] or [M,C/group,kD,kH,kW], got ",
+        w_shape.ToString()));
   }
   const absl::Span<const int64_t> kernel = w_shape.dims().subspan(2);
   if (const Attribute* ks = node.FindAttribute("kernel_shape");
@@ -121,10 +123,10 @@ absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
     op->bias_ = b->floats;
   }
   BN_ASSIGN_OR_RETURN(op->activation_, FusedActivation::FromNode(node));
-  if (op->in_channels_per_group_ != 1 || op->group_ == 1) {
-    op->direct_ = std::make_unique<DirectConv>(op->weights_.data(), op->bias_.empty() ? nullptr : op->bias_.data(),
-                                               op->out_channels_, op->in_channels_, op->group_, op->window_.kernel,
-                                               op->window_.stride, op->window_.dilation, op->activation_);
+  if (op->in_channels_per_group_ != 1 || op->group_ == 1 || op->window_.spatial_rank == 3) {
+    op->direct_ = std::make_unique<DirectConv>(
+        op->weights_.data(), op->bias_.empty() ? nullptr : op->bias_.data(), op->out_channels_, op->in_channels_,
+        op->group_, op->window_.kernel, op->window_.stride, op->window_.dilation, op->window_.depth, op->activation_);
     const WindowAttributes& w = op->window_;
     if (w.spatial_rank == 2 && w.kernel[0] == 3 && w.kernel[1] == 3 && w.stride[0] == 1 && w.stride[1] == 1 &&
         w.dilation[0] == 1 && w.dilation[1] == 1 && op->group_ == 1 && op->in_channels_ >= kMinWinogradChannels &&
@@ -142,7 +144,7 @@ absl::StatusOr<std::unique_ptr<Op>> ConvOp::Create(const OpBuildContext& ctx) {
 absl::Status ConvOp::CheckInput(const TensorView& x) const {
   const int rank = window_.spatial_rank + 2;
   if (x.shape.rank() != rank || x.shape[1] != in_channels_) {
-    const char* layout = rank == 3 ? "L" : "H,W";
+    const char* layout = rank == 3 ? "L" : rank == 4 ? "H,W" : "D,H,W";
     return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X expected [N,", in_channels_, ",", layout,
                                                    "] with ", in_channels_, " channels, got ", x.shape.ToString()));
   }
@@ -158,9 +160,11 @@ absl::Status ConvOp::Run(const OpContext& ctx) const {
   }
   const int64_t batch = x.shape[0];
   // Validated: large pads can make the output far bigger than the input.
-  const int64_t y_dims[4] = {batch, out_channels_, g.out[0], g.out[1]};
-  auto y_shape = window_.spatial_rank == 2 ? Shape::FromDims(y_dims, "output Y")
-                                           : Shape::FromDims({batch, out_channels_, g.out[1]}, "output Y");
+  const int y_rank = window_.spatial_rank + 2;
+  int64_t y_dims[5] = {0, 0, g.depth_out, g.out[0], g.out[1]};
+  y_dims[5 - y_rank] = batch;
+  y_dims[6 - y_rank] = out_channels_;
+  auto y_shape = Shape::FromDims(absl::MakeConstSpan(y_dims + 5 - y_rank, y_rank), "output Y");
   if (!y_shape.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(describe_, ": input X ", x.shape.ToString(), ": ", y_shape.status().message()));

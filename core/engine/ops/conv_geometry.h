@@ -5,6 +5,9 @@
 //
 // 1-D windows are stored as 2-D ones whose height axis is a dummy of size 1
 // (kernel 1, stride 1, no padding), so every kernel has a single 2-D code path.
+// 3-D windows (video: [D, H, W]) add a depth axis in front of that plane,
+// which 1-D and 2-D windows have as a dummy of size 1: a 3-D kernel is a
+// stack of 2-D ones, and its code loops over depth around the 2-D paths.
 #pragma once
 
 #include <cstdint>
@@ -18,9 +21,20 @@ namespace bnserve {
 
 enum class AutoPad { kNotSet, kSameUpper, kSameLower, kValid };
 
+// The window along one axis: the attributes, and the effective padding once
+// the geometry is known. The defaults are a dummy axis (the depth of 1-D and
+// 2-D windows).
+struct AxisWindow {
+  int64_t kernel = 1;
+  int64_t stride = 1;
+  int64_t dilation = 1;
+  int64_t pad_begin = 0;
+  int64_t pad_end = 0;
+};
+
 // Validated window attributes. Arrays are indexed [0] = height, [1] = width.
 struct WindowAttributes {
-  int spatial_rank = 2;  // 1 or 2
+  int spatial_rank = 2;  // 1, 2 or 3
   AutoPad auto_pad = AutoPad::kNotSet;
   bool ceil_mode = false;
   int64_t kernel[2] = {1, 1};
@@ -28,17 +42,19 @@ struct WindowAttributes {
   int64_t dilation[2] = {1, 1};
   int64_t pad_begin[2] = {0, 0};  // explicit pads; used only with kNotSet
   int64_t pad_end[2] = {0, 0};
+  AxisWindow depth;  // 3-D windows; its pads, like the arrays', used only with kNotSet
 };
 
 // Reads auto_pad, strides, dilations, pads (and ceil_mode when
-// `read_ceil_mode`) from the node. `kernel` holds the spatial kernel size (1
-// or 2 entries; its size is the spatial rank). Errors are INVALID_ARGUMENT
-// naming the node and attribute; a spatial rank other than 1 or 2 is
+// `read_ceil_mode`) from the node. `kernel` holds the spatial kernel size (1,
+// 2 or 3 entries; its size is the spatial rank). Errors are INVALID_ARGUMENT
+// naming the node and attribute; a spatial rank other than 1, 2 or 3 is
 // UNIMPLEMENTED.
 absl::StatusOr<WindowAttributes> ReadWindowAttributes(const OpBuildContext& ctx, absl::Span<const int64_t> kernel,
                                                       bool read_ceil_mode);
 
-// The window placement for one input size, arrays indexed as above.
+// The window placement for one input size, arrays indexed as above; the
+// depth axis apart (in and out 1 for 1-D and 2-D windows).
 struct WindowGeometry {
   int64_t in[2] = {1, 1};
   int64_t out[2] = {1, 1};
@@ -47,10 +63,16 @@ struct WindowGeometry {
   int64_t dilation[2] = {1, 1};
   int64_t pad_begin[2] = {0, 0};  // effective, after auto_pad
   int64_t pad_end[2] = {0, 0};
+  int64_t depth_in = 1;
+  int64_t depth_out = 1;
+  AxisWindow depth;  // effective, after auto_pad
 
-  int64_t in_size() const { return in[0] * in[1]; }
-  int64_t out_size() const { return out[0] * out[1]; }
-  bool IsPointwise() const;  // 1x1 kernel, stride 1, no padding: output == input grid
+  // One [H, W] plane, and one channel's whole [D, H, W] volume.
+  int64_t in_plane() const { return in[0] * in[1]; }
+  int64_t out_plane() const { return out[0] * out[1]; }
+  int64_t in_size() const { return depth_in * in_plane(); }
+  int64_t out_size() const { return depth_out * out_plane(); }
+  bool IsPointwise() const;  // 1x1(x1) kernel, stride 1, no padding: output == input grid
 };
 
 // Computes the geometry for an input whose spatial dimensions are

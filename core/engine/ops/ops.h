@@ -7,7 +7,7 @@
 
 namespace bnserve {
 
-void RegisterConvOps(OpRegistry* registry);         // conv.cc: Conv (1-D, 2-D)
+void RegisterConvOps(OpRegistry* registry);         // conv.cc: Conv (1-D, 2-D, 3-D)
 void RegisterGemmOps(OpRegistry* registry);         // gemm.cc: Gemm, MatMul
 void RegisterPoolOps(OpRegistry* registry);         // pool.cc: MaxPool, AveragePool, GlobalAveragePool
 void RegisterElementwiseOps(OpRegistry* registry);  // elementwise.cc: Add, Sub, Mul, Div
@@ -17,5 +17,6 @@ void RegisterShapeOps(OpRegistry* registry);   // shape_ops.cc: Flatten, Reshape
 void RegisterPadOps(OpRegistry* registry);     // pad.cc: Pad
 void RegisterReduceOps(OpRegistry* registry);  // reduce.cc: ReduceMean, ReduceSum, ReduceMax
 void RegisterBatchNormOps(OpRegistry* registry);  // batch_norm.cc: BatchNormalization, bnserve::ChannelAffine
+void RegisterResizeOps(OpRegistry* registry);     // resize.cc: Resize, Upsample
 
 }  // namespace bnserve

@@ -1,5 +1,10 @@
-// MaxPool, AveragePool (1-D and 2-D windows) and GlobalAveragePool (any rank
-// >= 3), float32 NCHW, ONNX opsets 1-22.
+// MaxPool, AveragePool (1-D, 2-D and 3-D windows) and GlobalAveragePool (any
+// rank >= 3), float32 NCHW, ONNX opsets 1-22.
+//
+// 3-D windows are separable along depth: a maximum is the maximum over the
+// window's input planes (combined elementwise) of the 2-D window maximum, and
+// an average is the 2-D average of the planes' sum divided by the depth taps'
+// count too (both counts are per-axis products, with or without padding).
 //
 // Window attributes by opset: count_include_pad from 7, ceil_mode from 10,
 // dilations from 10 (MaxPool) and 19 (AveragePool); an attribute given before
@@ -80,7 +85,11 @@ class PoolOp final : public Op {
   // One [H, W] plane into one [OH, OW] plane.
   // `column_max` is scratch for one input row.
   void MaxPlane(const float* x, const WindowGeometry& g, float* column_max, float* y) const;
-  void AveragePlane(const float* x, const WindowGeometry& g, float* y) const;
+  // Divides each window's sum by its count times `depth_count`.
+  void AveragePlane(const float* x, const WindowGeometry& g, int64_t depth_count, float* y) const;
+  // One [D, H, W] volume into one [OD, OH, OW] volume; `scratch` holds
+  // in_plane() + in[1] floats.
+  void PoolVolume(const float* x, const WindowGeometry& g, float* scratch, float* y) const;
 
   std::string describe_;
   PoolKind kind_ = PoolKind::kMax;
@@ -117,9 +126,12 @@ absl::StatusOr<std::unique_ptr<Op>> PoolOp::Create(const OpBuildContext& ctx, Po
   // A pad as wide as the window would allow windows made of padding alone,
   // whose max or mean is undefined; PyTorch never exports one.
   const WindowAttributes& w = op->window_;
-  for (int axis = 0; axis < 2; ++axis) {
-    const int64_t extent = (w.kernel[axis] - 1) * w.dilation[axis] + 1;
-    if (w.pad_begin[axis] >= extent || w.pad_end[axis] >= extent) {
+  for (int axis = 0; axis < 3; ++axis) {
+    const AxisWindow a =
+        axis < 2 ? AxisWindow{w.kernel[axis], w.stride[axis], w.dilation[axis], w.pad_begin[axis], w.pad_end[axis]}
+                 : w.depth;
+    const int64_t extent = (a.kernel - 1) * a.dilation + 1;
+    if (a.pad_begin >= extent || a.pad_end >= extent) {
       return absl::InvalidArgumentError(
           absl::StrCat(ctx.Describe(), ": attribute pads [", absl::StrJoin(node.GetInts("pads", {}), ","),
                        "] expected smaller than the (dilated) kernel [", absl::StrJoin(kernel->ints, ","), "]"));
@@ -133,15 +145,18 @@ absl::Status PoolOp::Run(const OpContext& ctx) const {
   const int rank = window_.spatial_rank + 2;
   if (x.shape.rank() != rank) {
     return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X expected rank ", rank,
-                                                   rank == 3 ? " [N,C,L]" : " [N,C,H,W]", ", got ",
-                                                   x.shape.ToString()));
+                                                   rank == 3   ? " [N,C,L]"
+                                                   : rank == 4 ? " [N,C,H,W]"
+                                                               : " [N,C,D,H,W]",
+                                                   ", got ", x.shape.ToString()));
   }
   WindowGeometry g;
   if (absl::Status s = ComputeWindowGeometry(window_, x.shape.dims().subspan(2), &g); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(describe_, ": input X ", x.shape.ToString(), ": ", s.message()));
   }
   Shape y_shape{x.shape[0], x.shape[1]};
-  if (rank == 4) y_shape.push_back(g.out[0]);
+  if (rank == 5) y_shape.push_back(g.depth_out);
+  if (rank >= 4) y_shape.push_back(g.out[0]);
   y_shape.push_back(g.out[1]);
   Tensor* y = ctx.output(0);
   y->Resize(y_shape);
@@ -150,6 +165,18 @@ absl::Status PoolOp::Run(const OpContext& ctx) const {
   float* y_data = y->data.data();
   ThreadPool* pool = ctx.thread_pool();
   const int64_t grain = GrainFor(pool, planes, 1);
+  if (rank == 5) {
+    std::vector<float>* scratch = ctx.scratch();
+    const int64_t slot_floats = g.in_plane() + g.in[1];
+    const size_t needed = static_cast<size_t>(NumSlots(pool) * slot_floats);
+    if (scratch->size() < needed) scratch->resize(needed);
+    ParallelForWithSlot(pool, planes, grain, [&](int slot, int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        PoolVolume(x_data + p * g.in_size(), g, scratch->data() + slot * slot_floats, y_data + p * g.out_size());
+      }
+    });
+    return absl::OkStatus();
+  }
   if (kind_ == PoolKind::kMax) {
     std::vector<float>* scratch = ctx.scratch();
     const size_t needed = static_cast<size_t>(NumSlots(pool) * g.in[1]);
@@ -161,7 +188,7 @@ absl::Status PoolOp::Run(const OpContext& ctx) const {
     });
   } else {
     ParallelFor(pool, planes, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) AveragePlane(x_data + p * g.in_size(), g, y_data + p * g.out_size());
+      for (int64_t p = begin; p < end; ++p) AveragePlane(x_data + p * g.in_size(), g, 1, y_data + p * g.out_size());
     });
   }
   return absl::OkStatus();
@@ -241,7 +268,36 @@ void PoolOp::MaxPlane(const float* x, const WindowGeometry& g, float* column_max
   }
 }
 
-void PoolOp::AveragePlane(const float* x, const WindowGeometry& g, float* y) const {
+void PoolOp::PoolVolume(const float* x, const WindowGeometry& g, float* scratch, float* y) const {
+  const int64_t in_plane = g.in_plane();
+  float* combined = scratch;  // the window's planes, max or sum
+  float* column_max = scratch + in_plane;
+  const AxisWindow& d = g.depth;
+  for (int64_t od = 0; od < g.depth_out; ++od) {
+    const int64_t d0 = od * d.stride - d.pad_begin;
+    int64_t k_lo, k_hi, pk_lo, pk_hi;
+    TapRange(d0, d.dilation, d.kernel, 0, g.depth_in, &k_lo, &k_hi);
+    TapRange(d0, d.dilation, d.kernel, -d.pad_begin, g.depth_in + d.pad_end, &pk_lo, &pk_hi);
+    float* y_slice = y + od * g.out_plane();
+    if (kind_ == PoolKind::kMax) {
+      // A dilated window can fall between the input planes: -inf, as the 2-D path.
+      if (k_hi <= k_lo) std::fill_n(combined, in_plane, -std::numeric_limits<float>::infinity());
+      for (int64_t k = k_lo; k < k_hi; ++k) {
+        MaxOfRows(k == k_lo ? nullptr : combined, x + (d0 + k * d.dilation) * in_plane, nullptr, in_plane, combined);
+      }
+      MaxPlane(combined, g, column_max, y_slice);
+    } else {
+      std::fill_n(combined, in_plane, 0.0f);
+      for (int64_t k = k_lo; k < k_hi; ++k) {
+        const float* plane = x + (d0 + k * d.dilation) * in_plane;
+        for (int64_t i = 0; i < in_plane; ++i) combined[i] += plane[i];
+      }
+      AveragePlane(combined, g, count_include_pad_ ? pk_hi - pk_lo : k_hi - k_lo, y_slice);
+    }
+  }
+}
+
+void PoolOp::AveragePlane(const float* x, const WindowGeometry& g, int64_t depth_count, float* y) const {
   const int64_t height = g.in[0], width = g.in[1];
   for (int64_t oh = 0; oh < g.out[0]; ++oh) {
     const int64_t h0 = oh * g.stride[0] - g.pad_begin[0];
@@ -258,7 +314,8 @@ void PoolOp::AveragePlane(const float* x, const WindowGeometry& g, float* y) con
         const float* row = x + (h0 + i * g.dilation[0]) * width;
         for (int64_t j = j_lo; j < j_hi; ++j) sum += row[w0 + j * g.dilation[1]];
       }
-      const int64_t count = count_include_pad_ ? (pi_hi - pi_lo) * (pj_hi - pj_lo) : (i_hi - i_lo) * (j_hi - j_lo);
+      const int64_t count =
+          depth_count * (count_include_pad_ ? (pi_hi - pi_lo) * (pj_hi - pj_lo) : (i_hi - i_lo) * (j_hi - j_lo));
       y[oh * g.out[1] + ow] = sum / static_cast<float>(count);
     }
   }

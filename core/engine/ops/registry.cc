@@ -15,6 +15,7 @@ const OpRegistry& OpRegistry::Builtin() {
     RegisterPadOps(r);
     RegisterReduceOps(r);
     RegisterBatchNormOps(r);
+    RegisterResizeOps(r);
     return r;
   }();
   return *registry;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/engine/kernels/conv_kernel.h"
 #include "core/engine/ops/conv_geometry.h"
 #include "core/engine/ops/direct_conv.h"
@@ -119,7 +120,7 @@ Tensor RunConv(Algorithm algorithm, const Geometry& c, const conv_internal::Conv
   std::vector<float> scratch;
   if (algorithm == Algorithm::kDirect) {
     const DirectConv conv(w.data.data(), bias.data(), c.out_channels, c.channels, c.group, attrs.kernel, attrs.stride,
-                          attrs.dilation, activation, kernels);
+                          attrs.dilation, attrs.depth, activation, kernels);
     scratch.assign(static_cast<size_t>(conv.ScratchFloats(g)), -7.0f);  // stale scratch must not leak
     conv.Run(x.data.data(), g, y.data.data(), scratch.data(), pool);
   } else {
@@ -161,6 +162,59 @@ TEST_P(DirectConvTest, ThreadPoolGivesIdenticalResults) {
     const Tensor alone = RunConv(Algorithm::kDirect, c, *kernels, nullptr, &expected, &y_shape);
     const Tensor pooled = RunConv(Algorithm::kDirect, c, *kernels, &pool, &expected, &y_shape);
     EXPECT_EQ(alone.data, pooled.data) << Describe(c, kernels->isa);
+  }
+}
+
+// 3-D: each output depth slice is one window GEMM whose taps span the
+// depth too, on every table, with and without threads. Shapes of the video
+// networks (3x3x3, (1,k,k), (k,1,1), 1x1x1 stride 2) and awkward ones.
+TEST_P(DirectConvTest, ThreeDimensionalMatchesFloat64Reference) {
+  const conv_internal::ConvKernels* kernels = Table();
+  if (kernels == nullptr) GTEST_SKIP() << "variant not supported on this CPU";
+  struct Case3D {
+    int64_t channels, out_channels, group;
+    int64_t in[3], kernel[3], stride[3], dilation[3], pads[6];
+  };
+  const std::vector<Case3D> cases = {
+      {8, 16, 1, {4, 9, 10}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}},
+      {3, 8, 1, {5, 14, 13}, {3, 7, 7}, {1, 2, 2}, {1, 1, 1}, {1, 3, 3, 1, 3, 3}},
+      {6, 5, 1, {4, 8, 8}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1, 0, 1, 1}},
+      {5, 7, 1, {6, 5, 4}, {3, 1, 1}, {2, 1, 1}, {1, 1, 1}, {1, 0, 0, 1, 0, 0}},
+      {16, 12, 1, {4, 7, 7}, {1, 1, 1}, {2, 2, 2}, {1, 1, 1}, {0, 0, 0, 0, 0, 0}},
+      {4, 6, 2, {7, 6, 9}, {2, 3, 2}, {2, 1, 3}, {3, 2, 1}, {1, 2, 0, 2, 0, 1}},
+  };
+  ThreadPool pool(3);
+  for (const Case3D& c : cases) {
+    const std::string what = absl::StrCat(kernels->isa, ": 3-D C ", c.channels, " M ", c.out_channels, " in ",
+                                          absl::StrJoin(c.in, "x"), " kernel ", absl::StrJoin(c.kernel, "x"));
+    const Tensor x = RandomTensor(Shape{1, c.channels, c.in[0], c.in[1], c.in[2]}, 1);
+    const Tensor w =
+        RandomTensor(Shape{c.out_channels, c.channels / c.group, c.kernel[0], c.kernel[1], c.kernel[2]}, 2);
+    const std::vector<float> bias = RandomValues(c.out_channels, 3);
+    WindowAttributes attrs;
+    attrs.spatial_rank = 3;
+    attrs.depth = AxisWindow{c.kernel[0], c.stride[0], c.dilation[0], c.pads[0], c.pads[3]};
+    for (int a = 0; a < 2; ++a) {
+      attrs.kernel[a] = c.kernel[a + 1];
+      attrs.stride[a] = c.stride[a + 1];
+      attrs.dilation[a] = c.dilation[a + 1];
+      attrs.pad_begin[a] = c.pads[a + 1];
+      attrs.pad_end[a] = c.pads[a + 4];
+    }
+    WindowGeometry g;
+    ASSERT_TRUE(ComputeWindowGeometry(attrs, c.in, &g).ok()) << what;
+    Shape y_shape;
+    const std::vector<double> expected = ReferenceConv(
+        x, w, bias, {c.stride[0], c.stride[1], c.stride[2]}, {c.dilation[0], c.dilation[1], c.dilation[2]},
+        {c.pads[0], c.pads[1], c.pads[2], c.pads[3], c.pads[4], c.pads[5]}, c.group, &y_shape);
+    const DirectConv conv(w.data.data(), bias.data(), c.out_channels, c.channels, c.group, attrs.kernel, attrs.stride,
+                          attrs.dilation, attrs.depth, FusedActivation{}, *kernels);
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      Tensor y(y_shape, std::vector<float>(static_cast<size_t>(y_shape.NumElements()), -3.0f));
+      std::vector<float> scratch(static_cast<size_t>(conv.ScratchFloats(g)), -7.0f);
+      conv.Run(x.data.data(), g, y.data.data(), scratch.data(), p);
+      ExpectAllClose(y, y_shape, expected, 1e-4, what + (p == nullptr ? "" : " (pool)"));
+    }
   }
 }
 

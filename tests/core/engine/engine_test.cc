@@ -273,6 +273,84 @@ TEST(EngineTest, EachSampleOfABatchEqualsItsBatchOfOneOutput) {
   }
 }
 
+// x [N,3,4,6,5] -> BatchNorm3d "bn0" -> Conv3d 3x3x3 (pads 1, no bias) ->
+// BatchNorm3d "bn1" -> Relu: the video networks' unit, small.
+std::shared_ptr<const Model> Conv3dBnModel() {
+  std::vector<float> w(4 * 3 * 27);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.2f * std::sin(0.7f * static_cast<float>(i));
+  const std::string bytes =
+      OnnxBuilder(13)
+          .Input("x", {"batch", 3, 4, 6, 5})
+          .Output("y", {"batch", 4, 4, 6, 5})
+          .BatchNorm("bn0", "x", "n0", {1.2f, 0.8f, 1.1f}, {0.1f, -0.2f, 0.3f}, {0.5f, -0.4f, 0.2f}, {1.5f, 0.7f, 2.0f})
+          .Initializer("w", {4, 3, 3, 3, 3}, w)
+          .Node("Conv", {"n0", "w"}, {"c"}, "conv")
+          .AttrInts("pads", {1, 1, 1, 1, 1, 1})
+          .BatchNorm("bn1", "c", "n1", {0.9f, 1.3f, 0.6f, 1.0f}, {0.2f, 0.0f, -0.1f, 0.4f}, {0.3f, -0.6f, 0.1f, 0.0f},
+                     {0.8f, 1.7f, 0.5f, 1.1f})
+          .Node("Relu", {"n1"}, {"y"}, "relu")
+          .Bytes();
+  auto model = Model::LoadFromBytes(bytes, "");
+  EXPECT_TRUE(model.ok()) << model.status();
+  return model.ok() ? *model : nullptr;
+}
+
+TEST(EngineTest, Rank5BatchNormFoldsAndItsStatisticsCoverEveryFrame) {
+  std::shared_ptr<const Model> model = Conv3dBnModel();
+  ASSERT_NE(model, nullptr);
+  ASSERT_EQ(model->bn_layers().size(), 2u);
+  const Tensor x = RandomInput(Shape{2, 3, 4, 6, 5}, 40, 0.5f, 2.0f);
+  const TensorView view = x.view();
+
+  // The folded plan (BN into the Conv, BN on the input as a channel affine)
+  // computes what the plain one does.
+  const Tensor folded =
+      InferencePlan::Build(model, model->file_stats(), PlanOptions{true}).value()->Run({&view, 1}).value()[0];
+  const Tensor plain =
+      InferencePlan::Build(model, model->file_stats(), PlanOptions{false}).value()->Run({&view, 1}).value()[0];
+  ASSERT_EQ(folded.shape, (Shape{2, 4, 4, 6, 5}));
+  ASSERT_EQ(plain.shape, folded.shape);
+  for (int64_t i = 0; i < folded.size(); ++i) {
+    EXPECT_NEAR(folded.data[i], plain.data[i], 1e-5 * (1 + std::abs(plain.data[i]))) << i;
+  }
+
+  // bn0's batch statistics: every (image, frame, row, column) of a channel,
+  // against a float64 two-pass loop; with threads, the same bits.
+  auto plan = StatisticsPlan::Build(model, model->file_stats(), ForwardMode::kTrain).value();
+  BatchStatsSink sink;
+  WorkspacePool::Handle ws = plan->workspaces().Acquire();
+  ASSERT_TRUE(plan->Run({&view, 1}, ws.get(), &sink).ok());
+  ASSERT_EQ(sink.layers.size(), 2u);
+  const int64_t volume = 4 * 6 * 5;
+  for (int64_t c = 0; c < 3; ++c) {
+    double mean = 0.0, m2 = 0.0;
+    for (int64_t n = 0; n < 2; ++n) {
+      for (int64_t i = 0; i < volume; ++i) mean += x.data[(n * 3 + c) * volume + i];
+    }
+    mean /= 2.0 * volume;
+    for (int64_t n = 0; n < 2; ++n) {
+      for (int64_t i = 0; i < volume; ++i) {
+        const double d = x.data[(n * 3 + c) * volume + i] - mean;
+        m2 += d * d;
+      }
+    }
+    EXPECT_EQ(sink.layers[0][c].count, 2 * volume);
+    EXPECT_NEAR(sink.layers[0][c].mean, mean, 1e-12 * (1 + std::abs(mean)));
+    EXPECT_NEAR(sink.layers[0][c].m2, m2, 1e-10 * m2);
+  }
+  for (const ChannelMoments& m : sink.layers[1]) EXPECT_EQ(m.count, 2 * volume);
+  ThreadPool pool(2);
+  BatchStatsSink split;
+  WorkspacePool::Handle ws2 = plan->workspaces().Acquire();
+  ASSERT_TRUE(plan->Run({&view, 1}, ws2.get(), &split, &pool).ok());
+  for (size_t l = 0; l < 2; ++l) {
+    for (size_t c = 0; c < sink.layers[l].size(); ++c) {
+      EXPECT_EQ(split.layers[l][c].mean, sink.layers[l][c].mean) << "layer " << l;
+      EXPECT_EQ(split.layers[l][c].m2, sink.layers[l][c].m2) << "layer " << l;
+    }
+  }
+}
+
 TEST(EngineTest, MomentsOfTheSeedExampleAreFloat64Exact) {
   // NHWC [2,4,4,3] over axes {0,1,2}: 3 means and variances, compared with a
   // float64 two-pass loop. Data centered at 1e4 with std 1 (bn-semantics §7).

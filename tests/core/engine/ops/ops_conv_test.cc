@@ -1,6 +1,6 @@
 // Conv against a float64 reference (tests/test_util/op_test_util.h ReferenceConv) over
 // awkward shapes: odd channel counts, non-square kernels, strides, dilations,
-// groups, depthwise, 1x1, auto_pad modes, 1-D, fused activations; plus the
+// groups, depthwise, 1x1, auto_pad modes, 1-D, 3-D, fused activations; plus the
 // errors a bad model or request must produce.
 #include <cmath>
 #include <ostream>
@@ -206,6 +206,28 @@ std::vector<ConvCase> Cases() {
       Case("Small7x7ManyChannels", {1, 16, 7, 7}, {20, 16, 3, 3}).Pads({1, 1, 1, 1}),
       Case("Opset1", {1, 3, 6, 6}, {2, 3, 3, 3}).Pads({1, 1, 1, 1}).Opset(1),
       Case("Opset11", {1, 3, 6, 6}, {2, 3, 3, 3}).Pads({1, 1, 1, 1}).Opset(11),
+      // 3-D: the video networks' forms (r3d_18 stem and blocks, mc3_18's
+      // 1x3x3, r2plus1d_18's (1,k,k) then (k,1,1) pair) and the edges.
+      Case("Conv3DStem", {1, 3, 4, 20, 18}, {8, 3, 3, 7, 7})
+          .Strides({1, 2, 2})
+          .Pads({1, 3, 3, 1, 3, 3})
+          .Activation("Relu"),
+      Case("Conv3D3x3x3", {2, 9, 4, 9, 10}, {10, 9, 3, 3, 3}).Pads({1, 1, 1, 1, 1, 1}),
+      Case("Conv3DStride2", {1, 8, 5, 9, 8}, {6, 8, 3, 3, 3}).Strides({2, 2, 2}).Pads({1, 1, 1, 1, 1, 1}),
+      Case("Conv3DPointwiseStride2", {1, 8, 4, 7, 8}, {5, 8, 1, 1, 1}).Strides({2, 2, 2}).NoBias(),
+      Case("Conv3DPointwise", {2, 6, 3, 5, 4}, {7, 6, 1, 1, 1}).Activation("Relu"),
+      Case("Conv3DSpatialOnly", {1, 5, 3, 8, 8}, {6, 5, 1, 3, 3}).Pads({0, 1, 1, 0, 1, 1}),
+      Case("Conv3DTemporalOnly", {1, 6, 5, 4, 6}, {4, 6, 3, 1, 1}).Strides({2, 1, 1}).Pads({1, 0, 0, 1, 0, 0}),
+      Case("Conv3DDilatedAsymmetric", {1, 3, 7, 8, 9}, {4, 3, 2, 3, 2})
+          .Strides({1, 2, 3})
+          .Dilations({3, 1, 2})
+          .Pads({2, 0, 1, 0, 2, 1}),
+      Case("Conv3DGroups", {1, 6, 4, 6, 5}, {4, 3, 3, 3, 3}).Group(2).Pads({1, 1, 1, 1, 1, 1}),
+      Case("Conv3DDepthwise", {1, 4, 4, 6, 5}, {8, 1, 3, 3, 3}).Group(4).Pads({1, 1, 1, 1, 1, 1}).NoBias(),
+      Case("Conv3DSameUpper", {1, 3, 5, 7, 6}, {4, 3, 2, 3, 4}).Strides({2, 2, 1}).AutoPad("SAME_UPPER"),
+      Case("Conv3DSameLowerLeaky", {1, 3, 5, 7, 6}, {4, 3, 2, 3, 4}).AutoPad("SAME_LOWER").Activation("LeakyRelu"),
+      Case("Conv3DValidClip", {2, 3, 5, 6, 7}, {4, 3, 3, 2, 3}).AutoPad("VALID").Activation("Clip"),
+      Case("Conv3DWideRows", {1, 16, 2, 4, 70}, {9, 16, 3, 3, 3}).Pads({1, 1, 1, 1, 1, 1}),
   };
   return cases;
 }
@@ -293,12 +315,36 @@ TEST(ConvErrorTest, RuntimeBiasIsUnimplemented) {
   EXPECT_EQ(test.Build(RegisterConvOps).status().code(), absl::StatusCode::kUnimplemented);
 }
 
-TEST(ConvErrorTest, Conv3DIsUnimplemented) {
+TEST(ConvErrorTest, Conv4DIsUnimplemented) {
   OpTest test("Conv");
-  test.Input("x").ConstantInput("w", RandomTensor(Shape{2, 3, 3, 3, 3}, 2));
+  test.Input("x").ConstantInput("w", RandomTensor(Shape{2, 3, 3, 3, 3, 3}, 2));
   const absl::Status s = test.Build(RegisterConvOps).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(std::string(s.message()), HasSubstr("3 spatial dimensions"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("4 spatial dimensions"));
+}
+
+TEST(ConvErrorTest, Conv3DWrongRankNamesTheLayout) {
+  OpTest test("Conv");
+  test.Name("c3").Input("x").ConstantInput("w", RandomTensor(Shape{2, 3, 3, 3, 3}, 2));
+  auto op = test.Build(RegisterConvOps);
+  ASSERT_TRUE(op.ok()) << op.status();
+  const Tensor x = RandomTensor(Shape{1, 3, 8, 8}, 1);
+  std::vector<Tensor> outputs;
+  const absl::Status s = test.Run(**op, {&x}, &outputs);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "Conv node 'c3' (opset 13): input X expected [N,3,D,H,W] with 3 channels, got [1,3,8,8]");
+}
+
+TEST(ConvErrorTest, Conv3DDepthSmallerThanKernel) {
+  OpTest test("Conv");
+  test.Input("x").ConstantInput("w", RandomTensor(Shape{2, 3, 3, 1, 1}, 2));
+  auto op = test.Build(RegisterConvOps);
+  ASSERT_TRUE(op.ok()) << op.status();
+  const Tensor x = RandomTensor(Shape{1, 3, 2, 4, 4}, 1);
+  std::vector<Tensor> outputs;
+  const absl::Status s = test.Run(**op, {&x}, &outputs);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("spatial dimension 0 expected >= 3"));
 }
 
 TEST(ConvErrorTest, BadAttributes) {

@@ -124,38 +124,45 @@ std::vector<Axis> ResolveAxes(const PoolCase& c) {
 
 std::vector<double> ReferencePool(const PoolCase& c, const Tensor& x, Shape* y_shape) {
   std::vector<Axis> axes = ResolveAxes(c);
-  if (axes.size() == 1) axes.insert(axes.begin(), Axis{1, 1, 1, 1, 0, 0, 1});  // 1-D as 2-D
-  const Axis& h = axes[0];
-  const Axis& w = axes[1];
-  const int64_t planes = c.x_dims[0] * c.x_dims[1];
   std::vector<int64_t> dims = {c.x_dims[0], c.x_dims[1]};
-  if (c.kernel.size() == 2) dims.push_back(h.out);
-  dims.push_back(w.out);
+  for (const Axis& a : axes) dims.push_back(a.out);
   *y_shape = Shape::FromDims(dims).value();
+  // 1-D and 2-D as 3-D [D, H, W] with dummy leading axes.
+  while (axes.size() < 3) axes.insert(axes.begin(), Axis{1, 1, 1, 1, 0, 0, 1});
+  const Axis& d = axes[0];
+  const Axis& h = axes[1];
+  const Axis& w = axes[2];
+  const int64_t planes = c.x_dims[0] * c.x_dims[1];
   std::vector<double> y;
   for (int64_t p = 0; p < planes; ++p) {
-    for (int64_t oh = 0; oh < h.out; ++oh) {
-      for (int64_t ow = 0; ow < w.out; ++ow) {
-        double best = -std::numeric_limits<double>::infinity(), sum = 0;
-        int64_t inside = 0, inside_padded = 0;
-        for (int64_t i = 0; i < h.kernel; ++i) {
-          for (int64_t j = 0; j < w.kernel; ++j) {
-            const int64_t ih = oh * h.stride - h.pad_begin + i * h.dilation;
-            const int64_t iw = ow * w.stride - w.pad_begin + j * w.dilation;
-            if (ih >= -h.pad_begin && ih < h.in + h.pad_end && iw >= -w.pad_begin && iw < w.in + w.pad_end) {
-              ++inside_padded;
+    for (int64_t od = 0; od < d.out; ++od) {
+      for (int64_t oh = 0; oh < h.out; ++oh) {
+        for (int64_t ow = 0; ow < w.out; ++ow) {
+          double best = -std::numeric_limits<double>::infinity(), sum = 0;
+          int64_t inside = 0, inside_padded = 0;
+          for (int64_t k = 0; k < d.kernel; ++k) {
+            for (int64_t i = 0; i < h.kernel; ++i) {
+              for (int64_t j = 0; j < w.kernel; ++j) {
+                const int64_t id = od * d.stride - d.pad_begin + k * d.dilation;
+                const int64_t ih = oh * h.stride - h.pad_begin + i * h.dilation;
+                const int64_t iw = ow * w.stride - w.pad_begin + j * w.dilation;
+                if (id >= -d.pad_begin && id < d.in + d.pad_end && ih >= -h.pad_begin && ih < h.in + h.pad_end &&
+                    iw >= -w.pad_begin && iw < w.in + w.pad_end) {
+                  ++inside_padded;
+                }
+                if (id < 0 || id >= d.in || ih < 0 || ih >= h.in || iw < 0 || iw >= w.in) continue;
+                const double v = x.data[((p * d.in + id) * h.in + ih) * w.in + iw];
+                best = std::max(best, v);
+                sum += v;
+                ++inside;
+              }
             }
-            if (ih < 0 || ih >= h.in || iw < 0 || iw >= w.in) continue;
-            const double v = x.data[(p * h.in + ih) * w.in + iw];
-            best = std::max(best, v);
-            sum += v;
-            ++inside;
           }
-        }
-        if (c.op == "MaxPool") {
-          y.push_back(best);
-        } else {
-          y.push_back(sum / static_cast<double>(c.count_include_pad ? inside_padded : inside));
+          if (c.op == "MaxPool") {
+            y.push_back(best);
+          } else {
+            y.push_back(sum / static_cast<double>(c.count_include_pad ? inside_padded : inside));
+          }
         }
       }
     }
@@ -215,6 +222,26 @@ std::vector<PoolCase> PoolCases() {
       Case("Avg1D", kAvg, {2, 3, 11}, {4}).Strides({3}).Pads({2, 1}).IncludePad(),
       Case("AvgDilatedOpset19", kAvg, {1, 2, 10, 9}, {2, 3}).Dilations({3, 2}).Pads({1, 1, 1, 1}).Opset(19),
       Case("AvgOpset7", kAvg, {1, 2, 6, 6}, {2, 2}).Strides({2, 2}).Opset(7),
+      Case("Max3D", kMax, {2, 3, 5, 7, 6}, {3, 3, 3}).Strides({2, 2, 2}).Pads({1, 1, 1, 1, 1, 1}),
+      Case("Max3DTemporal2x2x2", kMax, {1, 2, 4, 8, 8}, {2, 2, 2}).Strides({2, 2, 2}),
+      Case("Max3DSpatialOnly", kMax, {1, 3, 3, 9, 9}, {1, 3, 3}).Strides({1, 2, 2}).Pads({0, 1, 1, 0, 1, 1}),
+      Case("Max3DCeilDilated", kMax, {1, 2, 7, 6, 8}, {2, 2, 3}).Strides({2, 1, 2}).Dilations({2, 1, 1}).Ceil(),
+      Case("Max3DSameUpper", kMax, {1, 2, 5, 6, 7}, {2, 3, 2}).Strides({2, 2, 3}).AutoPad("SAME_UPPER"),
+      Case("Avg3D", kAvg, {2, 3, 5, 6, 7}, {3, 3, 3}).Strides({2, 2, 2}).Pads({1, 1, 1, 1, 1, 1}),
+      Case("Avg3DIncludePad", kAvg, {1, 3, 4, 6, 5}, {3, 2, 3})
+          .Strides({1, 2, 1})
+          .Pads({1, 0, 1, 1, 1, 1})
+          .IncludePad(),
+      Case("Avg3DCeilIncludePad", kAvg, {1, 2, 5, 6, 6}, {2, 3, 3})
+          .Strides({2, 2, 2})
+          .Pads({1, 1, 1, 0, 1, 1})
+          .Ceil()
+          .IncludePad(),
+      Case("Avg3DSameLower", kAvg, {1, 2, 5, 7, 6}, {2, 3, 4}).Strides({2, 2, 3}).AutoPad("SAME_LOWER"),
+      Case("Avg3DDilatedOpset19", kAvg, {1, 2, 7, 6, 6}, {2, 2, 2})
+          .Dilations({3, 2, 1})
+          .Pads({1, 1, 1, 1, 1, 1})
+          .Opset(19),
   };
 }
 
@@ -294,8 +321,15 @@ TEST(PoolErrorTest, AttributesBeforeTheirOpset) {
 TEST(PoolErrorTest, UnsupportedOrBadAttributes) {
   {
     OpTest test("MaxPool");
-    test.Input("x").Attr("kernel_shape", IntsAttr({2, 2, 2}));
+    test.Input("x").Attr("kernel_shape", IntsAttr({2, 2, 2, 2}));
     EXPECT_EQ(BuildStatus(test).code(), absl::StatusCode::kUnimplemented);
+  }
+  {
+    OpTest test("AveragePool");
+    test.Input("x").Attr("kernel_shape", IntsAttr({2, 2, 2})).Attr("pads", IntsAttr({0, 0, 0, 2, 0, 0}));
+    const absl::Status s = BuildStatus(test);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("pads [0,0,0,2,0,0] expected smaller"));
   }
   {
     OpTest test("MaxPool");
