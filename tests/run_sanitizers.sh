@@ -5,6 +5,8 @@
 # (tests/run_all.sh) runs the address one. Exits non-zero when a build
 # fails, a test fails, or any process wrote a sanitizer report.
 #
+# Tests labelled `heavy` (ctest LABELS) run in the Release stage only.
+#
 # Usage: tests/run_sanitizers.sh [address|thread|both=both] [JOBS=2] [CTEST_TIMEOUT_SECONDS=3600]
 # Build directories go under $BNSERVE_SANITIZER_BUILD_ROOT (default: the
 # source tree). A compiler launcher such as ccache is taken from the usual
@@ -59,7 +61,7 @@ for sanitizer in "${sanitizers[@]}"; do
   LSAN_OPTIONS="suppressions=${source_dir}/tests/sanitizers/lsan.supp:print_suppressions=0" \
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=${reports}/ubsan" \
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=${reports}/tsan:suppressions=${source_dir}/tests/sanitizers/tsan.supp:print_suppressions=0" \
-    timeout "${ctest_timeout}" ctest --test-dir "${build_dir}" -j "${jobs}" --output-on-failure --no-tests=error >"${log}" 2>&1
+    timeout "${ctest_timeout}" ctest --test-dir "${build_dir}" -j "${jobs}" --label-exclude heavy --output-on-failure --no-tests=error >"${log}" 2>&1
   rc=$?
   test_seconds=$((SECONDS - test_start))
   result=$(grep -E 'tests passed|tests failed' "${log}" | tail -1)
