@@ -64,8 +64,10 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
     server->metrics_ = std::make_unique<ServerMetrics>();
     server->model_collector_ = std::make_unique<ModelCollector>(manager);
   }
-  server->service_ = std::make_unique<BnServeService>(CallEnv{manager, server->pool_.get(), recalibration_pool,
-                                                              options.limits, &server->auth_, server->metrics_.get()});
+  const CallEnv env{manager,        server->pool_.get(), recalibration_pool,
+                    options.limits, &server->auth_,      server->metrics_.get()};
+  server->service_ = std::make_unique<BnServeService>(env);
+  server->oip_service_ = std::make_unique<OipService>(env);
 
   // Both are process-wide switches read by the next ServerBuilder.
   grpc::EnableDefaultHealthCheckService(true);
@@ -77,6 +79,7 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   const GrpcArgs grpc_args = ServerGrpcArgs(options.grpc_args);
   ApplyGrpcArgs(grpc_args, &builder);
   builder.RegisterService(server->service_.get());
+  builder.RegisterService(server->oip_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(

@@ -1,4 +1,5 @@
-// BnServer: a running bnserve gRPC server - the BnServe service, the
+// BnServer: a running bnserve gRPC server - the BnServe service and the
+// Open Inference Protocol's GRPCInferenceService (server/oip/), the
 // standard health service (service "" = the server, service "<model>" =
 // that model, kept in step with the ModelManager's states) and server
 // reflection, on one listening address, over TLS or plaintext (TlsFiles)
@@ -25,6 +26,7 @@
 #include "server/metrics/model_collector.h"
 #include "server/metrics/process_collector.h"
 #include "server/metrics/server_metrics.h"
+#include "server/oip/oip_service.h"
 #include "server/worker_pool.h"
 
 namespace bnserve {
@@ -93,6 +95,7 @@ class BnServer {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<WorkerPool> recalibration_pool_;  // null: recalibration on pool_
   std::unique_ptr<BnServeService> service_;
+  std::unique_ptr<OipService> oip_service_;
   std::unique_ptr<grpc::Server> server_;
   // With an HTTP port only. The HTTP server is stopped first: its handlers
   // use the rest.

@@ -2,8 +2,10 @@
 
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "nlohmann/json.hpp"
 #include "prometheus/text_serializer.h"
+#include "server/oip/oip_http.h"
 
 namespace bnserve {
 namespace {
@@ -34,11 +36,12 @@ HttpResponse RouteHttp(const HttpEnv& env, const HttpRequest& request) {
     if (request.method != "GET") return JsonError(405, "/metrics: expected GET, got " + request.method);
     if (env.auth != nullptr) {
       if (absl::Status allowed = env.auth->Check("ListModels", request.authorization); !allowed.ok()) {
-        return JsonError(HttpStatusOf(allowed.code()), std::string(allowed.message()));
+        return JsonError(HttpStatusFromCode(allowed.code()), std::string(allowed.message()));
       }
     }
     return Metrics(env);
   }
+  if (absl::StartsWith(request.path, "/v2")) return RouteOipHttp(env, request);
   return JsonError(404, "no such path: " + request.path + " (expected /metrics or /v2/...)");
 }
 

@@ -1,5 +1,11 @@
 """bnserve as operators and Open Inference Protocol clients see it, from Python against a live server.
 
+Open Inference Protocol: stubs generated at test time from proto/inference/grpc_predict_v2.proto drive
+inference.GRPCInferenceService on bnserve's gRPC port (metadata, ModelInfer with fp32_contents and with
+raw_input_contents and a pinned version, compared bit for bit with bnserve.v1 Predict; wrong name, shape,
+datatype and byte count); urllib drives the HTTP/JSON routes on the HTTP port (every endpoint, malformed
+JSON, a wrong shape, an unknown model, bearer tokens).
+
 Starts the bnserve binary with --metrics-listen 127.0.0.1:0 on a temporary copy of the torch MLP fixture
 (ports read from the JSON log lines), makes a known number of calls over gRPC (bnserve.v1 stubs generated
 from proto/ at test time), and checks the /metrics exposition with an independent parser
@@ -18,6 +24,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -94,23 +101,29 @@ class Fixture:
     """Stubs, a repository with the torch MLP, and a running bnserve, shared by the tests of one class."""
 
     @staticmethod
-    def start(test_class):
+    def start(test_class, extra_args=()):
         test_class.tmp = tempfile.mkdtemp(prefix="bnserve_obs_")
-        generate_stubs(ARGS.proto_dir, os.path.join(test_class.tmp, "stubs"))
+        stubs = os.path.join(test_class.tmp, "stubs")
+        generate_stubs(ARGS.proto_dir, stubs)
+        subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I" + ARGS.proto_dir, "--python_out=" + stubs,
+                        "--grpc_python_out=" + stubs, "inference/grpc_predict_v2.proto"], check=True)
+        from inference import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
         import grpc
         from bnserve.v1 import (bnserve_service_pb2_grpc, inference_pb2, recalibration_pb2, statistics_pb2,
                                 tensor_pb2)
         test_class.grpc = grpc
         test_class.pb = {"tensor": tensor_pb2, "inference": inference_pb2, "recalibration": recalibration_pb2,
-                         "statistics": statistics_pb2}
+                         "statistics": statistics_pb2, "oip": grpc_predict_v2_pb2}
         repository = os.path.join(test_class.tmp, "repository")
         os.makedirs(os.path.join(repository, "mlp"))
         shutil.copy(os.path.join(ARGS.fixtures, "mlp_bn1d.onnx"), os.path.join(repository, "mlp", "model.onnx"))
         with open(os.path.join(ARGS.fixtures, "mlp_bn1d.json")) as f:
             test_class.fixture = json.load(f)
-        test_class.server = BnServe(ARGS.bnserve, repository)
+        test_class.repository = repository
+        test_class.server = BnServe(ARGS.bnserve, repository, extra_args)
         test_class.channel = grpc.insecure_channel("127.0.0.1:%d" % test_class.server.port)
         test_class.stub = bnserve_service_pb2_grpc.BnServeStub(test_class.channel)
+        test_class.oip = grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub(test_class.channel)
 
     @staticmethod
     def stop(test_class):
@@ -173,7 +186,9 @@ class MetricsExpositionTest(unittest.TestCase):
         self.assertEqual(series(before, "bnserve_model_state", model="mlp", state="available"), 1)
         self.assertEqual(series(before, "bnserve_model_state", model="mlp", state="error"), 0)
         expected = make_known_calls(self)
+        cpu_before = self.cpu_seconds()
         got = scrape(self.server.http_port)
+        cpu_after = self.cpu_seconds()
         self.assertEqual(series(got, "bnserve_requests_total", method="Predict", model="mlp", code="OK"), 7)
         self.assertEqual(
             series(got, "bnserve_requests_total", method="Predict", model="mlp", code="INVALID_ARGUMENT"), 1)
@@ -200,10 +215,17 @@ class MetricsExpositionTest(unittest.TestCase):
         with open("/proc/%d/status" % self.server.process.pid) as f:
             rss_kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
         self.assertAlmostEqual(series(got, "process_resident_memory_bytes") / 1024, rss_kib, delta=rss_kib * 0.5)
-        self.assertGreater(series(got, "process_cpu_seconds_total"), 0)
+        self.assertGreaterEqual(series(got, "process_cpu_seconds_total"), cpu_before)
+        self.assertLessEqual(series(got, "process_cpu_seconds_total"), cpu_after)
         fds = len(os.listdir("/proc/%d/fd" % self.server.process.pid))
         self.assertAlmostEqual(series(got, "process_open_fds"), fds, delta=3)
         self.assertAlmostEqual(series(got, "process_start_time_seconds"), time.time(), delta=600)
+
+    def cpu_seconds(self):
+        """utime + stime of the server from /proc/<pid>/stat (fields 14 and 15 of proc(5))."""
+        with open("/proc/%d/stat" % self.server.process.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def test_unknown_path_and_method(self):
         status, body = http("GET", "http://127.0.0.1:%d/nope" % self.server.http_port)
@@ -211,6 +233,240 @@ class MetricsExpositionTest(unittest.TestCase):
         self.assertIn("/nope", json.loads(body)["error"])
         status, body = http("POST", "http://127.0.0.1:%d/metrics" % self.server.http_port, body=b"x")
         self.assertEqual(status, 405)
+
+
+def commit_version_2(test):
+    """Recalibrates the MLP once (version 2), so that versions 1 and 2 predict differently."""
+    recalibration, statistics = test.pb["recalibration"], test.pb["statistics"]
+
+    def messages():
+        yield recalibration.RecalibrateRequest(config=recalibration.RecalibrationConfig(
+            model="mlp", mode=recalibration.RECALIBRATION_MODE_CUMULATIVE, reset=True,
+            forward_mode=statistics.FORWARD_MODE_TRAIN, expected_version=1))
+        for batch in test.fixture["train"]["batches"]:
+            yield recalibration.RecalibrateRequest(batch=recalibration.RecalibrationBatch(
+                inputs=[tensor(test.pb["tensor"], batch["shape"], batch["data"], raw=True)]))
+
+    test.assertEqual(test.stub.Recalibrate(messages(), timeout=120).new_version.version, 2)
+
+
+def v1_predict_bits(test, version):
+    """The output of bnserve.v1 Predict on the fixture's eval input, as raw little-endian bytes."""
+    eval_input = test.fixture["eval"]["input"]
+    request = test.pb["inference"].PredictRequest(model="mlp", statistics_version=version)
+    request.inputs.append(tensor(test.pb["tensor"], eval_input["shape"], eval_input["data"], raw=True))
+    response = test.stub.Predict(request, timeout=60, metadata=getattr(test, "grpc_metadata", ()))
+    test.assertEqual(response.statistics_version, version)
+    return list(response.outputs[0].shape), response.outputs[0].raw_float32_le
+
+
+class OipGrpcTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        Fixture.start(cls)
+        commit_version_2(cls())
+
+    @classmethod
+    def tearDownClass(cls):
+        Fixture.stop(cls)
+
+    def infer_request(self, raw, version="", shape=None, data=None, datatype="FP32", name="input"):
+        oip = self.pb["oip"]
+        eval_input = self.fixture["eval"]["input"]
+        shape = eval_input["shape"] if shape is None else shape
+        data = eval_input["data"] if data is None else data
+        request = oip.ModelInferRequest(model_name="mlp", model_version=version, id="req-%s" % version)
+        tensor_in = request.inputs.add(name=name, datatype=datatype, shape=shape)
+        if raw:
+            request.raw_input_contents.append(struct.pack("<%df" % len(data), *data))
+        else:
+            tensor_in.contents.fp32_contents.extend(data)
+        return request
+
+    def test_health_and_metadata(self):
+        oip = self.pb["oip"]
+        self.assertTrue(self.oip.ServerLive(oip.ServerLiveRequest(), timeout=30).live)
+        self.assertTrue(self.oip.ServerReady(oip.ServerReadyRequest(), timeout=30).ready)
+        self.assertTrue(self.oip.ModelReady(oip.ModelReadyRequest(name="mlp"), timeout=30).ready)
+        self.assertTrue(self.oip.ModelReady(oip.ModelReadyRequest(name="mlp", version="2"), timeout=30).ready)
+        self.assertFalse(self.oip.ModelReady(oip.ModelReadyRequest(name="mlp", version="9"), timeout=30).ready)
+        server = self.oip.ServerMetadata(oip.ServerMetadataRequest(), timeout=30)
+        self.assertEqual(server.name, "bnserve")
+        self.assertTrue(server.version)
+        metadata = self.oip.ModelMetadata(oip.ModelMetadataRequest(name="mlp"), timeout=30)
+        self.assertEqual(metadata.name, "mlp")
+        self.assertEqual(list(metadata.versions), ["1", "2"])
+        self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in metadata.inputs], [("input", "FP32", [-1, 20])])
+        self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in metadata.outputs],
+                         [(self.fixture["output_name"], "FP32", [-1, 5])])
+
+    def test_infer_in_both_encodings_matches_v1_predict_bit_for_bit(self):
+        for version in ("", "1", "2"):
+            want_shape, want_bytes = v1_predict_bits(self, int(version or 2))
+            for raw in (False, True):
+                with self.subTest(version=version, raw=raw):
+                    response = self.oip.ModelInfer(self.infer_request(raw, version), timeout=60)
+                    self.assertEqual(response.model_name, "mlp")
+                    self.assertEqual(response.model_version, version or "2")
+                    self.assertEqual(response.id, "req-%s" % version)
+                    self.assertEqual(len(response.outputs), 1)
+                    output = response.outputs[0]
+                    self.assertEqual((output.name, output.datatype), (self.fixture["output_name"], "FP32"))
+                    self.assertEqual(list(output.shape), want_shape)
+                    if raw:
+                        self.assertEqual(len(output.contents.fp32_contents), 0)
+                        self.assertEqual(list(response.raw_output_contents), [want_bytes])
+                    else:
+                        self.assertEqual(len(response.raw_output_contents), 0)
+                        got = struct.pack("<%df" % len(output.contents.fp32_contents), *output.contents.fp32_contents)
+                        self.assertEqual(got, want_bytes)
+        # Versions 1 and 2 really differ, so the pin is observable.
+        self.assertNotEqual(v1_predict_bits(self, 1)[1], v1_predict_bits(self, 2)[1])
+
+    def assertCode(self, request, code, *fragments):
+        with self.assertRaises(self.grpc.RpcError) as caught:
+            self.oip.ModelInfer(request, timeout=60)
+        self.assertEqual(caught.exception.code(), code, caught.exception.details())
+        for fragment in fragments:
+            self.assertIn(fragment, caught.exception.details())
+
+    def test_errors_name_the_field(self):
+        invalid, not_found = self.grpc.StatusCode.INVALID_ARGUMENT, self.grpc.StatusCode.NOT_FOUND
+        request = self.infer_request(raw=False)
+        request.model_name = "nope"
+        self.assertCode(request, not_found, "nope")
+        self.assertCode(self.infer_request(raw=False, version="9"), not_found, "9")
+        self.assertCode(self.infer_request(raw=False, version="latest"), invalid, "model_version", "latest")
+        self.assertCode(self.infer_request(raw=False, name="wrong_name"), invalid, "wrong_name")
+        self.assertCode(self.infer_request(raw=False, shape=[3, 19], data=[0.5] * 57), invalid, "inputs[0].shape")
+        self.assertCode(self.infer_request(raw=False, datatype="FP64"), invalid, "inputs[0].datatype", "FP64")
+        self.assertCode(self.infer_request(raw=False, data=[0.5] * 7), invalid, "inputs[0].contents.fp32_contents")
+        request = self.infer_request(raw=True)
+        request.raw_input_contents[0] = request.raw_input_contents[0][:-1]
+        self.assertCode(request, invalid, "raw_input_contents[0]", "bytes")
+        request = self.infer_request(raw=True)
+        request.raw_input_contents.append(b"\0" * 4)
+        self.assertCode(request, invalid, "raw_input_contents", "one entry per input")
+        request = self.infer_request(raw=False)
+        request.outputs.add(name="nope")
+        self.assertCode(request, invalid, "outputs[0].name")
+
+
+class OipHttpTest(unittest.TestCase):
+    """The HTTP/JSON routes, with bearer tokens and --read-auth token: every route but health needs one."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.token_dir = tempfile.mkdtemp(prefix="bnserve_obs_tokens_")
+        token_file = os.path.join(cls.token_dir, "tokens")
+        with open(token_file, "w") as f:
+            f.write("admin admin-token-0123456789\nread read-token-0123456789\n")
+        os.chmod(token_file, 0o600)
+        Fixture.start(cls, ["--token-file", token_file, "--read-auth", "token"])
+        cls.base = "http://127.0.0.1:%d" % cls.server.http_port
+        cls.auth = {"Authorization": "Bearer read-token-0123456789"}
+        cls.grpc_metadata = (("authorization", "Bearer read-token-0123456789"),)
+
+    @classmethod
+    def tearDownClass(cls):
+        Fixture.stop(cls)
+        shutil.rmtree(cls.token_dir, ignore_errors=True)
+
+    def get(self, path, headers=None):
+        status, body = http("GET", self.base + path, headers=self.auth if headers is None else headers)
+        return status, json.loads(body)
+
+    def post(self, path, body, headers=None):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        status, answer = http("POST", self.base + path, body=data,
+                              headers=dict(self.auth if headers is None else headers,
+                                           **{"Content-Type": "application/json"}))
+        return status, json.loads(answer)
+
+    def infer_body(self, shape=None, data=None):
+        eval_input = self.fixture["eval"]["input"]
+        return {"id": "http-1", "inputs": [{"name": "input", "datatype": "FP32",
+                                            "shape": eval_input["shape"] if shape is None else shape,
+                                            "data": eval_input["data"] if data is None else data}]}
+
+    def test_health_is_open_and_metadata_needs_a_token(self):
+        self.assertEqual(self.get("/v2/health/live", headers={}), (200, {"live": True}))
+        self.assertEqual(self.get("/v2/health/ready", headers={}), (200, {"ready": True}))
+        status, body = self.get("/v2/models/mlp", headers={})
+        self.assertEqual(status, 401)
+        self.assertIn("token", body["error"])
+        status, body = self.get("/v2/models/mlp", headers={"Authorization": "Bearer wrong-token-0123456789"})
+        self.assertEqual(status, 401)
+        self.assertEqual(http("GET", self.base + "/metrics")[0], 401)
+        self.assertEqual(http("GET", self.base + "/metrics", headers=self.auth)[0], 200)
+
+    def test_metadata_ready_and_server(self):
+        status, body = self.get("/v2")
+        self.assertEqual((status, body["name"]), (200, "bnserve"))
+        status, body = self.get("/v2/models/mlp")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["inputs"], [{"name": "input", "datatype": "FP32", "shape": [-1, 20]}])
+        self.assertEqual(body["outputs"], [{"name": self.fixture["output_name"], "datatype": "FP32", "shape": [-1, 5]}])
+        self.assertEqual(body["versions"], ["1"])
+        self.assertEqual(self.get("/v2/models/mlp/ready"), (200, {"name": "mlp", "ready": True}))
+        self.assertEqual(self.get("/v2/models/mlp/versions/1/ready"), (200, {"name": "mlp", "ready": True}))
+        self.assertEqual(self.get("/v2/models/mlp/versions/5/ready")[0], 400)
+        status, body = self.get("/v2/models/nope")
+        self.assertEqual(status, 404)
+        self.assertIn("nope", body["error"])
+        self.assertEqual(self.get("/v2/models/nope/ready")[0], 404)
+
+    def test_infer_matches_v1_predict_bit_for_bit(self):
+        want_shape, want_bytes = v1_predict_bits(self, 1)
+        for path in ("/v2/models/mlp/infer", "/v2/models/mlp/versions/1/infer"):
+            status, body = self.post(path, self.infer_body())
+            self.assertEqual(status, 200, body)
+            self.assertEqual((body["model_name"], body["model_version"], body["id"]), ("mlp", "1", "http-1"))
+            output = body["outputs"][0]
+            self.assertEqual((output["name"], output["datatype"], output["shape"]),
+                             (self.fixture["output_name"], "FP32", want_shape))
+            self.assertEqual(struct.pack("<%df" % len(output["data"]), *output["data"]), want_bytes)
+        # Nested row-major arrays are the same tensor.
+        eval_input = self.fixture["eval"]["input"]
+        rows, cols = eval_input["shape"]
+        nested = [eval_input["data"][r * cols:(r + 1) * cols] for r in range(rows)]
+        status, body = self.post("/v2/models/mlp/infer", self.infer_body(data=nested))
+        self.assertEqual(status, 200, body)
+        self.assertEqual(struct.pack("<%df" % len(body["outputs"][0]["data"]), *body["outputs"][0]["data"]),
+                         want_bytes)
+
+    def test_infer_errors(self):
+        status, body = self.post("/v2/models/mlp/infer", b'{"inputs": [')
+        self.assertEqual(status, 400)
+        self.assertIn("request body", body["error"])
+        status, body = self.post("/v2/models/mlp/infer", self.infer_body(shape=[3, 19], data=[0.5] * 57))
+        self.assertEqual(status, 400)
+        self.assertIn("inputs[0].shape", body["error"])
+        status, body = self.post("/v2/models/mlp/infer", {"inputs": [{"name": "input", "datatype": "FP32",
+                                                                      "shape": [1, 20], "data": ["x"] * 20}]})
+        self.assertEqual(status, 400)
+        self.assertIn("inputs[0].data[0]", body["error"])
+        status, body = self.post("/v2/models/mlp/infer", {"outputs": []})
+        self.assertEqual(status, 400)
+        self.assertIn("inputs", body["error"])
+        status, body = self.post("/v2/models/nope/infer", self.infer_body())
+        self.assertEqual(status, 404)
+        self.assertIn("nope", body["error"])
+        status, body = self.post("/v2/models/mlp/infer", self.infer_body(), headers={})
+        self.assertEqual(status, 401)
+        status, body = self.get("/v2/models/mlp/infer")
+        self.assertEqual(status, 405)
+        status, body = self.get("/v2/models/mlp/bogus")
+        self.assertEqual(status, 404)
+
+    def test_curl_speaks_to_it(self):
+        curl = shutil.which("curl")
+        if curl is None:
+            self.fail("curl not installed (deploy/packages-test.txt lists it)")
+        out = subprocess.run([curl, "-s", "-H", "Authorization: Bearer read-token-0123456789", "-H",
+                              "Content-Type: application/json", "-d", json.dumps(self.infer_body()),
+                              self.base + "/v2/models/mlp/infer"], check=True, capture_output=True, text=True)
+        self.assertEqual(json.loads(out.stdout)["outputs"][0]["shape"], v1_predict_bits(self, 1)[0])
 
 
 def free_port():
