@@ -25,6 +25,12 @@ void LogSecurity(const ServerOptions& options) {
         "statistics and bearer tokens cross the network unencrypted; use --tls-cert/--tls-key\"",
         options.listen);
   }
+  if (!options.http_listen.empty() && !IsLoopbackListenAddress(options.http_listen)) {
+    spdlog::warn(
+        "event=insecure_http_listen listen={} detail=\"the HTTP port (/metrics, /v2 inference) is plaintext{}: "
+        "requests, answers and bearer tokens cross the network unencrypted; put a TLS proxy in front of it\"",
+        options.http_listen, options.tls.enabled() ? " even with --tls-cert (TLS covers the gRPC port only)" : "");
+  }
   if (!options.auth.enabled()) {
     spdlog::warn(
         "event=auth_disabled detail=\"no --token-file: every RPC, including the mutating ones (LoadModel, "
