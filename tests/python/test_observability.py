@@ -200,7 +200,8 @@ class MetricsExpositionTest(unittest.TestCase):
         self.assertEqual(
             series(got, "bnserve_request_duration_seconds_bucket", method="Predict", model="mlp", le="+Inf"), 8)
         self.assertGreater(series(got, "bnserve_request_duration_seconds_sum", method="Predict", model="mlp"), 0)
-        self.assertEqual(series(got, "bnserve_inference_samples_total", model="mlp"), expected["predict_samples"])
+        self.assertEqual(series(got, "bnserve_inference_samples_total", model="mlp")
+                         - series(before, "bnserve_inference_samples_total", model="mlp"), expected["predict_samples"])
         self.assertEqual(series(got, "bnserve_recalibration_samples_total", model="mlp"),
                          expected["recalibration_samples"])
         self.assertEqual(series(got, "bnserve_commits_total", model="mlp"), 1)
@@ -220,6 +221,22 @@ class MetricsExpositionTest(unittest.TestCase):
         fds = len(os.listdir("/proc/%d/fd" % self.server.process.pid))
         self.assertAlmostEqual(series(got, "process_open_fds"), fds, delta=3)
         self.assertAlmostEqual(series(got, "process_start_time_seconds"), time.time(), delta=600)
+
+    def test_stream_messages_count_one_by_one(self):
+        eval_input = self.fixture["eval"]["input"]
+        rows = eval_input["shape"][0]
+        before = scrape(self.server.http_port)
+        requests = []
+        for _ in range(3):
+            request = self.pb["inference"].PredictRequest(model="mlp")
+            request.inputs.append(tensor(self.pb["tensor"], eval_input["shape"], eval_input["data"], raw=True))
+            requests.append(request)
+        self.assertEqual(len(list(self.stub.PredictStream(iter(requests), timeout=60))), 3)
+        got = scrape(self.server.http_port)
+        ok = dict(method="PredictStream", model="mlp", code="OK")
+        self.assertEqual(series(got, "bnserve_requests_total", **ok) - (series(before, "bnserve_requests_total", **ok) or 0), 3)
+        samples_before = series(before, "bnserve_inference_samples_total", model="mlp")
+        self.assertEqual(series(got, "bnserve_inference_samples_total", model="mlp") - samples_before, 3 * rows)
 
     def cpu_seconds(self):
         """utime + stime of the server from /proc/<pid>/stat (fields 14 and 15 of proc(5))."""
