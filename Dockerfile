@@ -29,9 +29,11 @@ RUN mkdir -p /var/lib/bnserve/models \
  && chown -R bnserve:bnserve /var/lib/bnserve
 USER bnserve
 VOLUME ["/var/lib/bnserve/models"]
-EXPOSE 50051
+# 50051: gRPC (bnserve.v1 and the Open Inference Protocol); 8000: HTTP
+# (/metrics and the Open Inference Protocol's /v2 routes, docs/metrics.md).
+EXPOSE 50051 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["bnctl", "--server", "127.0.0.1:50051", "--timeout", "2", "health"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["bnserve"]
-CMD ["--listen", "0.0.0.0:50051", "--model-repository", "/var/lib/bnserve/models", "--drain-seconds", "10"]
+CMD ["--listen", "0.0.0.0:50051", "--metrics-listen", "0.0.0.0:8000", "--model-repository", "/var/lib/bnserve/models", "--drain-seconds", "10"]

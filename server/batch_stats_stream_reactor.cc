@@ -38,7 +38,7 @@ class BatchStatsStreamReactor final : public grpc::ServerReadReactor<v1::GetBatc
     AcquireFromGrpc(this);
     const absl::Status status = stream_.Add(chunk_);
     if (!status.ok()) {
-      LogCall("GetBatchStatsStream", chunk_.model(), context_, status, start_);
+      EndCall(env_, "GetBatchStatsStream", chunk_.model(), context_, status, start_);
       ReleaseToGrpc(this);
       Finish(ToGrpcStatus(status));
       return;
@@ -52,7 +52,7 @@ class BatchStatsStreamReactor final : public grpc::ServerReadReactor<v1::GetBatc
     AcquireFromGrpc(this);
     absl::Status status = stream_.Finish(*env_.manager, response_);
     if (status.ok()) status = CheckResponseSize(response_->ByteSizeLong(), env_.limits);
-    LogCall("GetBatchStatsStream", response_->model(), context_, status, start_);
+    EndCall(env_, "GetBatchStatsStream", response_->model(), context_, status, start_);
     ReleaseToGrpc(this);
     Finish(ToGrpcStatus(status));
   }

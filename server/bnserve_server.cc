@@ -13,6 +13,10 @@
 namespace bnserve {
 namespace {
 
+// Threads answering the HTTP port: scrapes are rare, HTTP inference is a
+// side door next to gRPC; each thread holds one connection at a time.
+constexpr int kHttpThreads = 4;
+
 // Start-up warnings for set-ups that leave the service exposed.
 void LogSecurity(const ServerOptions& options) {
   if (!options.tls.enabled() && !IsLoopbackListenAddress(options.listen)) {
@@ -20,6 +24,12 @@ void LogSecurity(const ServerOptions& options) {
         "event=insecure_listen listen={} detail=\"plaintext gRPC on a non-loopback address: requests, "
         "statistics and bearer tokens cross the network unencrypted; use --tls-cert/--tls-key\"",
         options.listen);
+  }
+  if (!options.http_listen.empty() && !IsLoopbackListenAddress(options.http_listen)) {
+    spdlog::warn(
+        "event=insecure_http_listen listen={} detail=\"the HTTP port (/metrics, /v2 inference) is plaintext{}: "
+        "requests, answers and bearer tokens cross the network unencrypted; put a TLS proxy in front of it\"",
+        options.http_listen, options.tls.enabled() ? " even with --tls-cert (TLS covers the gRPC port only)" : "");
   }
   if (!options.auth.enabled()) {
     spdlog::warn(
@@ -56,8 +66,14 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   }
   WorkerPool* recalibration_pool =
       server->recalibration_pool_ != nullptr ? server->recalibration_pool_.get() : server->pool_.get();
-  server->service_ = std::make_unique<BnServeService>(
-      CallEnv{manager, server->pool_.get(), recalibration_pool, options.limits, &server->auth_});
+  if (!options.http_listen.empty()) {
+    server->metrics_ = std::make_unique<ServerMetrics>();
+    server->model_collector_ = std::make_unique<ModelCollector>(manager);
+  }
+  const CallEnv env{manager,        server->pool_.get(), recalibration_pool,
+                    options.limits, &server->auth_,      server->metrics_.get()};
+  server->service_ = std::make_unique<BnServeService>(env);
+  server->oip_service_ = std::make_unique<OipService>(env);
 
   // Both are process-wide switches read by the next ServerBuilder.
   grpc::EnableDefaultHealthCheckService(true);
@@ -69,6 +85,7 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   const GrpcArgs grpc_args = ServerGrpcArgs(options.grpc_args);
   ApplyGrpcArgs(grpc_args, &builder);
   builder.RegisterService(server->service_.get());
+  builder.RegisterService(server->oip_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
@@ -77,9 +94,22 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
 
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
   health->SetServingStatus("", true);
-  manager->SetStateListener([health](const std::string& name, ModelState state) {
+  manager->SetStateListener([health, metrics = server->metrics_.get()](const std::string& name, ModelState state) {
     health->SetServingStatus(name, state == ModelState::kAvailable);
+    if (metrics != nullptr) metrics->OnModelState(name, state);
   });
+  if (!options.http_listen.empty()) {
+    server->http_env_ =
+        HttpEnv{manager,
+                &server->auth_,
+                server->metrics_.get(),
+                {server->metrics_->registry().get(), server->model_collector_.get(), &server->process_collector_}};
+    BN_ASSIGN_OR_RETURN(
+        server->http_server_,
+        HttpServer::Start(options.http_listen, kHttpThreads, options.limits.max_message_bytes,
+                          [env = &server->http_env_](const HttpRequest& request) { return RouteHttp(*env, request); }));
+    spdlog::info("event=http_started listen={} port={}", options.http_listen, server->http_port());
+  }
   LogSecurity(options);
   spdlog::info(
       "event=server_started listen={} port={} worker_threads={} recalibration_threads={} recalibration_nice={} "
@@ -98,6 +128,7 @@ void BnServer::Shutdown(std::chrono::system_clock::time_point deadline) {
     manager_->SetStateListener(nullptr);
     server_->Shutdown(deadline);
     server_->Wait();
+    http_server_.reset();
     // Every call has ended. Joining the pools' threads here, before the
     // service and its message arenas are destroyed, makes the end of the
     // last task they ran happen-before that destruction in a way the

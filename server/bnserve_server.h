@@ -1,4 +1,5 @@
-// BnServer: a running bnserve gRPC server - the BnServe service, the
+// BnServer: a running bnserve gRPC server - the BnServe service and the
+// Open Inference Protocol's GRPCInferenceService (server/oip/), the
 // standard health service (service "" = the server, service "<model>" =
 // that model, kept in step with the ModelManager's states) and server
 // reflection, on one listening address, over TLS or plaintext (TlsFiles)
@@ -20,6 +21,12 @@
 #include "server/auth/tls_options.h"
 #include "server/bnserve_service.h"
 #include "server/grpc_args.h"
+#include "server/http/http_routes.h"
+#include "server/http/http_server.h"
+#include "server/metrics/model_collector.h"
+#include "server/metrics/process_collector.h"
+#include "server/metrics/server_metrics.h"
+#include "server/oip/oip_service.h"
 #include "server/worker_pool.h"
 
 namespace bnserve {
@@ -41,6 +48,10 @@ struct ServerOptions {
   TlsFiles tls;
   // Default = every RPC open.
   AuthPolicy auth;
+  // host:port of the HTTP port (/metrics, the Open Inference Protocol's
+  // /v2 routes); port 0 picks a free port (see BnServer::http_port()).
+  // Empty = no HTTP port and no metrics recorded.
+  std::string http_listen;
 };
 
 // The worker thread count a ServerOptions::worker_threads value means (0 =
@@ -61,6 +72,8 @@ class BnServer {
 
   // The bound port.
   int port() const { return port_; }
+  // The bound HTTP port; 0 without one.
+  int http_port() const { return http_server_ != nullptr ? http_server_->port() : 0; }
   grpc::Server* grpc_server() { return server_.get(); }
 
   // Reports NOT_SERVING on every health service name, stops accepting calls,
@@ -82,7 +95,15 @@ class BnServer {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<WorkerPool> recalibration_pool_;  // null: recalibration on pool_
   std::unique_ptr<BnServeService> service_;
+  std::unique_ptr<OipService> oip_service_;
   std::unique_ptr<grpc::Server> server_;
+  // With an HTTP port only. The HTTP server is stopped first: its handlers
+  // use the rest.
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<ModelCollector> model_collector_;
+  ProcessCollector process_collector_;
+  HttpEnv http_env_;
+  std::unique_ptr<HttpServer> http_server_;
 };
 
 }  // namespace bnserve

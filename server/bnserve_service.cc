@@ -103,8 +103,14 @@ grpc::ServerUnaryReactor* BnServeService::ListVersions(grpc::CallbackServerConte
 
 grpc::ServerUnaryReactor* BnServeService::Rollback(grpc::CallbackServerContext* context,
                                                    const v1::RollbackRequest* request, v1::RollbackResponse* response) {
-  return AuthorizedUnary(env_, context, "Rollback", request->model(), response,
-                         [=] { return RollbackImpl(*env_.manager, *request, response); });
+  return AuthorizedUnary(env_, context, "Rollback", request->model(), response, [=] {
+    absl::Status status = RollbackImpl(*env_.manager, *request, response);
+    // A request naming no valid model or version attempted no commit.
+    const bool attempted =
+        status.code() != absl::StatusCode::kNotFound && status.code() != absl::StatusCode::kInvalidArgument;
+    if (env_.metrics != nullptr && attempted) env_.metrics->RecordCommit(request->model(), status.ok());
+    return status;
+  });
 }
 
 grpc::ServerWriteReactor<v1::ExportChunk>* BnServeService::Export(grpc::CallbackServerContext* context,

@@ -38,13 +38,19 @@ void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerCont
               absl::StatusCodeToString(status.code()), ms, std::string(status.message()));
 }
 
+void EndCall(const CallEnv& env, const char* rpc, const std::string& model, grpc::CallbackServerContext* context,
+             const absl::Status& status, std::chrono::steady_clock::time_point start) {
+  LogCall(rpc, model, context, status, start);
+  if (env.metrics != nullptr) env.metrics->RecordCall(rpc, model, status.code(), start);
+}
+
 void CompleteUnary(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* rpc,
-                   const std::string& model, const google::protobuf::MessageLite& response, const ServiceLimits& limits,
+                   const std::string& model, const google::protobuf::MessageLite& response, const CallEnv& env,
                    absl::FunctionRef<absl::Status()> work, std::chrono::steady_clock::time_point start) {
   absl::Status status = CheckNotCancelled(context, "call");
   if (status.ok()) status = work();
-  if (status.ok()) status = CheckResponseSize(response.ByteSizeLong(), limits);
-  LogCall(rpc, model, context, status, start);
+  if (status.ok()) status = CheckResponseSize(response.ByteSizeLong(), env.limits);
+  EndCall(env, rpc, model, context, status, start);
   reactor->Finish(ToGrpcStatus(status));
 }
 

@@ -15,6 +15,7 @@
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
 #include "server/auth/auth_policy.h"
+#include "server/metrics/server_metrics.h"
 #include "server/requests.h"
 #include "server/status_util.h"
 #include "server/worker_pool.h"
@@ -31,6 +32,8 @@ struct CallEnv {
   ServiceLimits limits;
   // Who may call what (server/auth/call_auth.h checks it); nullptr = all open.
   const AuthPolicy* auth = nullptr;
+  // Where calls are counted and timed; nullptr = no metrics (--metrics-listen unset).
+  ServerMetrics* metrics = nullptr;
 };
 
 // RESOURCE_EXHAUSTED when a response of `bytes` would exceed the message
@@ -46,11 +49,21 @@ absl::Status CheckNotCancelled(grpc::CallbackServerContext* context, const char*
 void LogCall(const char* rpc, const std::string& model, grpc::CallbackServerContext* context,
              const absl::Status& status, std::chrono::steady_clock::time_point start);
 
+// The end of every call: logs it (LogCall) and records it in the metrics.
+// `rpc` is a string literal.
+void EndCall(const CallEnv& env, const char* rpc, const std::string& model, grpc::CallbackServerContext* context,
+             const absl::Status& status, std::chrono::steady_clock::time_point start);
+
+// Counts `samples` predicted on `model` (nothing when 0 or metrics are off).
+inline void RecordInferenceSamples(const CallEnv& env, const std::string& model, int64_t samples) {
+  if (env.metrics != nullptr && samples > 0) env.metrics->AddInferenceSamples(model, samples);
+}
+
 // Runs `work` on the calling thread unless the call was cancelled, checks
-// the size of the `response` it filled, logs the call (its duration counted
-// from `start`, default now) and finishes it.
+// the size of the `response` it filled, ends the call (EndCall; its duration
+// counted from `start`, default now) and finishes it.
 void CompleteUnary(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* rpc,
-                   const std::string& model, const google::protobuf::MessageLite& response, const ServiceLimits& limits,
+                   const std::string& model, const google::protobuf::MessageLite& response, const CallEnv& env,
                    absl::FunctionRef<absl::Status()> work,
                    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
 
@@ -60,9 +73,8 @@ template <typename Response>
 grpc::ServerUnaryReactor* RunUnary(const CallEnv& env, grpc::CallbackServerContext* context, const char* rpc,
                                    std::string model, const Response* response, std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const ServiceLimits limits = env.limits;
   env.pool->Submit([=, work = std::move(work), model = std::move(model)] {
-    CompleteUnary(reactor, context, rpc, model, *response, limits, work);
+    CompleteUnary(reactor, context, rpc, model, *response, env, work);
   });
   return reactor;
 }

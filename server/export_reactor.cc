@@ -43,7 +43,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
       status = exported.status();
       if (status.ok()) exported_ = *std::move(exported);
     }
-    LogCall("Export", request_.model(), context_, status, start_);
+    EndCall(env_, "Export", request_.model(), context_, status, start_);
     if (!status.ok()) {
       ReleaseToGrpc(this);
       Finish(ToGrpcStatus(status));

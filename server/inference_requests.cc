@@ -18,8 +18,8 @@ void EncodePrediction(const v1::PredictRequest& request, const Prediction& predi
 
 }  // namespace
 
-absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request,
-                         v1::PredictResponse* response) {
+absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request, v1::PredictResponse* response,
+                         int64_t* samples) {
   BN_ASSIGN_OR_RETURN(VersionRequest version,
                       VersionRequestFromProto(request.statistics_version(), "statistics_version"));
   DecodedTensors inputs;
@@ -27,11 +27,12 @@ absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& 
   BN_ASSIGN_OR_RETURN(Prediction prediction,
                       manager.Predict(request.model(), version, inputs.names, absl::MakeSpan(inputs.views)));
   EncodePrediction(request, prediction, response);
+  if (samples != nullptr) *samples = prediction.samples();
   return absl::OkStatus();
 }
 
 std::optional<absl::Status> TryPredictInline(const ModelManager& manager, const v1::PredictRequest& request,
-                                             v1::PredictResponse* response) {
+                                             v1::PredictResponse* response, int64_t* samples) {
   if (request.statistics_version() != 0) return std::nullopt;
   // Decoding only views the request's floats (it copies just raw bytes that
   // protobuf left misaligned), so a call that then goes to the pool pays
@@ -43,6 +44,7 @@ std::optional<absl::Status> TryPredictInline(const ModelManager& manager, const 
   if (!prediction.has_value()) return std::nullopt;
   if (!prediction->ok()) return prediction->status();
   EncodePrediction(request, **prediction, response);
+  if (samples != nullptr) *samples = (*prediction)->samples();
   return absl::OkStatus();
 }
 

@@ -47,6 +47,7 @@ struct Flags {
   std::string read_auth = "open";
   std::string stats_store = "files";
   std::string copy_stats_to;
+  std::string metrics_listen;
 };
 
 constexpr char kSecurityFooter[] = R"(Security (docs/security.md):
@@ -146,6 +147,10 @@ void DefineFlags(CLI::App& app, Flags& flags) {
   app.add_option("--copy-stats-to", flags.copy_stats_to,
                  "Copy every model's statistics history from --stats-store to this store ('files' or a postgresql:// "
                  "URI; it must hold no versions yet), print what was copied and exit instead of serving");
+  app.add_option("--metrics-listen", flags.metrics_listen,
+                 "host:port of the HTTP port serving Prometheus /metrics and the Open Inference Protocol's /v2 "
+                 "routes (port 0 = any free port; none = off, docs/metrics.md)")
+      ->envname("BNSERVE_METRICS_LISTEN");
   app.footer(kSecurityFooter);
 }
 
@@ -236,6 +241,7 @@ int Run(const Flags& flags) {
   server_options.limits.max_stream_batch_bytes = int64_t{flags.max_stream_batch_mb} << 20;
   server_options.tls = bnserve::TlsFiles{flags.tls_cert, flags.tls_key, flags.tls_client_ca};
   server_options.auth = *std::move(auth);
+  server_options.http_listen = flags.metrics_listen;
   absl::StatusOr<std::unique_ptr<bnserve::BnServer>> server = bnserve::BnServer::Start(manager->get(), server_options);
   if (!server.ok()) {
     spdlog::critical("event=startup_failed error=\"{}\"", std::string(server.status().message()));

@@ -45,9 +45,11 @@ class PredictStreamReactor final : public grpc::ServerBidiReactor<v1::PredictReq
     AcquireFromGrpc(this);
     const auto start = std::chrono::steady_clock::now();
     response_.Clear();
-    absl::Status status = PredictImpl(*env_.manager, request_, &response_);
+    int64_t samples = 0;
+    absl::Status status = PredictImpl(*env_.manager, request_, &response_, &samples);
+    RecordInferenceSamples(env_, request_.model(), samples);
     if (status.ok()) status = CheckResponseSize(response_.ByteSizeLong(), env_.limits);
-    LogCall("PredictStream", request_.model(), context_, status, start);
+    EndCall(env_, "PredictStream", request_.model(), context_, status, start);
     ReleaseToGrpc(this);
     if (!status.ok()) {
       Finish(ToGrpcStatus(status));

@@ -47,6 +47,9 @@ class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateR
       Abandon(status);
       return;
     }
+    if (env_.metrics != nullptr && message_.has_batch()) {
+      env_.metrics->AddRecalibrationSamples(stream_.model(), stream_.last_batch_samples());
+    }
     message_.Clear();
     ReleaseToGrpc(this);
     StartRead(&message_);
@@ -60,7 +63,10 @@ class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateR
       return;
     }
     status = stream_.Finish(response_);
-    LogCall("Recalibrate", stream_.model(), context_, status, start_);
+    if (env_.metrics != nullptr && !stream_.dry_run() && !(status.ok() && response_->deduplicated())) {
+      env_.metrics->RecordCommit(stream_.model(), status.ok());
+    }
+    EndCall(env_, "Recalibrate", stream_.model(), context_, status, start_);
     ReleaseToGrpc(this);
     Finish(ToGrpcStatus(status));
   }
@@ -69,7 +75,7 @@ class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateR
     stream_.Abandon();
     spdlog::info("event=recalibration_abandoned model={} code={} reason=\"{}\"", stream_.model(),
                  absl::StatusCodeToString(status.code()), std::string(status.message()));
-    LogCall("Recalibrate", stream_.model(), context_, status, start_);
+    EndCall(env_, "Recalibrate", stream_.model(), context_, status, start_);
     ReleaseToGrpc(this);
     Finish(ToGrpcStatus(status));
   }

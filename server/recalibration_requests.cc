@@ -14,6 +14,7 @@ absl::Status RecalibrationStream::Add(const v1::RecalibrateRequest& message) {
       }
       BN_ASSIGN_OR_RETURN(RecalibrationRequest request, RecalibrationRequestFromProto(message.config()));
       model_ = message.config().model();
+      dry_run_ = message.config().dry_run();
       BN_ASSIGN_OR_RETURN(session_, manager_->StartRecalibration(model_, std::move(request)));
       return absl::OkStatus();
     }
@@ -33,7 +34,10 @@ absl::Status RecalibrationStream::Add(const v1::RecalibrateRequest& message) {
       DecodedTensors inputs;
       absl::Status added = DecodeTensors(message.batch().inputs(), "inputs", &inputs);
       if (added.ok()) added = session_->AddBatch(inputs.views);
-      if (added.ok()) return added;
+      if (added.ok()) {
+        last_batch_samples_ = inputs.views.empty() || inputs.views[0].shape.rank() == 0 ? 0 : inputs.views[0].shape[0];
+        return added;
+      }
       // Say which message of the stream was refused.
       return absl::Status(added.code(), absl::StrCat("message ", index, " (batch): ", added.message()));
     }

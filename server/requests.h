@@ -39,13 +39,15 @@ absl::Status UnloadModelImpl(ModelManager& manager, const v1::UnloadModelRequest
                              v1::UnloadModelResponse* response);
 
 // --- inference (inference_requests.cc) ---
-absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request, v1::PredictResponse* response);
+// `samples`, when given, receives the batch rows computed (for the metrics).
+absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request, v1::PredictResponse* response,
+                         int64_t* samples = nullptr);
 // PredictImpl computed on the calling thread when ModelManager::TryPredictInline
 // says it is quick and cannot block; std::nullopt, with `response` untouched,
 // when the call belongs on a worker (a pinned version, a model not served, a
 // heavy or not yet timed plan, inputs that do not decode).
 std::optional<absl::Status> TryPredictInline(const ModelManager& manager, const v1::PredictRequest& request,
-                                             v1::PredictResponse* response);
+                                             v1::PredictResponse* response, int64_t* samples = nullptr);
 
 // --- statistics (statistics_requests.cc) ---
 absl::Status GetRunningStatsImpl(const ModelManager& manager, const v1::GetRunningStatsRequest& request,
@@ -89,10 +91,16 @@ class RecalibrationStream {
   // the model's stream slot at once.
   void Abandon() { session_.reset(); }
   const std::string& model() const { return model_; }
+  // Whether the config asked for a dry run (nothing is committed).
+  bool dry_run() const { return dry_run_; }
+  // Samples (batch rows) of the last batch Add accepted.
+  int64_t last_batch_samples() const { return last_batch_samples_; }
 
  private:
   ModelManager* manager_;
   std::string model_;
+  bool dry_run_ = false;
+  int64_t last_batch_samples_ = 0;
   int64_t messages_ = 0;
   std::unique_ptr<RecalibrationSession> session_;
 };

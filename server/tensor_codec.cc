@@ -25,6 +25,8 @@ void CopyFromLittleEndian(const char* bytes, int64_t count, float* out) {
   }
 }
 
+}  // namespace
+
 void CopyToLittleEndian(const float* values, int64_t count, std::string* out) {
   // assign, not resize + memcpy: one pass over the bytes instead of two.
   out->assign(reinterpret_cast<const char*>(values), static_cast<size_t>(count) * sizeof(float));
@@ -38,8 +40,6 @@ void CopyToLittleEndian(const float* values, int64_t count, std::string* out) {
   }
 }
 
-}  // namespace
-
 absl::Status DecodeTensor(const v1::Tensor& tensor, absl::string_view field, DecodedTensors* out) {
   BN_ASSIGN_OR_RETURN(Shape shape, Shape::FromDims(absl::MakeConstSpan(tensor.shape().data(), tensor.shape().size()),
                                                    absl::StrCat(field, ".shape")));
@@ -49,35 +49,47 @@ absl::Status DecodeTensor(const v1::Tensor& tensor, absl::string_view field, Dec
     return absl::InvalidArgumentError(absl::StrCat(field, ": expected either values or raw_float32_le, got both (",
                                                    tensor.values_size(), " values and ", raw.size(), " bytes)"));
   }
+  if (!raw.empty()) return out->AddRawFloat32(tensor.name(), shape, raw, absl::StrCat(field, ".raw_float32_le"));
+  return out->AddValues(tensor.name(), shape, tensor.values().data(), tensor.values_size(),
+                        absl::StrCat(field, ".values"));
+}
+
+absl::Status DecodedTensors::AddValues(absl::string_view name, const Shape& shape, const float* data, int64_t count,
+                                       absl::string_view field) {
+  const int64_t numel = shape.NumElements();
+  if (count != numel) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": expected ", numel, " values for shape ", shape.ToString(), ", got ", count));
+  }
+  views.push_back(TensorView{shape, data});
+  names.emplace_back(name);
+  return absl::OkStatus();
+}
+
+absl::Status DecodedTensors::AddRawFloat32(absl::string_view name, const Shape& shape, const std::string& raw,
+                                           absl::string_view field) {
+  const int64_t numel = shape.NumElements();
+  const uint64_t expected = static_cast<uint64_t>(numel) * sizeof(float);
+  if (raw.size() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": expected 4 * ", numel, " = ", expected,
+                                                   " bytes for shape ", shape.ToString(), ", got ", raw.size()));
+  }
   TensorView view;
   view.shape = shape;
-  if (!raw.empty()) {
-    const uint64_t expected = static_cast<uint64_t>(numel) * sizeof(float);
-    if (raw.size() != expected) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ".raw_float32_le: expected 4 * ", numel, " = ", expected,
-                                                     " bytes for shape ", shape.ToString(), ", got ", raw.size()));
-    }
-    if (kHostIsLittleEndian && reinterpret_cast<uintptr_t>(raw.data()) % alignof(float) == 0) {
-      // The bytes already are the floats: no copy (a 224x224x3 image is
-      // 600 KB). protobuf filled the buffer with memcpy, which implicitly
-      // creates the float objects read here (P0593R6, applied as a defect
-      // report to earlier standards).
-      view.data = reinterpret_cast<const float*>(raw.data());
-    } else {
-      std::vector<float> values(static_cast<size_t>(numel));
-      CopyFromLittleEndian(raw.data(), numel, values.data());
-      view.data = values.data();
-      out->owned_.push_back(std::move(values));
-    }
+  if (kHostIsLittleEndian && reinterpret_cast<uintptr_t>(raw.data()) % alignof(float) == 0) {
+    // The bytes already are the floats: no copy (a 224x224x3 image is
+    // 600 KB). protobuf filled the buffer with memcpy, which implicitly
+    // creates the float objects read here (P0593R6, applied as a defect
+    // report to earlier standards).
+    view.data = reinterpret_cast<const float*>(raw.data());
   } else {
-    if (tensor.values_size() != numel) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ".values: expected ", numel, " values for shape ",
-                                                     shape.ToString(), ", got ", tensor.values_size()));
-    }
-    view.data = tensor.values().data();
+    std::vector<float> values(static_cast<size_t>(numel));
+    CopyFromLittleEndian(raw.data(), numel, values.data());
+    view.data = values.data();
+    owned_.push_back(std::move(values));
   }
-  out->views.push_back(view);
-  out->names.push_back(tensor.name());
+  views.push_back(view);
+  names.emplace_back(name);
   return absl::OkStatus();
 }
 

@@ -29,10 +29,18 @@ class DecodedTensors {
   absl::InlinedVector<TensorView, 2> views;
   absl::InlinedVector<std::string, 2> names;  // Tensor.name of each ("" when unset)
 
+  // The two ways a tensor arrives, whatever the protocol (bnserve.v1 or the
+  // Open Inference Protocol). INVALID_ARGUMENT naming `field` when the data
+  // does not fit `shape`.
+  // `count` floats at `data`, viewed in place (they must outlive this).
+  absl::Status AddValues(absl::string_view name, const Shape& shape, const float* data, int64_t count,
+                         absl::string_view field);
+  // Little-endian float32 bytes, viewed in place when the host and the
+  // alignment allow, else copied.
+  absl::Status AddRawFloat32(absl::string_view name, const Shape& shape, const std::string& raw,
+                             absl::string_view field);
+
  private:
-  friend absl::Status DecodeTensors(const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors,
-                                    absl::string_view field, DecodedTensors* out);
-  friend absl::Status DecodeTensor(const v1::Tensor& tensor, absl::string_view field, DecodedTensors* out);
   absl::InlinedVector<std::vector<float>, 2> owned_;
 };
 
@@ -43,6 +51,9 @@ absl::Status DecodeTensor(const v1::Tensor& tensor, absl::string_view field, Dec
 // Decodes every tensor; fields are named "<field>[i]".
 absl::Status DecodeTensors(const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors, absl::string_view field,
                            DecodedTensors* out);
+
+// Sets `out` to the little-endian float32 bytes of `count` floats.
+void CopyToLittleEndian(const float* values, int64_t count, std::string* out);
 
 // Writes `view` into `out` in `encoding` (TENSOR_ENCODING_UNSPECIFIED is
 // taken as VALUES; callers resolve "same as the request" first).

@@ -5,6 +5,8 @@
 # (tests/run_all.sh) runs the address one. Exits non-zero when a build
 # fails, a test fails, or any process wrote a sanitizer report.
 #
+# Tests labelled `heavy` (ctest LABELS) run in the Release stage only.
+#
 # Usage: tests/run_sanitizers.sh [address|thread|both=both] [JOBS=2] [CTEST_TIMEOUT_SECONDS=3600]
 # Build directories go under $BNSERVE_SANITIZER_BUILD_ROOT (default: the
 # source tree). Builds go through deploy/build.sh, so ccache is used when

@@ -30,7 +30,8 @@ absl::StatusOr<Prediction> RunPrediction(std::shared_ptr<const ServingBundle> bu
   BN_RETURN_IF_ERROR(bundle->plan->Run(inputs, workspace.get(), pool));
   bundle->plan->run_cost().Record(
       elements, std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
-  return Prediction(std::move(bundle), std::move(workspace), form);
+  const int64_t samples = inputs.empty() || inputs[0].shape.rank() == 0 ? 0 : inputs[0].shape[0];
+  return Prediction(std::move(bundle), std::move(workspace), form, samples);
 }
 
 }  // namespace bnserve

@@ -25,19 +25,23 @@ class Prediction {
   TensorView output(int i) const;
   const ServingBundle& bundle() const { return *bundle_; }
   BatchForm form() const { return form_; }
+  // Rows of the batch computed (1 for a single instance).
+  int64_t samples() const { return samples_; }
 
  private:
   friend absl::StatusOr<Prediction> RunPrediction(std::shared_ptr<const ServingBundle> bundle,
                                                   absl::Span<const std::string> names, absl::Span<TensorView> inputs,
                                                   ThreadPool* pool);
-  Prediction(std::shared_ptr<const ServingBundle> bundle, WorkspacePool::Handle workspace, BatchForm form)
-      : bundle_(std::move(bundle)), workspace_(std::move(workspace)), form_(form) {}
+  Prediction(std::shared_ptr<const ServingBundle> bundle, WorkspacePool::Handle workspace, BatchForm form,
+             int64_t samples)
+      : bundle_(std::move(bundle)), workspace_(std::move(workspace)), form_(form), samples_(samples) {}
 
   // Declared before workspace_: the workspace returns to the bundle's pool
   // before the bundle can be released.
   std::shared_ptr<const ServingBundle> bundle_;
   WorkspacePool::Handle workspace_;
   BatchForm form_;
+  int64_t samples_;
 };
 
 // Validates `inputs` (single instance or batch, see ResolveBatchForm, which

@@ -9,8 +9,12 @@ namespace {
 
 // The mutating RPCs; everything else in kReadRpcs is read-only.
 const char* const kAdminRpcs[] = {"LoadModel", "ReloadModel", "UnloadModel", "Recalibrate", "Rollback"};
-const char* const kReadRpcs[] = {"ListModels",    "DescribeModel",       "Predict", "PredictStream", "GetRunningStats",
-                                 "GetBatchStats", "GetBatchStatsStream", "Moments", "ListVersions",  "Export"};
+// The Open Inference Protocol's RPCs (inference.GRPCInferenceService) are
+// all read-only: ModelInfer is a Predict.
+const char* const kReadRpcs[] = {
+    "ListModels",          "DescribeModel",  "Predict",       "PredictStream", "GetRunningStats", "GetBatchStats",
+    "GetBatchStatsStream", "Moments",        "ListVersions",  "Export",        "ServerLive",      "ServerReady",
+    "ModelReady",          "ServerMetadata", "ModelMetadata", "ModelInfer"};
 
 constexpr absl::string_view kBearerScheme = "bearer ";
 

@@ -14,6 +14,7 @@
 #include "bnserve/v1/bnserve_service.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "inference/grpc_predict_v2.grpc.pb.h"
 #include "server/auth/token_set.h"
 #include "tests/server/server_test_util.h"
 
@@ -30,7 +31,16 @@ constexpr char kReadToken[] = "rd-0a1b2c3d4e5f60718293a4b5c6d7e8f9ab";
 // auth_policy.cc).
 const std::set<std::string> kMutating = {"Recalibrate", "Rollback", "LoadModel", "ReloadModel", "UnloadModel"};
 
-std::vector<std::string> ServiceMethods() { return testing::BnServeMethodNames(); }
+// Every method of both services bnserve serves: bnserve.v1.BnServe and
+// the Open Inference Protocol's inference.GRPCInferenceService.
+std::vector<std::string> ServiceMethods() {
+  std::vector<std::string> methods = testing::BnServeMethodNames();
+  const google::protobuf::ServiceDescriptor* oip =
+      inference::ServerLiveRequest::descriptor()->file()->FindServiceByName("GRPCInferenceService");
+  if (oip == nullptr) ADD_FAILURE() << "no descriptor for " << inference::GRPCInferenceService::service_full_name();
+  for (int i = 0; oip != nullptr && i < oip->method_count(); ++i) methods.push_back(oip->method(i)->name());
+  return methods;
+}
 
 TokenSet TwoTokens() {
   absl::StatusOr<TokenSet> set =

@@ -160,6 +160,21 @@ TEST_F(ModelManagerTest, UnsupportedOperatorFailsTheLoadBeforeTheStoreIsOpened) 
   EXPECT_FALSE(std::filesystem::exists(repository_ / "erf" / "stats"));
 }
 
+// The batch rows a prediction computed (the inference-samples metric): the
+// leading dim of a batch, 1 for a single instance sent without it.
+TEST_F(ModelManagerTest, PredictionCountsItsSamples) {
+  const std::vector<float> x = Values(3 * 20, 11);
+  TensorView batch{Shape{3, 20}, x.data()};
+  absl::StatusOr<Prediction> batched = manager_->Predict("mlp", VersionRequest::Current(), {}, {&batch, 1});
+  ASSERT_TRUE(batched.ok()) << batched.status();
+  EXPECT_EQ(batched->samples(), 3);
+  TensorView single{Shape{20}, x.data()};
+  absl::StatusOr<Prediction> one = manager_->Predict("mlp", VersionRequest::Current(), {}, {&single, 1});
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->form(), BatchForm::kSingleInstance);
+  EXPECT_EQ(one->samples(), 1);
+}
+
 TEST_F(ModelManagerTest, StateChangesAreReportedInOrder) {
   ASSERT_TRUE(manager_->Unload("mlp").ok());
   ASSERT_TRUE(manager_->Load("mlp").ok());
