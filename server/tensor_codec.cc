@@ -43,7 +43,6 @@ void CopyToLittleEndian(const float* values, int64_t count, std::string* out) {
 absl::Status DecodeTensor(const v1::Tensor& tensor, absl::string_view field, DecodedTensors* out) {
   BN_ASSIGN_OR_RETURN(Shape shape, Shape::FromDims(absl::MakeConstSpan(tensor.shape().data(), tensor.shape().size()),
                                                    absl::StrCat(field, ".shape")));
-  const int64_t numel = shape.NumElements();
   const std::string& raw = tensor.raw_float32_le();
   if (!raw.empty() && tensor.values_size() > 0) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": expected either values or raw_float32_le, got both (",

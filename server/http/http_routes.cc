@@ -23,8 +23,6 @@ HttpResponse Metrics(const HttpEnv& env) {
   return {200, "text/plain; version=0.0.4; charset=utf-8", out.str()};
 }
 
-int HttpStatusOf(absl::StatusCode code) { return code == absl::StatusCode::kUnauthenticated ? 401 : 403; }
-
 }  // namespace
 
 HttpResponse JsonError(int status, const std::string& message) {
