@@ -4,6 +4,7 @@ export it (tests/python/bn_export.py: the README's torch.onnx.export, opset 13, 
 
     /usr/bin/python3 tests/zoo/gen_zoo_model.py --arch resnet18 --out DIR
     /usr/bin/python3 tests/zoo/gen_zoo_model.py --list all|ci
+    /usr/bin/python3 tests/zoo/gen_zoo_model.py --coverage --out DIR
 
 writes DIR/<arch>/ with
     model.onnx     the export of torchvision's model (weights=None, every BN's running_mean, running_var,
@@ -17,8 +18,10 @@ bn_export.py, torch and torchvision versions): regenerating large models takes a
 takes no torch import. Needs /usr/bin/python3 with torch, torchvision and onnx (Debian python3-torchvision,
 python3-onnx).
 
-Every architecture has a family; the CI list (--list ci) holds one architecture per distinct set of
-operators and attributes, the small ones, so it proves every operator the zoo needs in a few minutes.
+Every architecture has a family; the CI list (--list ci) holds the small architectures that between them
+have every operator and attribute combination (each attribute's value) of the whole list, so CI proves
+every operator the zoo needs in a few minutes. --coverage checks that claim on a cache holding the whole list
+(run_zoo.sh --all fills it).
 """
 import argparse
 import hashlib
@@ -66,7 +69,7 @@ _add("vgg", VGG_IMAGE, ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"])
 _add("segmentation", IMAGE, ["fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
                              "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"],
      ci=["deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large", "fcn_resnet50"])
-_add("video", CLIP, ["r3d_18", "mc3_18", "r2plus1d_18"], ci=["mc3_18", "r2plus1d_18"])
+_add("video", CLIP, ["r3d_18", "mc3_18", "r2plus1d_18"], ci=["r3d_18", "mc3_18", "r2plus1d_18"])
 
 
 def digest():
@@ -171,11 +174,47 @@ def generate(name, folder, want):
     return meta
 
 
+def node_signature(node):
+    """(operator, attributes with their values): what the CI list must cover. A Constant's value and a Conv's
+    group count (beyond grouped or not) are data, not kernel choices."""
+    import onnx
+    attributes = []
+    for a in node.attribute:
+        if a.name == "value":
+            continue
+        v = onnx.helper.get_attribute_value(a)
+        if a.name == "group":
+            v = "grouped" if v > 1 else 1
+        attributes.append((a.name, v.decode() if isinstance(v, bytes) else tuple(v) if isinstance(v, list) else v))
+    return node.op_type, tuple(sorted(attributes))
+
+
+def coverage(out):
+    """Prints every operator/attribute signature of the architectures cached in OUT that no CI architecture
+    has; returns how many (generate the whole list first: run_zoo.sh --all)."""
+    import onnx
+    seen = {}
+    for name, (_, _, ci) in ARCHITECTURES.items():
+        path = os.path.join(out, name, "model.onnx")
+        if not os.path.exists(path):
+            print(f"{name}: not generated, not checked")
+            continue
+        for node in onnx.load(path, load_external_data=False).graph.node:
+            seen.setdefault(node_signature(node), set()).add((name, ci))
+    missing = {sig: sorted(n for n, _ in users) for sig, users in seen.items() if not any(ci for _, ci in users)}
+    for sig, users in sorted(missing.items(), key=str):
+        print(f"not in the CI list: {sig} in {', '.join(users)}")
+    print(f"{len(seen) - len(missing)} of {len(seen)} operator/attribute signatures covered by the CI list")
+    return len(missing)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", help="architecture name (see --list all)")
     parser.add_argument("--out", help="cache folder; the architecture goes to OUT/<arch>/")
     parser.add_argument("--list", choices=["all", "ci"], help="print architecture names, one a line")
+    parser.add_argument("--coverage", action="store_true",
+                        help="with --out: signatures of the generated architectures that the CI list misses")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the reference (default 1)")
     args = parser.parse_args()
     if args.list:
@@ -183,6 +222,8 @@ def main():
             if args.list == "all" or ci:
                 print(name)
         return 0
+    if args.coverage and args.out:
+        return 1 if coverage(args.out) else 0
     if args.arch not in ARCHITECTURES or not args.out:
         parser.error(f"--arch must be one of {', '.join(ARCHITECTURES)}, with --out")
     folder = os.path.join(args.out, args.arch)
