@@ -11,7 +11,7 @@
 #   tests/zoo/run_zoo.sh [--all | ARCH...] [--build-dir DIR]
 #
 # Without arguments: the CI list (gen_zoo_model.py --list ci). --all: every
-# architecture, about 4 GB of ONNX files in the cache and the better part of
+# architecture, about 7 GB of ONNX files in the cache and the better part of
 # an hour on 2 cores. Builds zoo_test first. Exits non-zero when any
 # architecture fails.
 set -euo pipefail
