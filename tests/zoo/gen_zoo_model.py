@@ -22,8 +22,9 @@ Every architecture has a family; the CI list (--list ci) holds the small archite
 have every operator and attribute combination (each attribute's value) of the whole list, so CI proves
 every operator the zoo needs in a few minutes. --coverage checks that claim on a cache holding the whole list
 (run_zoo.sh --all fills it). VGG stays out (its 224x224 input and 500 MB of weights take 3 GB of memory in
-the test): the two signatures only it has, MaxPool 2x2 stride 2 and AveragePool 1x1 stride 1, are the CNN
-of tests/fixtures/torch and the pooling operator tests' business.
+the test). Of the two signatures only it has, MaxPool 2x2 stride 2 is in the pooling operator test and the
+CNN of tests/fixtures/torch; AveragePool 1x1 stride 1 (its AdaptiveAvgPool2d((7, 7)) on a 7x7 map) only
+in run_zoo.sh --all.
 """
 import argparse
 import hashlib
