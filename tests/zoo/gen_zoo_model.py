@@ -64,7 +64,7 @@ _add("densenet", IMAGE, ["densenet121", "densenet161", "densenet169", "densenet2
 _add("shufflenet_v2", IMAGE, ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
                               "shufflenet_v2_x2_0"], ci=["shufflenet_v2_x0_5"])
 _add("regnet", IMAGE, ["regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_y_400mf", "regnet_y_800mf",
-                       "regnet_y_1_6gf"], ci=["regnet_x_400mf", "regnet_y_400mf"])
+                       "regnet_y_1_6gf"], ci=["regnet_y_400mf"])
 _add("mnasnet", IMAGE, ["mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"], ci=["mnasnet0_5"])
 _add("googlenet", IMAGE, ["googlenet"], ci=["googlenet"])
 _add("inception", INCEPTION_IMAGE, ["inception_v3"], ci=["inception_v3"])
