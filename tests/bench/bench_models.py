@@ -6,9 +6,10 @@ and by PyTorch-side benchmarks, so both sides run the same networks with the sam
 
 Randomized BN state comes from tools/bn_export.py (randomize_bn).
 
-Needs torch (/usr/bin/python3); r3d_18 also torchvision (python3-torchvision). ResNet18 is written out
-below (from before torchvision was a test package); its module tree, parameter names and init match
-torchvision.models.resnet18(weights=None).
+Needs torch (/usr/bin/python3). ResNet18 is written out below (it predates torchvision on this machine); its
+module tree, parameter names and init match torchvision.models.resnet18(weights=None). r3d_18 and the
+torchvision architectures (mobilenet_v3_large, efficientnet_b0, deeplabv3_mobilenet_v3_large, built the way
+the zoo test builds them: tests/zoo/gen_zoo_model.py) need torchvision.
 """
 import os
 import sys
@@ -19,6 +20,8 @@ import torch.nn as nn
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from bn_export import randomize_bn  # noqa: E402
 from bn_models import BasicBlock, BnMlp, conv1x1_bn  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "zoo"))
 
 SEED = 1234
 
@@ -105,6 +108,11 @@ def R3d18():
     return torchvision.models.video.r3d_18(weights=None)
 
 
+def torchvision_model(name):
+    import gen_zoo_model  # imports torchvision: only for these models
+    return gen_zoo_model.build(name)
+
+
 # name -> (constructor, per-sample input shape, batch size of the saved input). identity has no BN: it
 # measures the runtime's binding overhead; gen_bench_models.py writes it as a one-node ONNX graph.
 MODELS = {
@@ -113,6 +121,9 @@ MODELS = {
     "resnet18": (ResNet18, (3, 224, 224), 1),
     "r3d_18": (R3d18, (3, 16, 112, 112), 1),
     "tiny": (Tiny, (16,), 1),
+    "mobilenet_v3_large": (lambda: torchvision_model("mobilenet_v3_large"), (3, 224, 224), 1),
+    "efficientnet_b0": (lambda: torchvision_model("efficientnet_b0"), (3, 224, 224), 1),
+    "deeplabv3_mobilenet_v3_large": (lambda: torchvision_model("deeplabv3_mobilenet_v3_large"), (3, 520, 520), 1),
     "identity": (nn.Identity, (784,), 64),
 }
 

@@ -50,8 +50,14 @@ note() { echo "compare.sh: $*" >&2; }
 
 # --- models ---------------------------------------------------------------
 models_dir="$here/models"
+# Issue 12's rows: torchvision architectures, batch 1 only.
+torchvision_models="mobilenet_v3_large efficientnet_b0 deeplabv3_mobilenet_v3_large"
 missing=0
 for m in mlp cnn tiny identity; do [ -f "$models_dir/$m.onnx" ] || missing=1; done
+# The torchvision rows need torchvision; without it they show n/a.
+if /usr/bin/python3 -c 'import torchvision' 2>/dev/null; then
+  for m in $torchvision_models; do [ -f "$models_dir/$m.onnx" ] || missing=1; done
+fi
 if [ "$missing" = 1 ]; then
   if /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null; then
     note "generating the bench models"
@@ -96,13 +102,14 @@ else
   note "node not found: ONNX Runtime figures skipped"
 fi
 for t in $threads_list; do
-  # resnet18 runs at batch 1 and 16, the others at 1 and 64; the Identity
-  # model (ONNX Runtime only) at every batch, for the binding overhead
-  # subtracted from each.
+  # resnet18 runs at batch 1 and 16, the torchvision architectures at batch
+  # 1, the others at 1 and 64; the Identity model (ONNX Runtime only) at
+  # every batch, for the binding overhead subtracted from each.
   for batch in 1 16 64; do
-    for m in mlp cnn resnet18 identity; do
+    for m in mlp cnn resnet18 $torchvision_models identity; do
       have_model "$m" || continue
       case "$m/$batch" in mlp/16 | cnn/16 | resnet18/64) continue ;; esac
+      case " $torchvision_models " in *" $m "*) [ "$batch" = 1 ] || continue ;; esac
       note "engine and onnxruntime: $m batch $batch, $t thread(s)"
       for rep in $(seq $reps); do
         if [ "$m" != identity ]; then
@@ -124,7 +131,8 @@ done
 : >"$results/torch.jsonl"
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   for t in $threads_list; do
-    for spec in "mlp 1 eval" "cnn 1 eval" "resnet18 1 eval" "cnn 64 train"; do
+    for spec in "mlp 1 eval" "cnn 1 eval" "resnet18 1 eval" "cnn 64 train" "mobilenet_v3_large 1 eval" \
+                "efficientnet_b0 1 eval" "deeplabv3_mobilenet_v3_large 1 eval"; do
       set -- $spec
       have_model "$1" || continue
       note "pytorch $1 batch $2 $3, $t thread(s)"

@@ -2,8 +2,10 @@
 // with 1 and 2 intra-op threads, the train-mode statistics pass and one
 // recalibration step, GetBatchStats' query with and without the bundle's
 // cached statistics plan, on the models tests/bench/gen_bench_models.py writes
-// to tests/bench/models/ (MLP, CIFAR CNN, resnet18, r3d_18). A model file that is
-// missing is skipped with a note.
+// to tests/bench/models/ (MLP, CIFAR CNN, resnet18, r3d_18; mobilenet_v3_large,
+// efficientnet_b0 and deeplabv3_mobilenet_v3_large at batch 1 inference
+// only, issue 12's rows). A model file that is missing is skipped with a
+// note.
 //   build/tests/bench/engine_bench [--benchmark_repetitions=3]
 // With threads:2, compare real time (CPU time counts the calling thread only).
 #include <cmath>
@@ -112,7 +114,8 @@ void BM_BatchStatsQuery(benchmark::State& state, std::shared_ptr<const Model> mo
 }
 
 void RegisterAll() {
-  for (const std::string name : {"mlp", "cnn", "resnet18", "r3d_18"}) {
+  for (const std::string name : {"mlp", "cnn", "resnet18", "r3d_18", "mobilenet_v3_large", "efficientnet_b0",
+                                 "deeplabv3_mobilenet_v3_large"}) {
     auto model = Model::LoadFromFile(ModelPath(name));
     if (!model.ok()) {
       std::fprintf(stderr, "skipping %s: %s (run tests/bench/gen_bench_models.py)\n", name.c_str(),
@@ -129,9 +132,13 @@ void RegisterAll() {
       }
       continue;
     }
+    // The torchvision architectures: their batch-1 forward next to ONNX
+    // Runtime's, nothing else.
+    const bool batch1_only = name != "mlp" && name != "cnn" && name != "resnet18";
     for (int threads : {1, 2}) {
       for (int64_t batch : {int64_t{1}, int64_t{64}}) {
         if (name == "resnet18" && batch == 64) batch = 16;  // keeps a run short; still reports samples/s
+        if (batch1_only && batch != 1) continue;
         const std::string label =
             "predict/" + name + "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads);
         benchmark::RegisterBenchmark(label.c_str(), BM_Predict, m, batch, threads)
@@ -140,7 +147,7 @@ void RegisterAll() {
       }
     }
     for (int threads : {1, 2}) {
-      if (name == "resnet18") break;
+      if (name == "resnet18" || batch1_only) break;
       const std::string suffix = "/batch:64/threads:" + std::to_string(threads);
       benchmark::RegisterBenchmark(("statistics_pass/" + name + suffix).c_str(), BM_StatisticsPass, m, 64, threads)
           ->Unit(benchmark::kMicrosecond)
@@ -150,6 +157,7 @@ void RegisterAll() {
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
     }
+    if (batch1_only) continue;
     for (bool cached : {false, true}) {
       const int64_t batch = name == "resnet18" ? 2 : 8;
       benchmark::RegisterBenchmark(("batch_stats_query/" + name + "/batch:" + std::to_string(batch) +

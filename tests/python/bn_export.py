@@ -54,8 +54,12 @@ def check_bn_export(data, model, opset=DEFAULT_OPSET):
     consts = {n.output[0]: numpy_helper.to_array(node_attr(n, "value"))
               for n in mp.graph.node if n.op_type == "Constant"}
     # torch deduplicates equal-valued initializers through Identity nodes (a fresh BN has weight equal to
-    # running_var); our models must have distinct statistics so every BN keeps its own initializers.
-    assert not any(n.op_type == "Identity" for n in mp.graph.node), "Identity node: initializers were deduplicated"
+    # running_var); our models must have distinct statistics so every BN keeps its own initializers. Other
+    # tensors may be deduplicated (torchvision's zero-initialized squeeze-excitation biases are): users'
+    # exports have such Identity nodes too.
+    bn_inputs = {i for n in mp.graph.node if n.op_type == "BatchNormalization" for i in n.input[1:]}
+    assert not any(n.op_type == "Identity" and n.output[0] in bn_inputs for n in mp.graph.node), \
+        "Identity node feeding a BN: its initializers were deduplicated"
     modules = dict(bn_modules(model))
     nodes = []
     for node in mp.graph.node:
