@@ -6,7 +6,8 @@ For each NAME (a torchvision.models builder) writes OUT_DIR/NAME.onnx, exported 
 prescribes (tests/python/bn_export.py), from random weights with randomized BN running statistics and affine
 parameters (so a wrong fold shows), and OUT_DIR/NAME.json holding a random input batch of 2 images of
 SIZE x SIZE (default 64), PyTorch's eval-mode output for it and, keyed by each BN's running-mean
-initializer, the per-channel mean of that BN's input in that forward (float64).
+initializer, the per-channel mean of that BN's input in that forward (float64), and PyTorch's output for the
+first image alone (a second batch size: shapes computed in the graph must follow the batch).
 Needs torch 1.13, torchvision 0.14 and onnx (/usr/bin/python3).
 """
 import json
@@ -42,10 +43,13 @@ def export_case(out_dir, name, size, seed):
         y = model(x)
     for h in hooks:
         h.remove()
+    with torch.no_grad():
+        y_first = model(x[:1])
     with open(os.path.join(out_dir, name + ".onnx"), "wb") as f:
         f.write(data)
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
-        json.dump({"input": tensor_json(x), "output": tensor_json(y), "bn_input_means": means}, f)
+        json.dump({"input": tensor_json(x), "output": tensor_json(y), "bn_input_means": means,
+                   "first_output": tensor_json(y_first)}, f)
 
 
 def main():

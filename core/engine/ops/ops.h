@@ -16,6 +16,7 @@ void RegisterActivationOps(OpRegistry* registry);   // activations.cc: Relu, Lea
 void RegisterShapeOps(OpRegistry* registry);   // shape_ops.cc: Flatten, Reshape, Transpose, Concat, Identity, Dropout
 void RegisterPadOps(OpRegistry* registry);     // pad.cc: Pad
 void RegisterReduceOps(OpRegistry* registry);  // reduce.cc: ReduceMean, ReduceSum, ReduceMax
-void RegisterBatchNormOps(OpRegistry* registry);  // batch_norm.cc: BatchNormalization, bnserve::ChannelAffine
+void RegisterSliceSplitOps(OpRegistry* registry);  // slice_split.cc: Slice, Split (float data)
+void RegisterBatchNormOps(OpRegistry* registry);   // batch_norm.cc: BatchNormalization, bnserve::ChannelAffine
 
 }  // namespace bnserve
