@@ -2,7 +2,8 @@
 
 usage: /usr/bin/python3 export_torchvision_cases.py OUT_DIR NAME[:SIZE] ...
 
-For each NAME (a torchvision.models builder) writes OUT_DIR/NAME.onnx, exported exactly as the README
+For each NAME (a torchvision.models or torchvision.models.segmentation builder; a segmentation model's
+output is its "out" map) writes OUT_DIR/NAME.onnx, exported exactly as the README
 prescribes (tests/python/bn_export.py), from random weights with randomized BN running statistics and affine
 parameters (so a wrong fold shows), and OUT_DIR/NAME.json holding a random input batch of 2 images of
 SIZE x SIZE (default 64), PyTorch's eval-mode output for it and, keyed by each BN's running-mean
@@ -25,10 +26,28 @@ def tensor_json(t):
     return {"shape": list(t.shape), "data": [float(v) for v in t.detach().double().flatten().tolist()]}
 
 
+class SegmentationOutput(torch.nn.Module):
+    """A segmentation model whose forward returns the "out" map alone (ONNX export needs tensors)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)["out"]
+
+
+def build(name):
+    if hasattr(torchvision.models, name):
+        return getattr(torchvision.models, name)(weights=None)
+    # No pretrained backbone either: nothing is downloaded.
+    return SegmentationOutput(getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None))
+
+
 def export_case(out_dir, name, size, seed):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = getattr(torchvision.models, name)(weights=None)
+    model = build(name)
     bn_export.randomize_bn(model, g)
     model.eval()
     x = torch.randn((2, 3, size, size), generator=g)
