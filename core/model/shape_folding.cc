@@ -22,6 +22,9 @@ bool Known(int64_t v) { return v != kBatch && v != kUnknown; }
 
 using Dims = std::vector<int64_t>;
 
+// The input index of an operand the op's opset takes as an attribute.
+constexpr size_t kAttributeOnly = std::numeric_limits<size_t>::max();
+
 // What the pass knows about one tensor: its dims (when the rank is known)
 // and, for an int64 value computed at load, its elements (row-major).
 struct ValueFacts {
@@ -154,9 +157,10 @@ class ShapeFolder {
     const ValueFacts* f = node.HasInput(i) ? Find(node.inputs[i]) : nullptr;
     return f && f->ints ? &*f->ints : nullptr;
   }
-  // The int64 list an op takes from an input (newer opsets) or an attribute.
-  std::optional<std::vector<int64_t>> IntsFromInputOrAttribute(const Node& node, size_t input,
-                                                               const std::string& attribute) const {
+  // The int64 list an op takes from input `input` (newer opsets; pass
+  // kAttributeOnly for older ones) or else from `attribute`: nullopt when the
+  // input is not computed at load, empty when neither is given.
+  std::optional<std::vector<int64_t>> ListOperand(const Node& node, size_t input, const std::string& attribute) const {
     if (node.HasInput(input)) {
       const std::vector<int64_t>* v = IntsOf(node, input);
       if (v == nullptr) return std::nullopt;
@@ -270,16 +274,16 @@ class ShapeFolder {
 
   // Start, end and step of a Slice along its first listed axis.
   void SliceBounds(const Node& node, int64_t* start, int64_t* end, int64_t* step) const {
-    const auto starts = IntsFromInputOrAttribute(node, 1, "starts");
-    const auto ends = IntsFromInputOrAttribute(node, 2, "ends");
-    const auto steps = IntsFromInputOrAttribute(node, 4, "steps");
+    const auto starts = ListOperand(node, 1, "starts");
+    const auto ends = ListOperand(node, 2, "ends");
+    const auto steps = ListOperand(node, 4, "steps");
     if (starts && !starts->empty()) *start = (*starts)[0];
     if (end && ends && !ends->empty()) *end = (*ends)[0];
     if (steps && !steps->empty()) *step = (*steps)[0];
   }
 
   std::optional<Dims> SqueezeDims(const Node& node, const Dims& dims) const {
-    const auto axes = IntsFromInputOrAttribute(node, 1, "axes");
+    const auto axes = ListOperand(node, 1, "axes");
     if (!axes) return std::nullopt;
     if (node.op_type == "Unsqueeze") {
       Dims out = dims;
@@ -312,10 +316,10 @@ class ShapeFolder {
   }
 
   std::optional<Dims> SliceDims(const Node& node, const Dims& dims) const {
-    const auto starts = IntsFromInputOrAttribute(node, 1, "starts");
-    const auto ends = IntsFromInputOrAttribute(node, 2, "ends");
-    auto axes = IntsFromInputOrAttribute(node, 3, "axes");
-    auto steps = IntsFromInputOrAttribute(node, 4, "steps");
+    const auto starts = ListOperand(node, 1, "starts");
+    const auto ends = ListOperand(node, 2, "ends");
+    auto axes = ListOperand(node, 3, "axes");
+    auto steps = ListOperand(node, 4, "steps");
     if (!starts || !ends || !axes || !steps || starts->size() != ends->size()) return std::nullopt;
     if (axes->empty()) {
       for (size_t i = 0; i < starts->size(); ++i) axes->push_back(static_cast<int64_t>(i));
@@ -419,7 +423,7 @@ class ShapeFolder {
       SetDims(node, 0, SqueezeDims(node, *x));
     } else if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax" || op == "ReduceMin") {
       const bool axes_input = op == "ReduceSum" ? graph_.opset >= 13 : graph_.opset >= 18;
-      const auto axes = IntsFromInputOrAttribute(node, axes_input ? 1 : 1000, "axes");
+      const auto axes = ListOperand(node, axes_input ? 1 : kAttributeOnly, "axes");
       if (!axes) return;
       std::vector<bool> reduce(x->size(), axes->empty() && node.GetInt("noop_with_empty_axes", 0) == 0);
       for (int64_t a : *axes) {
@@ -437,8 +441,8 @@ class ShapeFolder {
       }
       SetDims(node, 0, out);
     } else if (op == "Pad") {
-      const auto pads = IntsFromInputOrAttribute(node, graph_.opset >= 11 ? 1 : 1000, "pads");
-      auto axes = IntsFromInputOrAttribute(node, 3, "axes_unused");
+      const auto pads = ListOperand(node, graph_.opset >= 11 ? 1 : kAttributeOnly, "pads");
+      auto axes = ListOperand(node, graph_.opset >= 18 ? 3 : kAttributeOnly, "axes");
       if (!pads || !axes) return;
       if (axes->empty()) {
         for (size_t i = 0; i < x->size(); ++i) axes->push_back(static_cast<int64_t>(i));
@@ -547,7 +551,7 @@ class ShapeFolder {
   void InferSplit(const Node& node, const Dims& x) {
     const std::optional<int> axis = Axis(node.GetInt("axis", 0), x.size());
     if (!axis || !Known(x[*axis])) return;
-    auto split = IntsFromInputOrAttribute(node, graph_.opset >= 13 ? 1 : 1000, "split");
+    auto split = ListOperand(node, graph_.opset >= 13 ? 1 : kAttributeOnly, "split");
     if (!split) return;
     const int64_t n = static_cast<int64_t>(node.outputs.size());
     if (split->empty()) {

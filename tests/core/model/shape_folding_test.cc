@@ -210,7 +210,7 @@ TEST(ShapeFoldingTest, ResizeSizesWithTheBatchBecomeScales) {
 }
 
 TEST(ShapeFoldingTest, ResizeScaleRoundsUpSoTheSizeComesBack) {
-  // 7 -> 20 and 49 -> 1: out/in rounded to float would floor one short.
+  // 3 -> 10: 10/3 rounded to the nearest float times 3 floors to 9.
   for (auto [in, out] : {std::pair<int64_t, int64_t>{7, 20}, {49, 1}, {3, 10}, {5, 13}}) {
     Graph g = GraphWithInput({2, in, in});
     AddVector(&g, "s0", {0});
