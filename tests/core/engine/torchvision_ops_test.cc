@@ -12,6 +12,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "core/model/model.h"
 #include "core/model/onnx_export.h"
 #include "gtest/gtest.h"
+#include "onnx/onnx_pb.h"
 #include "tests/test_util/scoped_temp_dir.h"
 #include "tests/test_util/subprocess_util.h"
 #include "tests/test_util/test_util.h"
@@ -69,6 +71,12 @@ void ExpectMatchesTorch(const Tensor& got, const Tensor& want, const std::string
   }
   EXPECT_LE(max_err, 1e-4 * max_abs) << what << ": worst at flat " << worst << ": got " << got.data[worst]
                                      << ", PyTorch " << want.data[worst] << " (max |y| " << max_abs << ")";
+}
+
+std::multiset<std::string> OpTypes(const onnx::ModelProto& proto) {
+  std::multiset<std::string> ops;
+  for (const onnx::NodeProto& node : proto.graph().node()) ops.insert(node.op_type());
+  return ops;
 }
 
 class TorchvisionOpsTest : public ::testing::TestWithParam<Case> {
@@ -164,6 +172,12 @@ TEST_P(TorchvisionOpsTest, ExportWithNewStatisticsLoadsAndPredicts) {
   ASSERT_TRUE(proto.ok()) << proto.status();
   auto bytes = ExportOnnxWithStats(std::move(*proto), model_->bn_layers(), *stats, model_->base_dir());
   ASSERT_TRUE(bytes.ok()) << bytes.status();
+  // The file keeps the graph as exported (shape computations included), not
+  // the folded one the plans run.
+  onnx::ModelProto original, exported;
+  ASSERT_TRUE(original.ParseFromString(testing::ReadWholeFile(dir_->path() + "/" + GetParam().name + ".onnx")));
+  ASSERT_TRUE(exported.ParseFromString(*bytes));
+  EXPECT_EQ(OpTypes(exported), OpTypes(original));
   auto reloaded = Model::LoadFromBytes(*bytes, model_->base_dir());
   ASSERT_TRUE(reloaded.ok()) << reloaded.status();
   auto original_plan = InferencePlan::Build(model_, stats);
