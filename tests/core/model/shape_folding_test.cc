@@ -142,6 +142,32 @@ TEST(ShapeFoldingTest, ChannelShuffleFoldsToBatchFreeReshapesAndRunsAtAnyBatch) 
   }
 }
 
+TEST(ShapeFoldingTest, ViewFromConvOutputDimsRunsAtAnyBatch) {
+  // x.view(x.size(0), x.size(2) * x.size(3), x.size(1)) after a strided,
+  // padded Conv: the folder must infer the Conv's output dims.
+  Graph g = GraphWithInput({2, 5, 5});
+  g.SetInitializer("w", testing::FloatConstant(Shape{3, 2, 3, 3}, std::vector<float>(54, 0.5f)));
+  g.nodes.push_back(MakeNode("Conv", {"x", "w"}, {"c"}, "Conv"));
+  g.nodes.back().attributes["strides"] = IntsAttr({2, 2});
+  g.nodes.back().attributes["pads"] = IntsAttr({1, 1, 1, 1});
+  AddDimVector(&g, "c", 0, "b");
+  AddDimVector(&g, "c", 1, "ch");
+  AddDimVector(&g, "c", 2, "h");
+  AddDimVector(&g, "c", 3, "w_");
+  g.nodes.push_back(MakeNode("Mul", {"h", "w_"}, {"hw"}, "Mul"));
+  g.nodes.push_back(MakeNode("Concat", {"b", "hw", "ch"}, {"target"}, "Concat"));
+  g.nodes.back().attributes["axis"] = IntAttr(0);
+  g.nodes.push_back(MakeNode("Reshape", {"c", "target"}, {"y"}, "Reshape"));
+  ASSERT_TRUE(FoldShapeComputations(&g).ok());
+  ASSERT_EQ(g.nodes.size(), 2u);
+  // (5 + 1 + 1 - 3) / 2 + 1 = 3 per spatial axis.
+  EXPECT_EQ(IntsOf(g, "target"), (std::vector<int64_t>{0, 9, 3}));
+  for (int64_t batch : {1, 3}) {
+    const Tensor y = RunGraph(g, Iota(Shape{batch, 2, 5, 5}));
+    EXPECT_EQ(y.shape, (Shape{batch, 9, 3})) << "batch " << batch;
+  }
+}
+
 TEST(ShapeFoldingTest, BatchWhereTheInputHasNoBatchDimBecomesMinusOne) {
   // x [batch, 6] viewed as [3, batch * 2]: the target is (3, batch, 2) flattened
   // by a second reshape; here the first target [3, batch, 2] has the batch at
