@@ -4,6 +4,7 @@
 #include "core/graph/onnx_loader.h"
 #include "core/graph/onnx_skeleton.h"
 #include "core/model/bn_layers.h"
+#include "core/model/shape_folding.h"
 #include "onnx/onnx_pb.h"
 
 namespace bnserve {
@@ -24,6 +25,9 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::LoadFromBytes(const std::str
 absl::StatusOr<std::shared_ptr<const Model>> Model::FromLoaded(Graph graph, std::shared_ptr<onnx::ModelProto> proto,
                                                                std::string base_dir) {
   std::shared_ptr<Model> model(new Model());
+  // Before BN discovery, whose node indices must be those of the graph the
+  // plans see; the skeleton keeps the original nodes for export.
+  BN_RETURN_IF_ERROR(FoldShapeComputations(&graph));
   BN_ASSIGN_OR_RETURN(model->bn_layers_, DiscoverBnLayers(graph));
   BN_ASSIGN_OR_RETURN(StatsSnapshot stats, SnapshotFromGraph(graph, model->bn_layers_));
   stats.version = 1;

@@ -1,6 +1,7 @@
 // Model: one loaded ONNX model, immutable after Load and shared (via
 // shared_ptr<const Model>) by every request and every plan built from it.
-// Holds the parsed graph, the original protobuf without the weights the
+// Holds the parsed graph with its shape computations folded into constants
+// (core/model/shape_folding.h), the original protobuf without the weights the
 // graph already holds (core/graph/onnx_skeleton.h; for export), the BN layer
 // descriptions and the statistics the file carries (version 1). Whether the
 // engine can run it is the engine's question: ModelEntry checks the operators
@@ -31,6 +32,7 @@ class Model {
   static absl::StatusOr<std::shared_ptr<const Model>> LoadFromBytes(const std::string& bytes,
                                                                     const std::string& base_dir);
 
+  // The graph the plans run: as loaded, shape computations folded.
   const Graph& graph() const { return graph_; }
   // The original protobuf, as loaded (weights restored from the graph): the
   // input of ExportOnnxWithStats. Costs one copy of the weights while held.

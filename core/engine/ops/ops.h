@@ -16,7 +16,8 @@ void RegisterActivationOps(OpRegistry* registry);   // activations.cc: Relu, Lea
 void RegisterShapeOps(OpRegistry* registry);   // shape_ops.cc: Flatten, Reshape, Transpose, Concat, Identity, Dropout
 void RegisterPadOps(OpRegistry* registry);     // pad.cc: Pad
 void RegisterReduceOps(OpRegistry* registry);  // reduce.cc: ReduceMean, ReduceSum, ReduceMax
-void RegisterBatchNormOps(OpRegistry* registry);  // batch_norm.cc: BatchNormalization, bnserve::ChannelAffine
-void RegisterResizeOps(OpRegistry* registry);     // resize.cc: Resize, Upsample
+void RegisterSliceSplitOps(OpRegistry* registry);  // slice_split.cc: Slice, Split (float data)
+void RegisterBatchNormOps(OpRegistry* registry);   // batch_norm.cc: BatchNormalization, bnserve::ChannelAffine
+void RegisterResizeOps(OpRegistry* registry);      // resize.cc: Resize, Upsample
 
 }  // namespace bnserve

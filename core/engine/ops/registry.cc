@@ -14,6 +14,7 @@ const OpRegistry& OpRegistry::Builtin() {
     RegisterShapeOps(r);
     RegisterPadOps(r);
     RegisterReduceOps(r);
+    RegisterSliceSplitOps(r);
     RegisterBatchNormOps(r);
     RegisterResizeOps(r);
     return r;

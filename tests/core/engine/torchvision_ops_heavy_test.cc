@@ -1,9 +1,10 @@
 // End-to-end parity with PyTorch on torchvision architectures that need Pad,
-// ReduceMean, HardSigmoid/HardSwish and the SiLU/hardswish gate fusions,
+// ReduceMean, HardSigmoid/HardSwish, the SiLU/hardswish gate fusions and
+// shape computations folded at load (core/model/shape_folding.h),
 // exported at test time by tests/python/export_torchvision_cases.py (random
 // weights, randomized BN statistics and affine parameters) exactly as the
 // README prescribes. Per architecture: the folded plan's predictions within
-// 1e-4 of PyTorch relative to max |y|; an eval-mode statistics pass whose
+// 1e-4 of PyTorch relative to max |y|, at two batch sizes; an eval-mode statistics pass whose
 // output matches too and whose per-channel BN input means match PyTorch's for
 // every BN layer; an export with new statistics that loads and predicts
 // again. Heavy (label `heavy`): it exports and runs whole networks.
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include "core/model/model.h"
 #include "core/model/onnx_export.h"
 #include "gtest/gtest.h"
+#include "onnx/onnx_pb.h"
 #include "tests/test_util/scoped_temp_dir.h"
 #include "tests/test_util/subprocess_util.h"
 #include "tests/test_util/test_util.h"
@@ -37,13 +40,12 @@ std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name;
 
 // mnasnet: ReduceMean head; mobilenet_v3: HardSigmoid and hardswish gates;
 // densenet: Pad before AveragePool; inception_v3 (>= 75 pixels): Pad with
-// count_include_pad pooling; efficientnet: SiLU gates.
+// count_include_pad pooling; efficientnet: SiLU gates; shufflenet: the
+// channel shuffle's Reshapes and x.chunk's Slices computed from Shape.
 const std::vector<Case>& Cases() {
-  static const auto* cases = new std::vector<Case>{{"mnasnet0_5", 64},
-                                                   {"mobilenet_v3_small", 64},
-                                                   {"densenet121", 64},
-                                                   {"inception_v3", 80},
-                                                   {"efficientnet_b0", 64}};
+  static const auto* cases =
+      new std::vector<Case>{{"mnasnet0_5", 64},   {"mobilenet_v3_small", 64}, {"densenet121", 64},
+                            {"inception_v3", 80}, {"efficientnet_b0", 64},    {"shufflenet_v2_x0_5", 64}};
   return *cases;
 }
 
@@ -69,6 +71,12 @@ void ExpectMatchesTorch(const Tensor& got, const Tensor& want, const std::string
   }
   EXPECT_LE(max_err, 1e-4 * max_abs) << what << ": worst at flat " << worst << ": got " << got.data[worst]
                                      << ", PyTorch " << want.data[worst] << " (max |y| " << max_abs << ")";
+}
+
+std::multiset<std::string> OpTypes(const onnx::ModelProto& proto) {
+  std::multiset<std::string> ops;
+  for (const onnx::NodeProto& node : proto.graph().node()) ops.insert(node.op_type());
+  return ops;
 }
 
 class TorchvisionOpsTest : public ::testing::TestWithParam<Case> {
@@ -98,11 +106,11 @@ class TorchvisionOpsTest : public ::testing::TestWithParam<Case> {
     output_ = JsonTensor(expected_["output"]);
   }
 
-  Tensor Predict(const std::shared_ptr<const Model>& model) {
+  Tensor Predict(const std::shared_ptr<const Model>& model) { return Predict(model, input_.view()); }
+  Tensor Predict(const std::shared_ptr<const Model>& model, const TensorView& view) {
     auto plan = InferencePlan::Build(model, model->file_stats());
     EXPECT_TRUE(plan.ok()) << plan.status();
     if (!plan.ok()) return Tensor();
-    const TensorView view = input_.view();
     auto out = (*plan)->Run({&view, 1});
     EXPECT_TRUE(out.ok()) << out.status();
     return out.ok() ? (*out)[0] : Tensor();
@@ -120,6 +128,12 @@ testing::ScopedTempDir* TorchvisionOpsTest::dir_ = nullptr;
 std::string TorchvisionOpsTest::export_error_;
 
 TEST_P(TorchvisionOpsTest, FoldedPlanMatchesPyTorch) { ExpectMatchesTorch(Predict(model_), output_, "folded plan"); }
+
+TEST_P(TorchvisionOpsTest, FoldedPlanMatchesPyTorchAtASecondBatchSize) {
+  TensorView first = input_.view();
+  first.shape[0] = 1;
+  ExpectMatchesTorch(Predict(model_, first), JsonTensor(expected_["first_output"]), "folded plan, first image alone");
+}
 
 TEST_P(TorchvisionOpsTest, EvalStatisticsPassMatchesPyTorchAtEveryBnLayer) {
   auto plan = StatisticsPlan::Build(model_, model_->file_stats(), ForwardMode::kEval);
@@ -158,6 +172,12 @@ TEST_P(TorchvisionOpsTest, ExportWithNewStatisticsLoadsAndPredicts) {
   ASSERT_TRUE(proto.ok()) << proto.status();
   auto bytes = ExportOnnxWithStats(std::move(*proto), model_->bn_layers(), *stats, model_->base_dir());
   ASSERT_TRUE(bytes.ok()) << bytes.status();
+  // The file keeps the graph as exported (shape computations included), not
+  // the folded one the plans run.
+  onnx::ModelProto original, exported;
+  ASSERT_TRUE(original.ParseFromString(testing::ReadWholeFile(dir_->path() + "/" + GetParam().name + ".onnx")));
+  ASSERT_TRUE(exported.ParseFromString(*bytes));
+  EXPECT_EQ(OpTypes(exported), OpTypes(original));
   auto reloaded = Model::LoadFromBytes(*bytes, model_->base_dir());
   ASSERT_TRUE(reloaded.ok()) << reloaded.status();
   auto original_plan = InferencePlan::Build(model_, stats);
