@@ -1,5 +1,7 @@
 #include "server/bnserve_server.h"
 
+#include <functional>
+#include <future>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,25 @@
 
 namespace bnserve {
 namespace {
+
+// Runs `route` on the worker pool and waits for its answer. civetweb's own
+// threads have the small fixed stack its build chose (100 KB in Debian's
+// package), too small for JSON decoding, inference and encoding (stack
+// overflows seen under AddressSanitizer): HTTP requests compute on the
+// workers, like every gRPC call. An exception is rethrown on the caller's
+// thread, where the HTTP adapter turns it into a 500.
+HttpResponse RunOnPool(WorkerPool* pool, const std::function<HttpResponse()>& route) {
+  std::promise<HttpResponse> done;
+  std::future<HttpResponse> response = done.get_future();
+  pool->Submit([&] {
+    try {
+      done.set_value(route());
+    } catch (...) {
+      done.set_exception(std::current_exception());
+    }
+  });
+  return response.get();
+}
 
 // Threads answering the HTTP port: scrapes are rare, HTTP inference is a
 // side door next to gRPC; each thread holds one connection at a time.
@@ -107,7 +128,9 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
     BN_ASSIGN_OR_RETURN(
         server->http_server_,
         HttpServer::Start(options.http_listen, kHttpThreads, options.limits.max_message_bytes,
-                          [env = &server->http_env_](const HttpRequest& request) { return RouteHttp(*env, request); }));
+                          [env = &server->http_env_, pool = server->pool_.get()](const HttpRequest& request) {
+                            return RunOnPool(pool, [&] { return RouteHttp(*env, request); });
+                          }));
     spdlog::info("event=http_started listen={} port={}", options.http_listen, server->http_port());
   }
   LogSecurity(options);
