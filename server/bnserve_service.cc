@@ -5,19 +5,6 @@
 #include "server/reactors.h"
 
 namespace bnserve {
-namespace {
-
-// The shape of every unary RPC but Predict: check the caller's token, then
-// run `work` on the worker pool.
-template <typename Response>
-grpc::ServerUnaryReactor* AuthorizedUnary(const CallEnv& env, grpc::CallbackServerContext* context, const char* rpc,
-                                          std::string model, const Response* response,
-                                          std::function<absl::Status()> work) {
-  return Authorized(env, context, rpc,
-                    [&] { return RunUnary(env, context, rpc, std::move(model), response, std::move(work)); });
-}
-
-}  // namespace
 
 grpc::ServerUnaryReactor* BnServeService::ListModels(grpc::CallbackServerContext* context,
                                                      const v1::ListModelsRequest* request,

@@ -5,6 +5,8 @@
 // that reads nothing. One mechanism for unary and streaming RPCs alike.
 #pragma once
 
+#include <functional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -77,6 +79,17 @@ std::invoke_result_t<Start> Authorized(const CallEnv& env, grpc::CallbackServerC
   if (status.ok()) return std::forward<Start>(start)();
   using ReactorPointer = std::invoke_result_t<Start>;
   return call_auth_internal::Reject(ReactorPointer{nullptr}, context, ToGrpcStatus(status));
+}
+
+// The shape of every unary RPC but Predict, in both services (bnserve.v1 and
+// the Open Inference Protocol): check the caller's token, then run `work` on
+// the worker pool.
+template <typename Response>
+grpc::ServerUnaryReactor* AuthorizedUnary(const CallEnv& env, grpc::CallbackServerContext* context, const char* rpc,
+                                          std::string model, const Response* response,
+                                          std::function<absl::Status()> work) {
+  return Authorized(env, context, rpc,
+                    [&] { return RunUnary(env, context, rpc, std::move(model), response, std::move(work)); });
 }
 
 }  // namespace bnserve

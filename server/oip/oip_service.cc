@@ -6,14 +6,6 @@
 namespace bnserve {
 namespace {
 
-template <typename Response>
-grpc::ServerUnaryReactor* AuthorizedUnary(const CallEnv& env, grpc::CallbackServerContext* context, const char* rpc,
-                                          std::string model, const Response* response,
-                                          std::function<absl::Status()> work) {
-  return Authorized(env, context, rpc,
-                    [&] { return RunUnary(env, context, rpc, std::move(model), response, std::move(work)); });
-}
-
 // Answers on the calling thread: nothing to compute, nothing that blocks.
 grpc::ServerUnaryReactor* AnswerNow(const CallEnv& env, grpc::CallbackServerContext* context, const char* rpc,
                                     const google::protobuf::MessageLite& response) {
