@@ -91,8 +91,11 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
     server->metrics_ = std::make_unique<ServerMetrics>();
     server->model_collector_ = std::make_unique<ModelCollector>(manager);
   }
-  const CallEnv env{manager,        server->pool_.get(), recalibration_pool,
-                    options.limits, &server->auth_,      server->metrics_.get()};
+  server->adapt_ = std::make_unique<AdaptationManager>();
+  server->adapt_->Attach(manager);
+  CallEnv env{manager,        server->pool_.get(), recalibration_pool,
+              options.limits, &server->auth_,      server->metrics_.get()};
+  env.adapt = server->adapt_.get();
   server->service_ = std::make_unique<BnServeService>(env);
   server->oip_service_ = std::make_unique<OipService>(env);
 
@@ -113,6 +116,8 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
         absl::StrCat("could not listen on ", options.listen, " (address in use, or not a valid host:port)"));
   }
 
+  // Only now that Start cannot fail: Shutdown removes it again.
+  manager->SetPredictionTap(server->adapt_.get());
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
   health->SetServingStatus("", true);
   manager->SetStateListener([health, metrics = server->metrics_.get()](const std::string& name, ModelState state) {
@@ -152,6 +157,10 @@ void BnServer::Shutdown(std::chrono::system_clock::time_point deadline) {
     server_->Shutdown(deadline);
     server_->Wait();
     http_server_.reset();
+    // No call is left to predict; the monitors may still be committing a
+    // promotion, which Stop waits for, while the manager is alive.
+    manager_->SetPredictionTap(nullptr);
+    adapt_->Stop();
     // Every call has ended. Joining the pools' threads here, before the
     // service and its message arenas are destroyed, makes the end of the
     // last task they ran happen-before that destruction in a way the

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/adapt/adaptation_manager.h"
 #include "core/serving/model_manager.h"
 #include "grpcpp/server.h"
 #include "server/auth/auth_policy.h"
@@ -92,6 +93,8 @@ class BnServer {
   // Shutdown() waits for every call, then joins the pools (running any task
   // still queued) while the service is alive; the rest is destroyed in
   // reverse order: the server, then the service.
+  // Declared before the services that point at it.
+  std::unique_ptr<AdaptationManager> adapt_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<WorkerPool> recalibration_pool_;  // null: recalibration on pool_
   std::unique_ptr<BnServeService> service_;

@@ -105,4 +105,34 @@ grpc::ServerWriteReactor<v1::ExportChunk>* BnServeService::Export(grpc::Callback
   return Authorized(env_, context, "Export", [&] { return NewExportReactor(env_, context, request); });
 }
 
+grpc::ServerUnaryReactor* BnServeService::GetDrift(grpc::CallbackServerContext* context,
+                                                   const v1::GetDriftRequest* request, v1::GetDriftResponse* response) {
+  return AuthorizedUnary(env_, context, "GetDrift", request->model(), response,
+                         [=] { return GetDriftImpl(*env_.adapt, *request, response); });
+}
+
+grpc::ServerWriteReactor<v1::GetDriftResponse>* BnServeService::WatchDrift(grpc::CallbackServerContext* context,
+                                                                           const v1::GetDriftRequest* request) {
+  return Authorized(env_, context, "WatchDrift", [&] { return NewWatchDriftReactor(env_, context, request); });
+}
+
+grpc::ServerUnaryReactor* BnServeService::PromoteCandidate(grpc::CallbackServerContext* context,
+                                                           const v1::PromoteCandidateRequest* request,
+                                                           v1::PromoteCandidateResponse* response) {
+  return AuthorizedUnary(env_, context, "PromoteCandidate", request->model(), response, [=] {
+    absl::Status status = PromoteCandidateImpl(*env_.adapt, *request, response);
+    const bool attempted =
+        status.code() != absl::StatusCode::kNotFound && status.code() != absl::StatusCode::kInvalidArgument;
+    if (env_.metrics != nullptr && attempted) env_.metrics->RecordCommit(request->model(), status.ok());
+    return status;
+  });
+}
+
+grpc::ServerUnaryReactor* BnServeService::DiscardCandidate(grpc::CallbackServerContext* context,
+                                                           const v1::DiscardCandidateRequest* request,
+                                                           v1::DiscardCandidateResponse* response) {
+  return AuthorizedUnary(env_, context, "DiscardCandidate", request->model(), response,
+                         [=] { return DiscardCandidateImpl(*env_.adapt, *request, response); });
+}
+
 }  // namespace bnserve

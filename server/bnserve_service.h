@@ -49,6 +49,16 @@ class BnServeService final : public v1::BnServe::CallbackService {
                                      v1::RollbackResponse* response) override;
   grpc::ServerWriteReactor<v1::ExportChunk>* Export(grpc::CallbackServerContext* context,
                                                     const v1::ExportRequest* request) override;
+  grpc::ServerUnaryReactor* GetDrift(grpc::CallbackServerContext* context, const v1::GetDriftRequest* request,
+                                     v1::GetDriftResponse* response) override;
+  grpc::ServerWriteReactor<v1::GetDriftResponse>* WatchDrift(grpc::CallbackServerContext* context,
+                                                             const v1::GetDriftRequest* request) override;
+  grpc::ServerUnaryReactor* PromoteCandidate(grpc::CallbackServerContext* context,
+                                             const v1::PromoteCandidateRequest* request,
+                                             v1::PromoteCandidateResponse* response) override;
+  grpc::ServerUnaryReactor* DiscardCandidate(grpc::CallbackServerContext* context,
+                                             const v1::DiscardCandidateRequest* request,
+                                             v1::DiscardCandidateResponse* response) override;
 
  private:
   const CallEnv env_;

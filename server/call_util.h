@@ -34,6 +34,8 @@ struct CallEnv {
   const AuthPolicy* auth = nullptr;
   // Where calls are counted and timed; nullptr = no metrics (--metrics-listen unset).
   ServerMetrics* metrics = nullptr;
+  // Drift monitors and candidates (docs/drift.md); nullptr = none.
+  AdaptationManager* adapt = nullptr;
 };
 
 // RESOURCE_EXHAUSTED when a response of `bytes` would exceed the message

@@ -48,6 +48,8 @@ struct Flags {
   std::string stats_store = "files";
   std::string copy_stats_to;
   std::string metrics_listen;
+  double drift_sample_rate = 0.0;
+  bool auto_adapt = false;
 };
 
 constexpr char kSecurityFooter[] = R"(Security (docs/security.md):
@@ -87,6 +89,15 @@ void DefineFlags(CLI::App& app, Flags& flags) {
       ->envname("BNSERVE_RECALIBRATION_NICE")
       ->check(CLI::Range(0, 19))
       ->capture_default_str();
+  app.add_option("--drift-sample-rate", flags.drift_sample_rate,
+                 "Share of every model's predicted samples the drift monitor watches (0 = off; a model's "
+                 "config.json \"drift\" object overrides it, docs/drift.md)")
+      ->envname("BNSERVE_DRIFT_SAMPLE_RATE")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--auto-adapt", flags.auto_adapt,
+                 "Let monitored models adapt their BN statistics to drifted traffic on their own: build, shadow, "
+                 "promote and roll back candidates behind the guardrails of docs/drift.md (default false)")
+      ->envname("BNSERVE_AUTO_ADAPT");
   app.add_option("--intra-op-threads", flags.intra_op_threads,
                  "Threads one Predict may use, its own included (1 = one per call). A call finding the extra "
                  "threads busy computes alone: for latency when few calls are in flight")
@@ -217,6 +228,8 @@ int Run(const Flags& flags) {
   manager_options.statistics_threads = bnserve::ResolveWorkerThreads(flags.worker_threads);
   manager_options.statistics_nice = flags.recalibration_nice;
   manager_options.intra_op_threads = flags.intra_op_threads;
+  manager_options.drift.sample_rate = flags.drift_sample_rate;
+  manager_options.drift.auto_adapt = flags.auto_adapt;
   absl::StatusOr<std::unique_ptr<bnserve::ModelManager>> manager = bnserve::ModelManager::Create(manager_options);
   if (!manager.ok()) {
     spdlog::critical("event=startup_failed error=\"{}\"", std::string(manager.status().message()));

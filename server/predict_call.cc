@@ -12,7 +12,7 @@ grpc::ServerUnaryReactor* StartPredict(const CallEnv& env, grpc::CallbackServerC
   if (!inline_status.has_value()) {
     return RunUnary(env, context, "Predict", request->model(), response, [env, request, response] {
       int64_t samples = 0;
-      absl::Status status = PredictImpl(*env.manager, *request, response, &samples);
+      absl::Status status = PredictImpl(*env.manager, env.adapt, *request, response, &samples);
       RecordInferenceSamples(env, request->model(), samples);
       return status;
     });

@@ -46,7 +46,7 @@ class PredictStreamReactor final : public grpc::ServerBidiReactor<v1::PredictReq
     const auto start = std::chrono::steady_clock::now();
     response_.Clear();
     int64_t samples = 0;
-    absl::Status status = PredictImpl(*env_.manager, request_, &response_, &samples);
+    absl::Status status = PredictImpl(*env_.manager, env_.adapt, request_, &response_, &samples);
     RecordInferenceSamples(env_, request_.model(), samples);
     if (status.ok()) status = CheckResponseSize(response_.ByteSizeLong(), env_.limits);
     EndCall(env_, "PredictStream", request_.model(), context_, status, start);

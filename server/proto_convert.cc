@@ -87,6 +87,12 @@ absl::StatusOr<RecalibrationRequest> RecalibrationRequestFromProto(const v1::Rec
   request.note = config.note();
   BN_RETURN_IF_ERROR(ValidateRequestId(config.request_id(), "config.request_id"));
   request.request_id = config.request_id();
+  if (config.stage() && (config.dry_run() || !config.request_id().empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config.stage: a staged candidate commits nothing, so it takes neither dry_run nor request_id; got dry_run=",
+        config.dry_run() ? "true" : "false", ", request_id=\"", config.request_id(), "\""));
+  }
+  request.stage = config.stage();
   return request;
 }
 
@@ -198,7 +204,7 @@ void RecalibrationOutcomeToProto(const RecalibrationOutcome& outcome, v1::Recali
     proto->set_mean_shift_rms(change.mean_shift_rms);
     proto->set_log_var_ratio_rms(change.log_var_ratio_rms);
   }
-  if (!outcome.dry_run) VersionInfoToProto(outcome.new_version, out->mutable_new_version());
+  if (!outcome.dry_run && outcome.staged == nullptr) VersionInfoToProto(outcome.new_version, out->mutable_new_version());
   out->set_deduplicated(outcome.deduplicated);
 }
 

@@ -25,6 +25,10 @@ grpc::ServerReadReactor<v1::RecalibrateRequest>* NewRecalibrateReactor(const Cal
                                                                        grpc::CallbackServerContext* context,
                                                                        v1::RecalibrateResponse* response);
 
+// WatchDrift: the drift report now and after every window or decision.
+grpc::ServerWriteReactor<v1::GetDriftResponse>* NewWatchDriftReactor(const CallEnv& env,
+                                                                    grpc::CallbackServerContext* context,
+                                                                    const v1::GetDriftRequest* request);
 // Export: builds the file once, then writes it in chunks.
 grpc::ServerWriteReactor<v1::ExportChunk>* NewExportReactor(const CallEnv& env, grpc::CallbackServerContext* context,
                                                             const v1::ExportRequest* request);

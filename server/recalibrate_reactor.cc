@@ -15,7 +15,7 @@ namespace {
 class RecalibrateReactor final : public grpc::ServerReadReactor<v1::RecalibrateRequest> {
  public:
   RecalibrateReactor(const CallEnv& env, grpc::CallbackServerContext* context, v1::RecalibrateResponse* response)
-      : env_(env), context_(context), response_(response), stream_(env.manager) {
+      : env_(env), context_(context), response_(response), stream_(env.manager, env.adapt) {
     ReleaseToGrpc(this);
     StartRead(&message_);
   }

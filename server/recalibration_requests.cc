@@ -55,6 +55,12 @@ absl::Status RecalibrationStream::Finish(v1::RecalibrateResponse* response) {
   std::unique_ptr<RecalibrationSession> session = std::move(session_);
   BN_ASSIGN_OR_RETURN(RecalibrationOutcome outcome, session->Finish());
   RecalibrationOutcomeToProto(outcome, response);
+  if (outcome.staged != nullptr) {
+    if (adapt_ == nullptr) return absl::FailedPreconditionError("config.stage: this server keeps no candidates");
+    BN_ASSIGN_OR_RETURN(const int64_t id, adapt_->StageCandidate(model_, *outcome.base, *outcome.staged,
+                                                                 outcome.staged_mode, outcome.summary.samples));
+    response->set_candidate_id(id);
+  }
   return absl::OkStatus();
 }
 

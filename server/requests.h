@@ -15,6 +15,8 @@
 #include "bnserve/v1/recalibration.pb.h"
 #include "bnserve/v1/statistics.pb.h"
 #include "bnserve/v1/versions.pb.h"
+#include "bnserve/v1/drift.pb.h"
+#include "core/adapt/adaptation_manager.h"
 #include "core/serving/batch_assembler.h"
 #include "core/serving/model_manager.h"
 #include "server/tensor_codec.h"
@@ -40,8 +42,10 @@ absl::Status UnloadModelImpl(ModelManager& manager, const v1::UnloadModelRequest
 
 // --- inference (inference_requests.cc) ---
 // `samples`, when given, receives the batch rows computed (for the metrics).
-absl::Status PredictImpl(const ModelManager& manager, const v1::PredictRequest& request, v1::PredictResponse* response,
-                         int64_t* samples = nullptr);
+// A request naming a candidate_id predicts with that staged candidate from
+// `adapt` (FAILED_PRECONDITION when `adapt` is null).
+absl::Status PredictImpl(const ModelManager& manager, AdaptationManager* adapt, const v1::PredictRequest& request,
+                         v1::PredictResponse* response, int64_t* samples = nullptr);
 // PredictImpl computed on the calling thread when ModelManager::TryPredictInline
 // says it is quick and cannot block; std::nullopt, with `response` untouched,
 // when the call belongs on a worker (a pinned version, a model not served, a
@@ -80,7 +84,9 @@ class BatchStatsStream {
 // nothing. Not thread-safe (one per stream).
 class RecalibrationStream {
  public:
-  explicit RecalibrationStream(ModelManager* manager) : manager_(manager) {}
+  // `adapt` stages the result of a config.stage stream (nullptr: such a
+  // stream fails at Finish).
+  RecalibrationStream(ModelManager* manager, AdaptationManager* adapt) : manager_(manager), adapt_(adapt) {}
   // Config first (exactly once), then batches; INVALID_ARGUMENT for any
   // other order, and the session's errors.
   absl::Status Add(const v1::RecalibrateRequest& message);
@@ -98,6 +104,7 @@ class RecalibrationStream {
 
  private:
   ModelManager* manager_;
+  AdaptationManager* adapt_;
   std::string model_;
   bool dry_run_ = false;
   int64_t last_batch_samples_ = 0;
@@ -111,5 +118,13 @@ absl::Status ListVersionsImpl(const ModelManager& manager, const v1::ListVersion
 absl::Status RollbackImpl(ModelManager& manager, const v1::RollbackRequest& request, v1::RollbackResponse* response);
 // The exported file as bytes; the Export reactor splits it into chunks.
 absl::StatusOr<ExportedModel> ExportImpl(const ModelManager& manager, const v1::ExportRequest& request);
+
+// --- drift monitoring and candidates (drift_requests.cc) ---
+absl::Status GetDriftImpl(AdaptationManager& adapt, const v1::GetDriftRequest& request, v1::GetDriftResponse* response);
+absl::Status PromoteCandidateImpl(AdaptationManager& adapt, const v1::PromoteCandidateRequest& request,
+                                  v1::PromoteCandidateResponse* response);
+absl::Status DiscardCandidateImpl(AdaptationManager& adapt, const v1::DiscardCandidateRequest& request,
+                                  v1::DiscardCandidateResponse* response);
+void DriftReportToProto(const DriftReport& report, v1::GetDriftResponse* out);
 
 }  // namespace bnserve

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The include rule of docs/architecture.md, checked over every #include line:
 # - a core/ part includes only itself and the parts before it, in the order
-#   util, graph, stats, model, engine, store, serving;
+#   util, graph, stats, model, engine, store, serving, adapt;
 # - core/engine/kernels/ (ISA-specific code) includes no operator of
 #   core/engine/ops/, so kernels stay reusable below the operators;
 # - core/ includes neither gRPC nor the generated service code, nor server/
@@ -13,7 +13,7 @@
 set -euo pipefail
 root="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 cd "$root"
-parts=(util graph stats model engine store serving)
+parts=(util graph stats model engine store serving adapt)
 rank() {
   local i
   for i in "${!parts[@]}"; do [ "${parts[$i]}" = "$1" ] && { echo "$i"; return; }; done

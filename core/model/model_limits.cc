@@ -11,6 +11,7 @@ namespace {
 constexpr char kStreams[] = "max_recalibration_streams";
 constexpr char kBatchSamples[] = "max_recalibration_batch_samples";
 constexpr char kMessageBytes[] = "max_recalibration_message_bytes";
+constexpr char kDrift[] = "drift";
 
 // The integer at `key`, in [min, max]; INVALID_ARGUMENT naming the file, the
 // key, the range and what was found otherwise.
@@ -56,9 +57,11 @@ absl::StatusOr<ModelLimits> ParseModelLimits(const std::string& text, const std:
     } else if (key == kMessageBytes) {
       BN_ASSIGN_OR_RETURN(limits.max_recalibration_message_bytes,
                           ReadInt(value, path, kMessageBytes, 1, std::numeric_limits<int32_t>::max()));
+    } else if (key == kDrift) {
+      BN_ASSIGN_OR_RETURN(limits.drift, ParseDriftConfig(value.dump(), path, std::move(limits.drift)));
     } else {
       return absl::InvalidArgumentError(absl::StrCat(path, ": unknown key \"", key, "\"; expected ", kStreams, ", ",
-                                                     kBatchSamples, " or ", kMessageBytes));
+                                                     kBatchSamples, ", ", kMessageBytes, " or ", kDrift));
     }
   }
   return limits;

@@ -7,7 +7,8 @@
 //   {
 //     "max_recalibration_streams": 1,
 //     "max_recalibration_batch_samples": 512,
-//     "max_recalibration_message_bytes": 1048576
+//     "max_recalibration_message_bytes": 1048576,
+//     "drift": { ... }   (core/model/drift_config.h)
 //   }
 //
 // Every key is optional; any other key, a value that is not an integer, or
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/model/drift_config.h"
 #include "core/util/file_system.h"
 #include "core/util/status.h"
 
@@ -38,6 +40,8 @@ struct ModelLimits {
   std::string config_file;
   // Whether max_recalibration_streams came from config_file (else the flag).
   bool streams_from_config = false;
+  // The "drift" object: monitoring and adaptation (core/model/drift_config.h).
+  DriftConfig drift;
 
   // Where a limit was set, for error messages: config_file, or the server
   // flag for the stream limit when the file does not set it.

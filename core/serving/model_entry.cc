@@ -83,6 +83,7 @@ absl::StatusOr<ModelEntry::Loaded> ModelEntry::LoadFromDisk() {
   // The limits first: a bad config.json fails the load before the work.
   ModelLimits defaults;
   defaults.max_recalibration_streams = options_.max_recalibration_streams;
+  defaults.drift = options_.drift;
   BN_ASSIGN_OR_RETURN(ModelLimits limits, ReadModelLimits(options_.file_system, dir_, std::move(defaults)));
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, Model::LoadFromFile(JoinPath(dir_, "model.onnx")));
   // An unsupported operator fails the load naming the operator, the node and
@@ -384,6 +385,11 @@ absl::StatusOr<VersionInfo> ModelEntry::Rollback(int64_t to, int64_t expected_ve
   spdlog::info("event=stats_rolled_back model={} version={} parent={} source={}", name_, info->version, info->parent,
                to);
   return info;
+}
+
+ModelLimits ModelEntry::limits() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return limits_;
 }
 
 absl::Status ModelEntry::AcquireRecalibrationSlot(ModelLimits* limits) {

@@ -45,6 +45,8 @@ struct ModelEntryOptions {
   // batch limits (core/model/model_limits.h).
   int max_recalibration_streams = 2;
   size_t pinned_cache_capacity = 4;
+  // The default drift monitoring; config.json's "drift" overrides it.
+  DriftConfig drift;
 };
 
 class ModelEntry : public std::enable_shared_from_this<ModelEntry> {
@@ -107,6 +109,9 @@ class ModelEntry : public std::enable_shared_from_this<ModelEntry> {
   // for the stream. Each OK must be matched by one ReleaseRecalibrationSlot.
   absl::Status AcquireRecalibrationSlot(ModelLimits* limits = nullptr);
   void ReleaseRecalibrationSlot();
+
+  // The limits and drift configuration read at the last load or reload.
+  ModelLimits limits() const;
 
  private:
   struct Loaded {

@@ -134,6 +134,7 @@ absl::StatusOr<std::shared_ptr<ModelEntry>> ModelManager::FindOrCreate(const std
   entry_options.file_system = options_.file_system;
   entry_options.stats_stores = options_.stats_stores;
   entry_options.max_recalibration_streams = options_.max_recalibration_streams;
+  entry_options.drift = options_.drift;
   entry_options.pinned_cache_capacity = options_.pinned_cache_capacity;
   auto entry = std::make_shared<ModelEntry>(name, ModelDir(name), entry_options,
                                             [this](const std::string& n, ModelState s) { Notify(n, s); });
@@ -149,6 +150,13 @@ absl::StatusOr<ModelDescription> ModelManager::Describe(const std::string& name)
   if (bundle.ok()) description.bundle = *std::move(bundle);
   return description;
 }
+
+absl::StatusOr<ModelLimits> ModelManager::Limits(const std::string& name) const {
+  BN_ASSIGN_OR_RETURN(std::shared_ptr<ModelEntry> entry, Find(name));
+  return entry->limits();
+}
+
+absl::StatusOr<std::shared_ptr<ModelEntry>> ModelManager::Entry(const std::string& name) const { return Find(name); }
 
 absl::StatusOr<ModelStatus> ModelManager::Load(const std::string& name) {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<ModelEntry> entry, FindOrCreate(name));
@@ -190,7 +198,23 @@ absl::StatusOr<Prediction> ModelManager::Predict(const std::string& name, Versio
                                                  absl::Span<const std::string> names,
                                                  absl::Span<TensorView> inputs) const {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<const ServingBundle> bundle, Acquire(name, version));
+  return RunAndTap(name, std::move(bundle), version.is_current(), names, inputs);
+}
+
+absl::StatusOr<Prediction> ModelManager::PredictWithBundle(std::shared_ptr<const ServingBundle> bundle,
+                                                           absl::Span<const std::string> names,
+                                                           absl::Span<TensorView> inputs) const {
   return RunPrediction(std::move(bundle), names, inputs, intra_op_pool_.get());
+}
+
+absl::StatusOr<Prediction> ModelManager::RunAndTap(const std::string& name, std::shared_ptr<const ServingBundle> bundle,
+                                                   bool served, absl::Span<const std::string> names,
+                                                   absl::Span<TensorView> inputs) const {
+  absl::StatusOr<Prediction> prediction = RunPrediction(bundle, names, inputs, intra_op_pool_.get());
+  if (prediction.ok() && served) {
+    if (PredictionTap* tap = tap_.load(std::memory_order_acquire)) tap->OnServedPrediction(name, bundle, inputs);
+  }
+  return prediction;
 }
 
 std::optional<absl::StatusOr<Prediction>> ModelManager::TryPredictInline(const std::string& name,
@@ -204,7 +228,7 @@ std::optional<absl::StatusOr<Prediction>> ModelManager::TryPredictInline(const s
   for (const TensorView& input : inputs) elements += input.size();
   const int64_t estimate = bundle->plan->run_cost().EstimateNanos(elements);
   if (estimate < 0 || estimate > options_.inline_predict_budget_ns) return std::nullopt;
-  return RunPrediction(std::move(bundle), names, inputs, intra_op_pool_.get());
+  return RunAndTap(name, std::move(bundle), /*served=*/true, names, inputs);
 }
 
 absl::StatusOr<RunningStatsView> ModelManager::RunningStats(const std::string& name, VersionRequest version,

@@ -15,6 +15,7 @@
 // Thread-safe. The FileSystem must outlive the manager.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@
 #include "core/serving/batch_stats_query.h"
 #include "core/serving/model_entry.h"
 #include "core/serving/prediction.h"
+#include "core/serving/prediction_tap.h"
 #include "core/serving/recalibration_session.h"
 #include "core/util/thread_pool.h"
 
@@ -68,6 +70,9 @@ struct ModelManagerOptions {
   int intra_op_threads = 1;
   // TryPredictInline's budget; 0 = never inline (tests of the worker path).
   int64_t inline_predict_budget_ns = kInlinePredictBudgetNs;
+  // Every model's default drift monitoring (off unless sample_rate > 0);
+  // its config.json may override it (core/model/drift_config.h).
+  DriftConfig drift;
 };
 
 // Describe's answer: the status, and the bundle being served (null unless
@@ -106,6 +111,10 @@ class ModelManager {
   // available.
   int LoadAll();
 
+  // Installs the observer of served predictions (the drift monitors); not
+  // owned, must stay valid until replaced (nullptr = none).
+  void SetPredictionTap(PredictionTap* tap) { tap_.store(tap, std::memory_order_release); }
+
   // Installs the state-change listener (health reporting) and immediately
   // replays every model's current state to it.
   void SetStateListener(ModelStateListener listener);
@@ -135,6 +144,16 @@ class ModelManager {
   std::optional<absl::StatusOr<Prediction>> TryPredictInline(const std::string& name,
                                                              absl::Span<const std::string> names,
                                                              absl::Span<TensorView> inputs) const;
+  // Inference on a bundle the caller holds (a staged candidate's), with the
+  // manager's intra-op threads; not tapped.
+  absl::StatusOr<Prediction> PredictWithBundle(std::shared_ptr<const ServingBundle> bundle,
+                                               absl::Span<const std::string> names,
+                                               absl::Span<TensorView> inputs) const;
+  // The limits and drift configuration a model was loaded with.
+  absl::StatusOr<ModelLimits> Limits(const std::string& name) const;
+  // The entry of a known model (for the drift monitor's commits and
+  // rollbacks); NOT_FOUND otherwise.
+  absl::StatusOr<std::shared_ptr<ModelEntry>> Entry(const std::string& name) const;
   // Running statistics of a version, restricted to `layers` (empty = all).
   absl::StatusOr<RunningStatsView> RunningStats(const std::string& name, VersionRequest version,
                                                 absl::Span<const std::string> layers) const;
@@ -167,6 +186,10 @@ class ModelManager {
   // error message.
   std::shared_ptr<const ServingBundle> ServedBundle(const std::string& name) const;
   void Notify(const std::string& name, ModelState state);
+  // RunPrediction, then the tap for a served version's success.
+  absl::StatusOr<Prediction> RunAndTap(const std::string& name, std::shared_ptr<const ServingBundle> bundle,
+                                       bool served, absl::Span<const std::string> names,
+                                       absl::Span<TensorView> inputs) const;
   // Loads again every model whose last load failed: called when the
   // statistics store can be reached again (a replica that started while its
   // database was down serves once the database is back).
@@ -178,6 +201,8 @@ class ModelManager {
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<ModelEntry>> entries_;  // guarded by mu_
+
+  std::atomic<PredictionTap*> tap_{nullptr};
 
   std::mutex listener_mu_;
   ModelStateListener listener_;  // guarded by listener_mu_

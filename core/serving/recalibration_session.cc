@@ -118,6 +118,12 @@ absl::StatusOr<RecalibrationOutcome> RecalibrationSession::Finish() {
   outcome.base_version = base_->info.version;
   outcome.dry_run = request_.dry_run;
   BN_ASSIGN_OR_RETURN(StatsSnapshot stats, recalibrator_->Finish(&outcome.summary));
+  if (request_.stage) {
+    outcome.staged = std::make_shared<const StatsSnapshot>(std::move(stats));
+    outcome.base = base_;
+    outcome.staged_mode = RecalibrationModeName(request_.options.mode);
+    return outcome;
+  }
   if (request_.dry_run) return outcome;
   VersionInfo meta;
   meta.origin = std::string(kOriginRecalibrate);

@@ -32,6 +32,9 @@ struct RecalibrationRequest {
   // commits nothing and returns that version (deduplicated); the
   // expected_version check is skipped for such a retry. Ignored by dry runs.
   std::string request_id;
+  // Compute, commit nothing, and hand the statistics back (staged as a
+  // candidate by the caller, docs/drift.md). Excludes dry_run and request_id.
+  bool stage = false;
 };
 
 struct RecalibrationOutcome {
@@ -45,6 +48,10 @@ struct RecalibrationOutcome {
   // counts and summary.layers empty (the earlier reply's changes are not
   // stored).
   bool deduplicated = false;
+  // request.stage: the statistics computed and the bundle they start from.
+  std::shared_ptr<const StatsSnapshot> staged;
+  std::shared_ptr<const ServingBundle> base;
+  std::string staged_mode;  // VersionInfo::mode of the staged statistics
 };
 
 class RecalibrationSession {

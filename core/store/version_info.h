@@ -14,12 +14,13 @@ namespace bnserve {
 inline constexpr absl::string_view kOriginOnnx = "onnx";                // version 1: the ONNX file's statistics
 inline constexpr absl::string_view kOriginRecalibrate = "recalibrate";  // computed from streamed batches
 inline constexpr absl::string_view kOriginRollback = "rollback";        // a copy of an older version
+inline constexpr absl::string_view kOriginAdapt = "adapt";              // a candidate promoted (docs/drift.md)
 
 struct VersionInfo {
   int64_t version = 0;          // 1 = the ONNX file's; committed versions are >= 2
   int64_t parent = 0;           // the version that was current when this one was committed; 0 for version 1
   int64_t created_unix_ms = 0;  // commit time; 0 for version 1 (the ONNX file carries no time)
-  std::string origin;           // kOriginOnnx, kOriginRecalibrate or kOriginRollback
+  std::string origin;           // kOriginOnnx, kOriginRecalibrate, kOriginRollback or kOriginAdapt
   std::string mode;             // recalibration mode, e.g. "momentum", "cumulative", "exact"; empty otherwise
   int64_t batches = 0;          // batches the recalibration consumed
   int64_t samples = 0;          // samples per channel it consumed

@@ -8,7 +8,8 @@ namespace bnserve {
 namespace {
 
 // The mutating RPCs; everything else in kReadRpcs is read-only.
-const char* const kAdminRpcs[] = {"LoadModel", "ReloadModel", "UnloadModel", "Recalibrate", "Rollback"};
+const char* const kAdminRpcs[] = {"LoadModel",   "ReloadModel",      "UnloadModel",     "Recalibrate",
+                                  "Rollback",    "PromoteCandidate", "DiscardCandidate"};
 // The Open Inference Protocol's RPCs (inference.GRPCInferenceService) are
 // all read-only: ModelInfer is a Predict.
 const char* const kReadRpcs[] = {

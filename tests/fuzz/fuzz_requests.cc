@@ -63,7 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 0: {
       bnserve::v1::PredictRequest request;
       bnserve::v1::PredictResponse response;
-      if (Parse(data, size, &request)) (void)bnserve::PredictImpl(manager, request, &response);
+      if (Parse(data, size, &request)) (void)bnserve::PredictImpl(manager, nullptr, request, &response);
       break;
     }
     case 1: {

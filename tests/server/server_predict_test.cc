@@ -218,7 +218,7 @@ TEST(InlinePredictTest, OnlyServedVersionsOfLoadedModelsWithinTheBudget) {
   EXPECT_FALSE(TryPredictInline(server.manager(), request, &inline_response).has_value());
   EXPECT_EQ(inline_response.ByteSizeLong(), 0u);
   v1::PredictResponse response;
-  ASSERT_TRUE(PredictImpl(server.manager(), request, &response).ok());
+  ASSERT_TRUE(PredictImpl(server.manager(), nullptr, request, &response).ok());
   std::optional<absl::Status> done = TryPredictInline(server.manager(), request, &inline_response);
   ASSERT_TRUE(done.has_value());
   ASSERT_TRUE(done->ok()) << *done;
@@ -253,7 +253,7 @@ TEST(InlinePredictTest, CallsOverTheBudgetGoToThePool) {
     request.set_model("mlp");
     *request.add_inputs() = MakeTensor({1, 20}, GridValues(20, 3));
     v1::PredictResponse response;
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(PredictImpl(server.manager(), request, &response).ok());
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(PredictImpl(server.manager(), nullptr, request, &response).ok());
     EXPECT_FALSE(TryPredictInline(server.manager(), request, &response).has_value());
   }
 }
