@@ -11,12 +11,15 @@ void AdaptationManager::Attach(ModelManager* models) { models_ = models; }
 
 void AdaptationManager::Stop() {
   std::shared_ptr<const MonitorMap> monitors;
+  std::vector<std::shared_ptr<DriftMonitor>> retired;
   {
     std::lock_guard<std::mutex> lock(write_mu_);
     stopped_ = true;
     monitors = std::atomic_exchange(&monitors_, std::make_shared<const MonitorMap>());
+    retired.swap(retired_);
   }
   for (const auto& [name, monitor] : *monitors) monitor->Stop();
+  for (const std::shared_ptr<DriftMonitor>& monitor : retired) monitor->Stop();
 }
 
 std::shared_ptr<DriftMonitor> AdaptationManager::Published(const std::string& model) const {
@@ -36,20 +39,19 @@ absl::StatusOr<std::shared_ptr<DriftMonitor>> AdaptationManager::MonitorFor(cons
   if (monitor != nullptr && monitor->model() == description.bundle->model.get()) return monitor;
   BN_ASSIGN_OR_RETURN(ModelLimits limits, models_->Limits(model));
   BN_ASSIGN_OR_RETURN(std::shared_ptr<ModelEntry> entry, models_->Entry(model));
-  std::shared_ptr<DriftMonitor> retired;
-  {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    if (stopped_) return absl::UnavailableError("the server is shutting down");
-    monitor = Published(model);
-    if (monitor == nullptr || monitor->model() != description.bundle->model.get()) {
-      retired = monitor;
-      monitor = std::make_shared<DriftMonitor>(model, std::move(entry), description.bundle->model, limits.drift);
-      auto next = std::make_shared<MonitorMap>(*std::atomic_load(&monitors_));
-      (*next)[model] = monitor;
-      std::atomic_store(&monitors_, std::shared_ptr<const MonitorMap>(std::move(next)));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (stopped_) return absl::UnavailableError("the server is shutting down");
+  monitor = Published(model);
+  if (monitor == nullptr || monitor->model() != description.bundle->model.get()) {
+    if (monitor != nullptr) {
+      monitor->RequestStop();
+      retired_.push_back(monitor);
     }
+    monitor = std::make_shared<DriftMonitor>(model, std::move(entry), description.bundle->model, limits.drift);
+    auto next = std::make_shared<MonitorMap>(*std::atomic_load(&monitors_));
+    (*next)[model] = monitor;
+    std::atomic_store(&monitors_, std::shared_ptr<const MonitorMap>(std::move(next)));
   }
-  if (retired != nullptr) retired->Stop();  // outside the lock: it joins the old worker
   return monitor;
 }
 

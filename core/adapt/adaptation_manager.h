@@ -62,6 +62,10 @@ class AdaptationManager : public PredictionTap {
   std::shared_ptr<const MonitorMap> monitors_ = std::make_shared<const MonitorMap>();
   std::mutex write_mu_;  // serializes creation and Stop
   bool stopped_ = false;  // guarded by write_mu_
+  // Monitors of earlier loads, asked to stop but joined only by Stop: the
+  // thread retiring one may be its own worker (a WatchDrift callback asking
+  // for a report), which must not wait for itself.
+  std::vector<std::shared_ptr<DriftMonitor>> retired_;  // guarded by write_mu_
 };
 
 }  // namespace bnserve

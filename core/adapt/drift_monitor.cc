@@ -53,12 +53,16 @@ DriftMonitor::DriftMonitor(std::string name, std::shared_ptr<ModelEntry> entry, 
 
 DriftMonitor::~DriftMonitor() { Stop(); }
 
-void DriftMonitor::Stop() {
+void DriftMonitor::RequestStop() {
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     stopping_ = true;
   }
   queue_cv_.notify_all();
+}
+
+void DriftMonitor::Stop() {
+  RequestStop();
   if (worker_.joinable()) worker_.join();
 }
 

@@ -66,6 +66,10 @@ class DriftMonitor {
   DriftMonitor(const DriftMonitor&) = delete;
   DriftMonitor& operator=(const DriftMonitor&) = delete;
 
+  // Asks the worker to end after its current sample, without waiting.
+  void RequestStop();
+  // RequestStop, then waits for the worker. Not from the worker itself
+  // (nor from a subscriber's callback, which runs on it).
   void Stop();
 
   const Model* model() const { return model_.get(); }

@@ -360,6 +360,32 @@ TEST_F(DriftLoopTest, WatchDriftStreamsEachWindowUntilCancelled) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
+TEST_F(DriftLoopTest, AReloadAppliesAChangedConfigurationWhileAWatchIsOpen) {
+  StartServer(R"({"sample_rate": 1.0, "window_samples": 16})");
+  grpc::ClientContext context;
+  v1::GetDriftRequest request;
+  request.set_model("digits");
+  std::unique_ptr<grpc::ClientReader<v1::GetDriftResponse>> reader = server_->stub().WatchDrift(&context, request);
+  v1::GetDriftResponse update;
+  ASSERT_TRUE(reader->Read(&update));
+  Traffic(clean_, 40, RandomRows(clean_));
+  EXPECT_EQ(Drift().config().window_samples(), 16);
+
+  std::ofstream(repo_.ModelDir("digits") + "/config.json") << R"({"drift": {"sample_rate": 0.5, "window_samples": 32}})";
+  v1::ReloadModelRequest reload;
+  reload.set_model("digits");
+  v1::ReloadModelResponse reloaded;
+  ASSERT_TRUE(server_->stub().ReloadModel(NewContext().get(), reload, &reloaded).ok());
+  Traffic(clean_, 40, RandomRows(clean_));
+  const v1::GetDriftResponse drift = Drift();
+  EXPECT_EQ(drift.config().window_samples(), 32);
+  EXPECT_DOUBLE_EQ(drift.config().sample_rate(), 0.5);
+  context.TryCancel();
+  while (reader->Read(&update)) {
+  }
+  reader->Finish();
+}
+
 TEST_F(DriftLoopTest, ModelsWithoutMonitoringSayHowToSwitchItOn) {
   StartServer(R"({"sample_rate": 0})");
   v1::GetDriftRequest request;
