@@ -5,6 +5,18 @@
 #include "server/reactors.h"
 
 namespace bnserve {
+namespace {
+
+// Counts a commit attempt in the metrics: a request naming no valid model,
+// version or candidate attempted none.
+absl::Status RecordCommitAttempt(const CallEnv& env, const std::string& model, absl::Status status) {
+  const bool attempted =
+      status.code() != absl::StatusCode::kNotFound && status.code() != absl::StatusCode::kInvalidArgument;
+  if (env.metrics != nullptr && attempted) env.metrics->RecordCommit(model, status.ok());
+  return status;
+}
+
+}  // namespace
 
 grpc::ServerUnaryReactor* BnServeService::ListModels(grpc::CallbackServerContext* context,
                                                      const v1::ListModelsRequest* request,
@@ -91,12 +103,7 @@ grpc::ServerUnaryReactor* BnServeService::ListVersions(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* BnServeService::Rollback(grpc::CallbackServerContext* context,
                                                    const v1::RollbackRequest* request, v1::RollbackResponse* response) {
   return AuthorizedUnary(env_, context, "Rollback", request->model(), response, [=] {
-    absl::Status status = RollbackImpl(*env_.manager, *request, response);
-    // A request naming no valid model or version attempted no commit.
-    const bool attempted =
-        status.code() != absl::StatusCode::kNotFound && status.code() != absl::StatusCode::kInvalidArgument;
-    if (env_.metrics != nullptr && attempted) env_.metrics->RecordCommit(request->model(), status.ok());
-    return status;
+    return RecordCommitAttempt(env_, request->model(), RollbackImpl(*env_.manager, *request, response));
   });
 }
 
@@ -120,11 +127,7 @@ grpc::ServerUnaryReactor* BnServeService::PromoteCandidate(grpc::CallbackServerC
                                                            const v1::PromoteCandidateRequest* request,
                                                            v1::PromoteCandidateResponse* response) {
   return AuthorizedUnary(env_, context, "PromoteCandidate", request->model(), response, [=] {
-    absl::Status status = PromoteCandidateImpl(*env_.adapt, *request, response);
-    const bool attempted =
-        status.code() != absl::StatusCode::kNotFound && status.code() != absl::StatusCode::kInvalidArgument;
-    if (env_.metrics != nullptr && attempted) env_.metrics->RecordCommit(request->model(), status.ok());
-    return status;
+    return RecordCommitAttempt(env_, request->model(), PromoteCandidateImpl(*env_.adapt, *request, response));
   });
 }
 

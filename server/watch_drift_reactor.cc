@@ -63,14 +63,19 @@ class WatchDriftReactor final : public grpc::ServerWriteReactor<v1::GetDriftResp
     }
     EndCall(env_, "WatchDrift", request_.model(), context_, status, start_);
     std::lock_guard<std::mutex> lock(mu_);
+    WriteOrFinish(status);
+  }
+
+  // Writes response_, or finishes the call when `status` is an error.
+  // REQUIRES: mu_, no write in flight.
+  void WriteOrFinish(const absl::Status& status) {
+    ReleaseToGrpc(this);
     if (!status.ok()) {
       finished_ = true;
-      ReleaseToGrpc(this);
       Finish(ToGrpcStatus(status));
       return;
     }
     writing_ = true;
-    ReleaseToGrpc(this);
     StartWrite(&response_);
   }
 
@@ -88,16 +93,7 @@ class WatchDriftReactor final : public grpc::ServerWriteReactor<v1::GetDriftResp
     if (!changed_) return;
     changed_ = false;
     response_.Clear();
-    absl::Status status = GetDriftImpl(*env_.adapt, request_, &response_);
-    if (!status.ok()) {
-      finished_ = true;
-      ReleaseToGrpc(this);
-      Finish(ToGrpcStatus(status));
-      return;
-    }
-    writing_ = true;
-    ReleaseToGrpc(this);
-    StartWrite(&response_);
+    WriteOrFinish(GetDriftImpl(*env_.adapt, request_, &response_));
   }
 
   const CallEnv env_;

@@ -170,6 +170,12 @@ class DriftLoopTest : public ::testing::Test {
     return result.response.candidate_id();
   }
 
+  std::unique_ptr<grpc::ClientReader<v1::GetDriftResponse>> Watch(grpc::ClientContext* context) {
+    v1::GetDriftRequest request;
+    request.set_model("digits");
+    return server_->stub().WatchDrift(context, request);
+  }
+
   static bool HasEvent(const v1::GetDriftResponse& drift, const std::string& kind) {
     for (const v1::DriftEvent& event : drift.events()) {
       if (event.kind() == kind) return true;
@@ -337,9 +343,7 @@ TEST_F(DriftLoopTest, StagedCandidatesArePinnedPromotedAndDiscardedByRpc) {
 TEST_F(DriftLoopTest, WatchDriftStreamsEachWindowUntilCancelled) {
   StartServer(R"({"sample_rate": 1.0, "window_samples": 16})");
   grpc::ClientContext context;
-  v1::GetDriftRequest request;
-  request.set_model("digits");
-  std::unique_ptr<grpc::ClientReader<v1::GetDriftResponse>> reader = server_->stub().WatchDrift(&context, request);
+  std::unique_ptr<grpc::ClientReader<v1::GetDriftResponse>> reader = Watch(&context);
   v1::GetDriftResponse update;
   ASSERT_TRUE(reader->Read(&update));  // the state at once
   int64_t last_index = 0;
@@ -363,9 +367,7 @@ TEST_F(DriftLoopTest, WatchDriftStreamsEachWindowUntilCancelled) {
 TEST_F(DriftLoopTest, AReloadAppliesAChangedConfigurationWhileAWatchIsOpen) {
   StartServer(R"({"sample_rate": 1.0, "window_samples": 16})");
   grpc::ClientContext context;
-  v1::GetDriftRequest request;
-  request.set_model("digits");
-  std::unique_ptr<grpc::ClientReader<v1::GetDriftResponse>> reader = server_->stub().WatchDrift(&context, request);
+  std::unique_ptr<grpc::ClientReader<v1::GetDriftResponse>> reader = Watch(&context);
   v1::GetDriftResponse update;
   ASSERT_TRUE(reader->Read(&update));
   Traffic(clean_, 40, RandomRows(clean_));
