@@ -330,7 +330,9 @@ int64_t DriftMonitor::Stage(std::shared_ptr<const ServingBundle> bundle, std::st
            absl::StrCat("staged from ", candidate.report.source, ": ", candidate.report.mode, " over ", samples,
                         " samples, from statistics version ", candidate.report.base_version));
   candidates_.emplace(id, std::move(candidate));
-  shadowed_candidate_ = id;
+  // The newest candidate is shadowed, unless the policy is deciding on its
+  // own: a client's candidate must not take its shadow samples.
+  if (policy_ != Policy::kShadowing) shadowed_candidate_ = id;
   return id;
 }
 
