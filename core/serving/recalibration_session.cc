@@ -8,27 +8,20 @@
 namespace bnserve {
 namespace {
 
-// VersionInfo::mode: how a recalibrated version was computed.
-const char* RecalibrationModeName(RecalibrationMode mode) {
-  switch (mode) {
-    case RecalibrationMode::kEma:
-      return "ema";
-    case RecalibrationMode::kCumulative:
-      return "cumulative";
-    case RecalibrationMode::kPopulation:
-      return "population";
-    case RecalibrationMode::kExact:
-      return "exact";
-  }
-  return "unknown";
-}
-
 // Everything in the request that shapes the committed version, in a fixed
 // order. The model is not included: keys are per model.
 RequestDigest ConfigDigest(const RecalibrationRequest& request) {
   RequestDigest digest;
   const RecalibrationOptions& options = request.options;
   digest.AddInt(static_cast<int64_t>(options.mode));
+  // prior and alpha add their parameter as the value they use (unset and the
+  // default are the same request); the other modes add nothing here, so
+  // their digests stay what they were before these two modes existed and a
+  // retry across a server upgrade is still recognised.
+  if (options.mode == RecalibrationMode::kPrior) {
+    digest.AddDouble(options.prior_strength.value_or(kDefaultPriorStrength));
+  }
+  if (options.mode == RecalibrationMode::kAlpha) digest.AddDouble(options.alpha.value_or(kDefaultAlpha));
   digest.AddInt(options.momentum.has_value() ? 1 : 0);
   digest.AddDouble(options.momentum.value_or(0.0));
   digest.AddInt(options.reset ? 1 : 0);
@@ -127,7 +120,7 @@ absl::StatusOr<RecalibrationOutcome> RecalibrationSession::Finish() {
   if (request_.dry_run) return outcome;
   VersionInfo meta;
   meta.origin = std::string(kOriginRecalibrate);
-  meta.mode = RecalibrationModeName(request_.options.mode);
+  meta.mode = std::string(RecalibrationModeName(request_.options.mode));
   meta.batches = recalibrator_->batches();
   meta.samples = recalibrator_->samples();
   meta.note = request_.note;

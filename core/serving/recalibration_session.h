@@ -61,7 +61,7 @@ class RecalibrationSession {
   // already committed), ALREADY_EXISTS when request_id was committed for a
   // different configuration, RESOURCE_EXHAUSTED when
   // the model's stream limit is reached, and the Recalibrator's own errors
-  // (unknown layer, bad momentum).
+  // (unknown layer; ValidateRecalibrationOptions).
   // Batches' statistics passes split their loops over `thread_pool` when
   // non-null (not owned; must outlive the session).
   static absl::StatusOr<std::unique_ptr<RecalibrationSession>> Start(std::shared_ptr<ModelEntry> entry,

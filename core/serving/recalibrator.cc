@@ -24,7 +24,56 @@ LayerChange MeasureChange(const BnLayerInfo& info, const LayerStats& before, con
   return change;
 }
 
+bool MixesWithTheBase(RecalibrationMode mode) {
+  return mode == RecalibrationMode::kPrior || mode == RecalibrationMode::kAlpha;
+}
+
+// What the accumulator of layer `info` runs: the options' mode and
+// parameters, the layer's own momentum unless overridden.
+ModeParameters ParametersFor(const RecalibrationOptions& options, const BnLayerInfo& info) {
+  ModeParameters parameters;
+  parameters.momentum = options.momentum.value_or(info.torch_momentum.value_or(0.0));
+  parameters.prior_strength = options.prior_strength.value_or(kDefaultPriorStrength);
+  parameters.alpha = options.alpha.value_or(kDefaultAlpha);
+  return parameters;
+}
+
 }  // namespace
+
+absl::Status ValidateRecalibrationOptions(const RecalibrationOptions& options, absl::string_view field_prefix) {
+  const absl::string_view mode = RecalibrationModeName(options.mode);
+  // Written so that NaN fails every range check.
+  if (options.momentum.has_value() && !(*options.momentum >= 0.0 && *options.momentum <= 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field_prefix, "momentum: expected a value in [0, 1] (PyTorch convention), got ", *options.momentum));
+  }
+  if (options.prior_strength.has_value() &&
+      !(std::isfinite(*options.prior_strength) && *options.prior_strength >= 0.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field_prefix, "prior_strength: expected a finite value >= 0, got ", *options.prior_strength));
+  }
+  if (options.alpha.has_value() && !(*options.alpha >= 0.0 && *options.alpha <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field_prefix, "alpha: expected a value in [0, 1], got ", *options.alpha));
+  }
+  if (options.prior_strength.has_value() && options.mode != RecalibrationMode::kPrior) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field_prefix, "prior_strength: expected only with mode prior, got ", "it with mode ", mode));
+  }
+  if (options.alpha.has_value() && options.mode != RecalibrationMode::kAlpha) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field_prefix, "alpha: expected only with mode alpha, got it with mode ", mode));
+  }
+  if (MixesWithTheBase(options.mode) && options.reset) {
+    return absl::InvalidArgumentError(absl::StrCat(field_prefix, "reset: expected false with mode ", mode,
+                                                   ", which mixes the served statistics with the new ones, got true"));
+  }
+  if (MixesWithTheBase(options.mode) && options.momentum.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(field_prefix, "momentum: expected unset with mode ", mode,
+                                                   " (only mode ema reads it), got ", *options.momentum));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Recalibrator>> Recalibrator::Create(std::shared_ptr<const Model> model,
                                                                    std::shared_ptr<const StatsSnapshot> base,
@@ -35,10 +84,7 @@ absl::StatusOr<std::unique_ptr<Recalibrator>> Recalibrator::Create(std::shared_p
   if (layers.empty()) {
     return absl::FailedPreconditionError("model has no BatchNormalization layers: nothing to recalibrate");
   }
-  if (options.momentum.has_value() && !(*options.momentum >= 0.0 && *options.momentum <= 1.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("momentum: expected a value in [0, 1] (PyTorch convention), got ", *options.momentum));
-  }
+  BN_RETURN_IF_ERROR(ValidateRecalibrationOptions(options, ""));
   std::unique_ptr<Recalibrator> r(new Recalibrator());
   if (options.layers.empty()) {
     for (size_t l = 0; l < layers.size(); ++l) r->selected_.push_back(static_cast<int>(l));
@@ -55,11 +101,10 @@ absl::StatusOr<std::unique_ptr<Recalibrator>> Recalibrator::Create(std::shared_p
     const BnLayerInfo& info = layers[l];
     const LayerStats start = options.reset ? ResetLayerStats(info.channels) : base->layers[l];
     RecalibrationMode mode = options.mode;
-    double momentum = options.momentum.value_or(info.torch_momentum.value_or(0.0));
     if (mode == RecalibrationMode::kEma && !options.momentum && !info.torch_momentum) {
       mode = RecalibrationMode::kCumulative;  // PyTorch momentum=None
     }
-    r->accumulators_.emplace_back(mode, start, momentum);
+    r->accumulators_.emplace_back(mode, start, ParametersFor(options, info));
   }
   if (plan != nullptr && (&plan->model() != model.get() || plan->stats() != base || plan->mode() != options.forward)) {
     return absl::InternalError(
@@ -92,11 +137,12 @@ absl::Status Recalibrator::AddBatch(absl::Span<const TensorView> inputs) {
                                                         "recalibrate, got ", count));
     }
   }
+  const int64_t samples = inputs.empty() || inputs[0].shape.rank() == 0 ? 0 : inputs[0].shape[0];
   // Accumulate into copies so that a layer rejecting the batch leaves every
   // accumulator as it was (the copies are O(layers x channels)).
   std::vector<RunningStatsAccumulator> next = accumulators_;
   for (size_t i = 0; i < selected_.size(); ++i) {
-    absl::Status st = next[i].AddBatch(sink_.layers[selected_[i]]);
+    absl::Status st = next[i].AddBatch(sink_.layers[selected_[i]], samples);
     if (!st.ok()) {
       return absl::Status(st.code(),
                           absl::StrCat("BN layer '", model_->bn_layers()[selected_[i]].name, "': ", st.message()));
@@ -104,7 +150,7 @@ absl::Status Recalibrator::AddBatch(absl::Span<const TensorView> inputs) {
   }
   accumulators_ = std::move(next);
   ++batches_;
-  samples_ += inputs.empty() || inputs[0].shape.rank() == 0 ? 0 : inputs[0].shape[0];
+  samples_ += samples;
   return absl::OkStatus();
 }
 

@@ -2,8 +2,8 @@
 // without touching the statistics anyone is serving. It runs each batch
 // through a StatisticsPlan (train or eval forward), validates the batch as a
 // whole, then folds each selected layer's batch moments into a per-layer
-// RunningStatsAccumulator (EMA, cumulative, population or exact; see
-// core/stats/running_stats_update.h). Finish() produces a NEW StatsSnapshot; the
+// RunningStatsAccumulator (EMA, cumulative, population, exact, prior or alpha;
+// see core/stats/running_stats_update.h). Finish() produces a NEW StatsSnapshot; the
 // base snapshot is never modified. Memory is O(layers x channels) whatever
 // the number of batches.
 //
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "core/engine/statistics_plan.h"
 #include "core/model/model.h"
 #include "core/stats/running_stats_update.h"
@@ -28,14 +29,30 @@ struct RecalibrationOptions {
   // momentum=None (ONNX momentum 1.0) and no override averages cumulatively,
   // as PyTorch would.
   std::optional<double> momentum;
+  // kPrior only: the prior strength N (finite, >= 0), the served statistics'
+  // weight counted in samples (bn-semantics §12); unset =
+  // kDefaultPriorStrength.
+  std::optional<double> prior_strength;
+  // kAlpha only: the served statistics' weight, in [0, 1] (bn-semantics §12);
+  // unset = kDefaultAlpha.
+  std::optional<double> alpha;
   // Start from PyTorch's reset values (mean 0, var 1, no batches) instead of
-  // the base snapshot's statistics.
+  // the base snapshot's statistics. Not with kPrior or kAlpha, which mix the
+  // base statistics with the new ones.
   bool reset = false;
   // BN layer names to recalibrate; empty = all. Other layers keep the base
   // statistics (but still run, in the chosen forward mode).
   std::vector<std::string> layers;
   ForwardMode forward = ForwardMode::kTrain;
 };
+
+// OK, or INVALID_ARGUMENT naming the first offending field (as
+// `field_prefix` + its name, e.g. "config.alpha"), the expected and the
+// received value: momentum outside [0, 1]; prior_strength not finite or < 0;
+// alpha not finite or outside [0, 1]; prior_strength or alpha set for
+// another mode; momentum or reset with kPrior or kAlpha. Recalibrator::Create
+// checks this too; front ends call it first to word errors in their terms.
+absl::Status ValidateRecalibrationOptions(const RecalibrationOptions& options, absl::string_view field_prefix);
 
 // How much one layer's statistics moved, in units that compare across layers.
 struct LayerChange {
@@ -59,7 +76,8 @@ class Recalibrator {
  public:
   // `plan`, when given, is the StatisticsPlan of (model, base,
   // options.forward) to run batches through (e.g. the serving bundle's
-  // cached one); null builds one for this Recalibrator. Each batch's
+  // cached one); null builds one for this Recalibrator. `options` must pass
+  // ValidateRecalibrationOptions (else its INVALID_ARGUMENT). Each batch's
   // statistics pass splits its loops over `thread_pool` when non-null (not
   // owned; must outlive the Recalibrator).
   static absl::StatusOr<std::unique_ptr<Recalibrator>> Create(std::shared_ptr<const Model> model,
