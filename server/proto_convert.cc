@@ -60,10 +60,14 @@ absl::StatusOr<RecalibrationMode> RecalibrationModeFromProto(v1::RecalibrationMo
       return RecalibrationMode::kPopulation;
     case v1::RECALIBRATION_MODE_EXACT:
       return RecalibrationMode::kExact;
+    case v1::RECALIBRATION_MODE_PRIOR:
+      return RecalibrationMode::kPrior;
+    case v1::RECALIBRATION_MODE_ALPHA:
+      return RecalibrationMode::kAlpha;
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("config.mode: expected one of RECALIBRATION_MODE_EMA, _CUMULATIVE, _POPULATION, _EXACT, got ",
-                       static_cast<int>(mode)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config.mode: expected one of RECALIBRATION_MODE_EMA, _CUMULATIVE, _POPULATION, _EXACT, _PRIOR, _ALPHA, got ",
+          static_cast<int>(mode)));
   }
 }
 
@@ -75,9 +79,14 @@ absl::StatusOr<RecalibrationRequest> RecalibrationRequestFromProto(const v1::Rec
   if (config.momentum_override_case() == v1::RecalibrationConfig::kMomentum) {
     request.options.momentum = config.momentum();
   }
+  if (config.prior_strength_override_case() == v1::RecalibrationConfig::kPriorStrength) {
+    request.options.prior_strength = config.prior_strength();
+  }
+  if (config.alpha_override_case() == v1::RecalibrationConfig::kAlpha) request.options.alpha = config.alpha();
   request.options.reset = config.reset();
   request.options.layers.assign(config.layers().begin(), config.layers().end());
   BN_ASSIGN_OR_RETURN(request.options.forward, ForwardModeFromProto(config.forward_mode(), "config.forward_mode"));
+  BN_RETURN_IF_ERROR(ValidateRecalibrationOptions(request.options, "config."));
   if (config.expected_version() < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "config.expected_version: expected 0 (don't check) or a version >= 1, got ", config.expected_version()));

@@ -1,9 +1,11 @@
 // Recalibrate's idempotency key (RecalibrationConfig.request_id) over gRPC:
 // a retry commits nothing and is answered with the version its first attempt
 // made, even when its expected_version has gone stale; a reuse of the key for
-// different batches is ALREADY_EXISTS; two concurrent streams with one key
-// commit once; malformed keys are INVALID_ARGUMENT naming the field.
+// different batches or options (prior strength and alpha included) is
+// ALREADY_EXISTS; two concurrent streams with one key commit once; malformed
+// keys are INVALID_ARGUMENT naming the field.
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -83,6 +85,37 @@ TEST_F(IdempotencyTest, ReusingAKeyForADifferentRequestIsAlreadyExists) {
   const RecalibrateResult other_momentum = Recalibrate(server_->stub(), other_config, Batches(1));
   EXPECT_EQ(other_momentum.status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_EQ(Versions().versions_size(), 2);
+}
+
+// prior_strength and alpha are part of the request: another value under the
+// same key is a different request; leaving them unset is the same request as
+// sending the default.
+TEST_F(IdempotencyTest, PriorStrengthAndAlphaArePartOfTheRequest) {
+  auto adaptation = [](const std::string& request_id, v1::RecalibrationMode mode, std::optional<double> parameter) {
+    v1::RecalibrationConfig config = Config(request_id);
+    config.set_mode(mode);
+    if (parameter && mode == v1::RECALIBRATION_MODE_PRIOR) config.set_prior_strength(*parameter);
+    if (parameter && mode == v1::RECALIBRATION_MODE_ALPHA) config.set_alpha(*parameter);
+    return config;
+  };
+  const auto prior = v1::RECALIBRATION_MODE_PRIOR;
+  const auto alpha = v1::RECALIBRATION_MODE_ALPHA;
+  ASSERT_TRUE(Recalibrate(server_->stub(), adaptation("adapt-1", prior, 4.0), Batches(1)).status.ok());  // 2
+  EXPECT_TRUE(Recalibrate(server_->stub(), adaptation("adapt-1", prior, 4.0), Batches(1)).response.deduplicated());
+  for (const v1::RecalibrationConfig& other :
+       {adaptation("adapt-1", prior, 8.0), adaptation("adapt-1", prior, std::nullopt),
+        adaptation("adapt-1", alpha, std::nullopt)}) {
+    EXPECT_EQ(Recalibrate(server_->stub(), other, Batches(1)).status.error_code(), grpc::StatusCode::ALREADY_EXISTS)
+        << other.ShortDebugString();
+  }
+  ASSERT_TRUE(Recalibrate(server_->stub(), adaptation("adapt-2", alpha, 0.5), Batches(1)).status.ok());  // 3
+  EXPECT_EQ(Recalibrate(server_->stub(), adaptation("adapt-2", alpha, 0.25), Batches(1)).status.error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  ASSERT_TRUE(Recalibrate(server_->stub(), adaptation("adapt-3", prior, std::nullopt), Batches(1)).status.ok());  // 4
+  EXPECT_TRUE(Recalibrate(server_->stub(), adaptation("adapt-3", prior, 16.0), Batches(1)).response.deduplicated());
+  ASSERT_TRUE(Recalibrate(server_->stub(), adaptation("adapt-4", alpha, std::nullopt), Batches(1)).status.ok());  // 5
+  EXPECT_TRUE(Recalibrate(server_->stub(), adaptation("adapt-4", alpha, 0.9), Batches(1)).response.deduplicated());
+  EXPECT_EQ(Versions().versions_size(), 5);
 }
 
 TEST_F(IdempotencyTest, ADryRunIgnoresTheKey) {

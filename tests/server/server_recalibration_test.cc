@@ -1,11 +1,15 @@
 // Recalibrate, ListVersions, Rollback and Export over gRPC: PyTorch update_bn
-// parity, dry runs, optimistic concurrency, streams that must commit nothing
-// (cancelled, NaN batch, bad order), limits, durability across a restart,
-// and export round trips.
+// parity, the prior and alpha modes against torch's batch statistics and
+// their option errors, dry runs, optimistic concurrency, streams that must
+// commit nothing (cancelled, NaN batch, bad order), limits, durability across
+// a restart, and export round trips.
 #include <cmath>
+#include <limits>
 
+#include "absl/strings/str_cat.h"
 #include "core/engine/inference_plan.h"
 #include "core/model/model.h"
+#include "core/stats/channel_moments.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/server_test_util.h"
@@ -15,6 +19,26 @@ namespace bnserve::testing {
 namespace {
 
 using ::testing::HasSubstr;
+
+// The pooled mean and unbiased variance of one BN layer over the fixture's
+// train batches, from torch's per-batch (n, mean, M2) (Chan's merge).
+class ChannelMomentsOfTorch {
+ public:
+  ChannelMomentsOfTorch(const nlohmann::json& steps, int layer) {
+    for (const nlohmann::json& step : steps) {
+      const nlohmann::json& batch = step["bn"][layer]["batch_stats"];
+      const std::vector<double> mean = batch["mean"], m2 = batch["m2"];
+      const int64_t n = batch["n"];
+      pool_.resize(mean.size());
+      for (size_t c = 0; c < mean.size(); ++c) pool_[c].Merge(ChannelMoments{n, mean[c], m2[c]});
+    }
+  }
+  double mean(int c) const { return pool_[c].mean; }
+  double var(int c) const { return pool_[c].VarUnbiased(); }
+
+ private:
+  std::vector<ChannelMoments> pool_;
+};
 
 class RecalibrationTest : public ::testing::Test {
  protected:
@@ -271,6 +295,100 @@ TEST_F(RecalibrationTest, StreamErrors) {
   grpc::Status status = writer->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("expected the config first"));
+  ExpectUnchanged();
+}
+
+// prior and alpha (bn-semantics §12) mix version 1's statistics with the
+// stream's pooled statistics. The target here comes from torch: its per-batch
+// (n, mean, M2) of the three train batches (train forward, so they do not
+// depend on the running statistics), merged with Chan's formula.
+TEST_F(RecalibrationTest, PriorAndAlphaMixTheServedAndTheStreamedStatistics) {
+  const v1::GetRunningStatsResponse served = RunningStats(1);
+  struct Run {
+    v1::RecalibrationMode mode;
+    double parameter;
+    double source_weight;
+    std::string name;
+  };
+  // n = 4 + 6 + 5 = 15 rows.
+  const std::vector<Run> runs = {{v1::RECALIBRATION_MODE_PRIOR, 16.0, 16.0 / 31, "prior"},
+                                 {v1::RECALIBRATION_MODE_PRIOR, 0.0, 0.0, "prior"},
+                                 {v1::RECALIBRATION_MODE_ALPHA, 0.9, 0.9, "alpha"},
+                                 {v1::RECALIBRATION_MODE_ALPHA, 0.0, 0.0, "alpha"}};
+  int64_t version = 1;
+  for (const Run& run : runs) {
+    SCOPED_TRACE(absl::StrCat(run.name, " ", run.parameter));
+    v1::RecalibrationConfig config;
+    config.set_model("mlp");
+    config.set_mode(run.mode);
+    if (run.mode == v1::RECALIBRATION_MODE_PRIOR) config.set_prior_strength(run.parameter);
+    if (run.mode == v1::RECALIBRATION_MODE_ALPHA) config.set_alpha(run.parameter);
+    config.set_expected_version(version);
+    // Each run starts from version 1's statistics again.
+    if (version > 1) {
+      v1::RollbackRequest rollback;
+      rollback.set_model("mlp");
+      rollback.set_to_version(1);
+      v1::RollbackResponse rolled;
+      ASSERT_TRUE(server_->stub().Rollback(NewContext().get(), rollback, &rolled).ok());
+      config.set_expected_version(rolled.new_version().version());
+    }
+    const RecalibrateResult result = Recalibrate(server_->stub(), config, TrainBatches());
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    EXPECT_EQ(result.response.new_version().mode(), run.name);
+    EXPECT_EQ(result.response.samples(), 15);
+    version = result.response.new_version().version();
+    const v1::GetRunningStatsResponse stats = RunningStats(version);
+    for (int l = 0; l < 2; ++l) {
+      ChannelMomentsOfTorch target(fixture_["train"]["momentum_configured"]["steps"], l);
+      for (int c = 0; c < stats.layers(l).mean_size(); ++c) {
+        const double w = run.source_weight;
+        const double mean = w * served.layers(l).mean(c) + (1 - w) * target.mean(c);
+        const double var = w * served.layers(l).var(c) + (1 - w) * target.var(c);
+        // torch computed its batch statistics in float32.
+        EXPECT_NEAR(stats.layers(l).mean(c), mean, 2e-6 * (1 + std::abs(mean))) << "layer " << l << " c " << c;
+        EXPECT_NEAR(stats.layers(l).var(c), var, 2e-6 * (1 + std::abs(var))) << "layer " << l << " c " << c;
+      }
+      EXPECT_EQ(stats.layers(l).num_batches_tracked(), served.layers(l).num_batches_tracked() + 3);
+    }
+  }
+}
+
+TEST_F(RecalibrationTest, BadPriorAlphaOrCombinationIsInvalidArgumentNamingTheField) {
+  initial_stats_ = RunningStats().SerializeAsString();
+  struct Bad {
+    v1::RecalibrationConfig config;
+    std::string message;
+  };
+  auto config = [](v1::RecalibrationMode mode, auto set) {
+    v1::RecalibrationConfig c;
+    c.set_model("mlp");
+    c.set_mode(mode);
+    set(&c);
+    return c;
+  };
+  const auto prior = v1::RECALIBRATION_MODE_PRIOR;
+  const auto alpha = v1::RECALIBRATION_MODE_ALPHA;
+  const std::vector<Bad> bad = {
+      {config(prior, [](auto* c) { c->set_prior_strength(-3); }),
+       "config.prior_strength: expected a finite value >= 0, got -3"},
+      {config(prior, [](auto* c) { c->set_prior_strength(std::numeric_limits<double>::infinity()); }),
+       "config.prior_strength: expected a finite value >= 0, got inf"},
+      {config(alpha, [](auto* c) { c->set_alpha(1.25); }), "config.alpha: expected a value in [0, 1], got 1.25"},
+      {config(alpha, [](auto* c) { c->set_alpha(std::nan("")); }), "config.alpha: expected a value in [0, 1], got nan"},
+      {config(prior, [](auto* c) { c->set_reset(true); }), "config.reset: expected false with mode prior"},
+      {config(alpha, [](auto* c) { c->set_reset(true); }), "config.reset: expected false with mode alpha"},
+      {config(alpha, [](auto* c) { c->set_momentum(0.5); }), "config.momentum: expected unset with mode alpha"},
+      {config(v1::RECALIBRATION_MODE_EMA, [](auto* c) { c->set_prior_strength(4); }),
+       "config.prior_strength: expected only with mode prior, got it with mode ema"},
+      {config(prior, [](auto* c) { c->set_alpha(0.5); }),
+       "config.alpha: expected only with mode alpha, got it with mode prior"},
+  };
+  for (const Bad& b : bad) {
+    const RecalibrateResult result = Recalibrate(server_->stub(), b.config, TrainBatches());
+    EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << b.message;
+    EXPECT_THAT(result.status.error_message(), HasSubstr(b.message));
+  }
   ExpectUnchanged();
 }
 
