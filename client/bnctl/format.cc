@@ -73,6 +73,10 @@ std::string RecalibrationModeName(v1::RecalibrationMode mode) {
       return "population";
     case v1::RECALIBRATION_MODE_EXACT:
       return "exact";
+    case v1::RECALIBRATION_MODE_PRIOR:
+      return "prior";
+    case v1::RECALIBRATION_MODE_ALPHA:
+      return "alpha";
     default:
       return "ema";
   }

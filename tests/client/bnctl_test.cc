@@ -455,6 +455,60 @@ TEST_F(BnctlTest, RecalibrateWithARequestIdIsAppliedOnce) {
   EXPECT_EQ(BnctlJson({"history", "digits"})["versions"].size(), length + 2);
 }
 
+// --mode prior / alpha with their parameters (bn-semantics §12): prior
+// strength 0 is the pooled statistics of the stream alone (what exact
+// --reset computes), alpha 1 keeps the served statistics; the history records
+// the mode and bnctl's note the parameter.
+TEST_F(BnctlTest, RecalibrateWithThePriorAndAlphaModes) {
+  const std::string calib = kData + "digits_shifted_calib.npy";
+  const std::vector<std::string> base_args = {"recalibrate", "digits", "--input", calib, "--batch-size", "32"};
+  auto with = [&base_args](std::vector<std::string> more) {
+    std::vector<std::string> args = base_args;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  json exact = BnctlJson(with({"--mode", "exact", "--reset"}));
+  ASSERT_TRUE(exact["new_version"].is_object()) << exact;
+  const json exact_stats = BnctlJson({"stats", "digits"})["layers"];
+
+  testing::CommandOutput prior = Bnctl(with({"--mode", "prior", "--prior-strength", "0"}));
+  ASSERT_EQ(prior.exit_code, 0) << prior.err;
+  EXPECT_THAT(prior.out, HasSubstr("digits: prior recalibration (prior strength 0) over 10 batches, 300 samples"));
+  json history = BnctlJson({"history", "digits"});
+  EXPECT_EQ(history["versions"].back()["mode"], "prior");
+  EXPECT_EQ(history["versions"].back()["note"], "bnctl recalibrate --input " + calib + ", prior strength 0");
+  const json prior_stats = BnctlJson({"stats", "digits"})["layers"];
+  ASSERT_EQ(prior_stats.size(), exact_stats.size());
+  for (size_t l = 0; l < prior_stats.size(); ++l) {
+    EXPECT_EQ(prior_stats[l]["mean"], exact_stats[l]["mean"]) << l;
+    EXPECT_EQ(prior_stats[l]["var"], exact_stats[l]["var"]) << l;
+    EXPECT_EQ(prior_stats[l]["num_batches_tracked"], exact_stats[l]["num_batches_tracked"].get<int64_t>() + 10) << l;
+  }
+
+  json alpha = BnctlJson(with({"--mode", "alpha", "--alpha", "1"}));
+  EXPECT_EQ(alpha["new_version"]["mode"], "alpha");
+  EXPECT_EQ(BnctlJson({"history", "digits"})["versions"].back()["note"],
+            "bnctl recalibrate --input " + calib + ", alpha 1");
+  const json alpha_stats = BnctlJson({"stats", "digits"})["layers"];
+  for (size_t l = 0; l < alpha_stats.size(); ++l) {
+    EXPECT_EQ(alpha_stats[l]["mean"], prior_stats[l]["mean"]) << l;
+    EXPECT_EQ(alpha_stats[l]["var"], prior_stats[l]["var"]) << l;
+  }
+
+  // Out of range: refused by bnctl itself; a bad combination by the server,
+  // naming the field. Both exit 2 and commit nothing.
+  const size_t length = BnctlJson({"history", "digits"})["versions"].size();
+  EXPECT_EQ(Bnctl(with({"--mode", "alpha", "--alpha", "1.5"})).exit_code, 2);
+  EXPECT_EQ(Bnctl(with({"--mode", "prior", "--prior-strength", "-1"})).exit_code, 2);
+  testing::CommandOutput reset = Bnctl(with({"--mode", "prior", "--reset"}));
+  EXPECT_EQ(reset.exit_code, 2);
+  EXPECT_THAT(reset.err, HasSubstr("INVALID_ARGUMENT: config.reset: expected false with mode prior"));
+  testing::CommandOutput other_mode = Bnctl(with({"--mode", "ema", "--alpha", "0.5"}));
+  EXPECT_EQ(other_mode.exit_code, 2);
+  EXPECT_THAT(other_mode.err, HasSubstr("config.alpha: expected only with mode alpha, got it with mode ema"));
+  EXPECT_EQ(BnctlJson({"history", "digits"})["versions"].size(), length);
+}
+
 TEST_F(BnctlTest, ExportWritesALoadableOnnxWithTheVersionStatistics) {
   const std::string path = Scratch("digits_v1.onnx");
   json e = BnctlJson({"export", "digits", "--version", "1", "-o", path});

@@ -1,6 +1,6 @@
-// bnctl recalibrate MODEL --input FILE --batch-size N [--mode ema|cumulative|population|exact]
-//   [--momentum M] [--reset] [--layers a,b] [--forward train|eval] [--dry-run] [--expect-version V] [--note T]
-//   [--request-id ID] [--attempts N]
+// bnctl recalibrate MODEL --input FILE --batch-size N [--mode ema|cumulative|population|exact|prior|alpha]
+//   [--momentum M] [--prior-strength N] [--alpha A] [--reset] [--layers a,b] [--forward train|eval] [--dry-run]
+//   [--expect-version V] [--note T] [--request-id ID] [--attempts N]
 #include <cstdio>
 #include <memory>
 
@@ -24,6 +24,10 @@ struct RecalibrateOptions {
   std::string mode = "ema";
   double momentum = 0.0;
   CLI::Option* momentum_option = nullptr;  // set when --momentum was given
+  double prior_strength = 16.0;            // the server's default (recalibration.proto)
+  CLI::Option* prior_strength_option = nullptr;
+  double alpha = 0.9;  // the server's default (recalibration.proto)
+  CLI::Option* alpha_option = nullptr;
   bool reset = false;
   std::vector<std::string> layers;
   std::string forward = "train";
@@ -38,7 +42,17 @@ v1::RecalibrationMode ParseMode(const std::string& mode) {
   if (mode == "cumulative") return v1::RECALIBRATION_MODE_CUMULATIVE;
   if (mode == "population") return v1::RECALIBRATION_MODE_POPULATION;
   if (mode == "exact") return v1::RECALIBRATION_MODE_EXACT;
+  if (mode == "prior") return v1::RECALIBRATION_MODE_PRIOR;
+  if (mode == "alpha") return v1::RECALIBRATION_MODE_ALPHA;
   return v1::RECALIBRATION_MODE_EMA;
+}
+
+// "prior strength 16" / "alpha 0.9" for the modes with a parameter, else "".
+// The history records only the mode, so bnctl's default note carries this.
+std::string ModeParameterText(const RecalibrateOptions& opts) {
+  if (opts.mode == "prior") return absl::StrCat("prior strength ", opts.prior_strength);
+  if (opts.mode == "alpha") return absl::StrCat("alpha ", opts.alpha);
+  return "";
 }
 
 v1::RecalibrationConfig MakeConfig(const RecalibrateOptions& opts) {
@@ -46,20 +60,31 @@ v1::RecalibrationConfig MakeConfig(const RecalibrateOptions& opts) {
   config.set_model(opts.model);
   config.set_mode(ParseMode(opts.mode));
   if (opts.momentum_option->count() > 0) config.set_momentum(opts.momentum);
+  // Always sent with their mode, so the note states what was sent; sent with
+  // another mode only when given, for the server to refuse.
+  if (opts.mode == "prior" || opts.prior_strength_option->count() > 0) {
+    config.set_prior_strength(opts.prior_strength);
+  }
+  if (opts.mode == "alpha" || opts.alpha_option->count() > 0) config.set_alpha(opts.alpha);
   config.set_reset(opts.reset);
   for (const auto& layer : opts.layers) config.add_layers(layer);
   config.set_forward_mode(opts.forward == "eval" ? v1::FORWARD_MODE_EVAL : v1::FORWARD_MODE_TRAIN);
   config.set_dry_run(opts.dry_run);
   config.set_expected_version(opts.expect_version);
-  config.set_note(opts.note.empty() ? absl::StrCat("bnctl recalibrate --input ", opts.input) : opts.note);
+  const std::string parameter = ModeParameterText(opts);
+  config.set_note(!opts.note.empty() ? opts.note
+                                     : absl::StrCat("bnctl recalibrate --input ", opts.input,
+                                                    parameter.empty() ? "" : ", ", parameter));
   config.set_request_id(opts.request_id);
   return config;
 }
 
 std::string ResultText(const RecalibrateOptions& opts, const v1::RecalibrateResponse& response) {
+  const std::string parameter = ModeParameterText(opts);
   std::string out =
-      absl::StrCat(response.model(), ": ", opts.mode, " recalibration over ", response.batches(), " batches, ",
-                   response.samples(), " samples, from version ", response.base_version(), "\n\n");
+      absl::StrCat(response.model(), ": ", opts.mode, " recalibration",
+                   parameter.empty() ? "" : absl::StrCat(" (", parameter, ")"), " over ", response.batches(),
+                   " batches, ", response.samples(), " samples, from version ", response.base_version(), "\n\n");
   Table table({"layer", "updated", "mean shift rms", "log var ratio rms"});
   for (const auto& layer : response.layers()) {
     table.AddRow({layer.name(), layer.updated() ? "yes" : "no", FormatNumber(layer.mean_shift_rms()),
@@ -92,11 +117,22 @@ void AddRecalibrateCommand(CLI::App* app, std::vector<Command>* commands) {
       ->required()
       ->check(PositiveInteger());
   sub->add_option("--mode", opts->mode, "How batch statistics are folded into the running ones")
-      ->check(CLI::IsMember({"ema", "cumulative", "population", "exact"}))
+      ->check(CLI::IsMember({"ema", "cumulative", "population", "exact", "prior", "alpha"}))
       ->capture_default_str();
   opts->momentum_option = sub->add_option("--momentum", opts->momentum,
                                           "ema only: PyTorch momentum (weight of the new batch) for every layer")
                               ->check(CLI::Range(0.0, 1.0));
+  opts->prior_strength_option =
+      sub->add_option("--prior-strength", opts->prior_strength,
+                      "prior only: N, the weight of the served statistics counted in samples (0 keeps only the "
+                      "streamed ones)")
+          ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
+  opts->alpha_option =
+      sub->add_option("--alpha", opts->alpha,
+                      "alpha only: the weight of the served statistics (0 keeps only the streamed ones)")
+          ->check(CLI::Range(0.0, 1.0))
+          ->capture_default_str();
   sub->add_flag("--reset", opts->reset, "Start from PyTorch's reset statistics (mean 0, var 1)");
   sub->add_option("--layers", opts->layers, "Only these BN layers, e.g. bn1,bn2 (default: all)")->delimiter(',');
   sub->add_option("--forward", opts->forward, "BN behaviour during the passes")
