@@ -20,7 +20,9 @@ from bnserve.v1 import (bnserve_service_pb2_grpc, inference_pb2, model_pb2, reca
 _MODES = {"ema": recalibration_pb2.RECALIBRATION_MODE_EMA,
           "cumulative": recalibration_pb2.RECALIBRATION_MODE_CUMULATIVE,
           "population": recalibration_pb2.RECALIBRATION_MODE_POPULATION,
-          "exact": recalibration_pb2.RECALIBRATION_MODE_EXACT}
+          "exact": recalibration_pb2.RECALIBRATION_MODE_EXACT,
+          "prior": recalibration_pb2.RECALIBRATION_MODE_PRIOR,
+          "alpha": recalibration_pb2.RECALIBRATION_MODE_ALPHA}
 _FORWARD = {"train": statistics_pb2.FORWARD_MODE_TRAIN, "eval": statistics_pb2.FORWARD_MODE_EVAL}
 # A recalibration whose outcome is unknown (the stream may or may not have committed) is retried with the
 # same request_id; the server answers a committed one with that version (deduplicated).
@@ -247,8 +249,9 @@ class Client:
 
     # --- recalibration and versions ---
 
-    def recalibrate(self, name, batches, *, mode="ema", momentum=None, reset=False, layers=None, forward="train",
-                    dry_run=False, expected_version=None, note="", request_id=None, attempts=None, progress=None):
+    def recalibrate(self, name, batches, *, mode="ema", momentum=None, prior_strength=None, alpha=None, reset=False,
+                    layers=None, forward="train", dry_run=False, expected_version=None, note="", request_id=None,
+                    attempts=None, progress=None):
         """Recomputes the BN running statistics of model `name` from unlabeled batches and commits them as a
         new version (Recalibrate); the statistics depend on how the data is split into batches.
 
@@ -256,8 +259,12 @@ class Client:
           (x, y) tuples (labels are ignored). For a model with k inputs, each item is a tuple whose first k
           entries are the inputs. Items are pulled lazily and kept (encoded) until the call returns, so that
           a retry resends exactly the same batches.
-        mode: "ema", "cumulative" (torch.optim.swa_utils.update_bn with reset=True), "population" or "exact"
-          (docs/recalibration.md). momentum: EMA momentum for every layer instead of each layer's own.
+        mode: "ema", "cumulative" (torch.optim.swa_utils.update_bn with reset=True), "population", "exact", or
+          the label-free adaptation modes "prior" and "alpha", which mix the served statistics with the streamed
+          ones (docs/recalibration.md). momentum: EMA momentum for every layer instead of each layer's own.
+          prior_strength: mode "prior" only, N >= 0 (None = the server's default, 16). alpha: mode "alpha" only,
+          in [0, 1] (None = 0.9). The server refuses either with another mode, and reset or momentum with these
+          two (bnserve.InvalidArgument naming the field).
         reset: start from PyTorch's reset statistics. layers: BN layer names to update (None = all).
         forward: "train" or "eval". dry_run: compute and report, commit nothing.
         expected_version: refuse (bnserve.Aborted) unless this version is served at the start and the end.
@@ -275,6 +282,10 @@ class Client:
             expected_version=_version_number(expected_version, "expected_version"), note=note or "")
         if momentum is not None:
             config.momentum = momentum
+        if prior_strength is not None:
+            config.prior_strength = prior_strength
+        if alpha is not None:
+            config.alpha = alpha
         if not dry_run:
             config.request_id = request_id or str(uuid.uuid4())
         elif request_id:
