@@ -114,7 +114,7 @@ absl::StatusOr<RecalibrationOutcome> RecalibrationSession::Finish() {
   if (request_.stage) {
     outcome.staged = std::make_shared<const StatsSnapshot>(std::move(stats));
     outcome.base = base_;
-    outcome.staged_mode = RecalibrationModeName(request_.options.mode);
+    outcome.staged_mode = std::string(RecalibrationModeName(request_.options.mode));
     return outcome;
   }
   if (request_.dry_run) return outcome;
