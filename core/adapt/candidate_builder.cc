@@ -38,8 +38,13 @@ absl::StatusOr<BuiltCandidate> BuildCandidate(const std::shared_ptr<const Servin
     return absl::FailedPreconditionError(absl::StrCat("a candidate needs at least 2 samples, got ", samples.size()));
   }
   RecalibrationOptions options;
-  options.mode = RecalibrationMode::kCumulative;
-  options.reset = true;
+  if (config.adapt_mode == "prior") {
+    options.mode = RecalibrationMode::kPrior;
+    options.prior_strength = config.prior_strength;
+  } else {
+    options.mode = RecalibrationMode::kCumulative;
+    options.reset = true;
+  }
   BN_ASSIGN_OR_RETURN(std::unique_ptr<Recalibrator> recalibrator,
                       Recalibrator::Create(base->model, base->stats, options));
   std::vector<const MonitoredInputs*> order;

@@ -148,6 +148,14 @@ void DriftMonitor::Restart(int64_t version) {
 }
 
 void DriftMonitor::Process(QueuedSample sample) {
+  ProcessSample(std::move(sample));
+  // Counted once everything the sample causes is done (windows, shadow,
+  // decisions), stale or failed samples included: samples_processed +
+  // samples_dropped == samples_sampled then means the monitor is idle.
+  processed_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void DriftMonitor::ProcessSample(QueuedSample sample) {
   // Versions only grow (a rollback commits a copy as a new one): a sample
   // served by an older version than the monitored one is stale.
   const int64_t version = sample.bundle->info.version;
@@ -170,7 +178,6 @@ void DriftMonitor::Process(QueuedSample sample) {
     spdlog::warn("event=drift_sample_failed model={} error=\"{}\"", name_, std::string(run.message()));
     return;
   }
-  processed_.fetch_add(1, std::memory_order_relaxed);
   if (!window_) {
     window_.emplace(Channels());
     window_opened_ms_ = NowMs();

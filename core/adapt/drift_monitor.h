@@ -109,6 +109,7 @@ class DriftMonitor {
 
   void Run();
   void Process(QueuedSample sample);
+  void ProcessSample(QueuedSample sample);
   // A new served version: windows and reference start again.
   void Restart(int64_t version);
   void CloseWindow();

@@ -15,7 +15,7 @@ const char* const kAdminRpcs[] = {"LoadModel",   "ReloadModel",      "UnloadMode
 const char* const kReadRpcs[] = {
     "ListModels",          "DescribeModel",  "Predict",       "PredictStream", "GetRunningStats", "GetBatchStats",
     "GetBatchStatsStream", "Moments",        "ListVersions",  "Export",        "ServerLive",      "ServerReady",
-    "ModelReady",          "ServerMetadata", "ModelMetadata", "ModelInfer"};
+    "ModelReady",          "ServerMetadata", "ModelMetadata", "ModelInfer",    "GetDrift",        "WatchDrift"};
 
 constexpr absl::string_view kBearerScheme = "bearer ";
 

@@ -4,7 +4,8 @@
 //
 //   * Without tokens (no --token-file) every RPC is open.
 //   * With tokens, mutating RPCs (Recalibrate, Rollback, LoadModel,
-//     ReloadModel, UnloadModel) need an `admin` token; read-only RPCs need a
+//     ReloadModel, UnloadModel, PromoteCandidate, DiscardCandidate) need an
+//     `admin` token; read-only RPCs need a
 //     `read` or `admin` token when read_auth is kToken and nothing when it is
 //     kOpen. An RPC this table does not know needs `admin` (fail closed).
 //   * The standard health and reflection services never reach the policy.

@@ -29,7 +29,10 @@ constexpr char kReadToken[] = "rd-0a1b2c3d4e5f60718293a4b5c6d7e8f9ab";
 
 // The mutating RPCs, as the issue lists them (independent of the table in
 // auth_policy.cc).
-const std::set<std::string> kMutating = {"Recalibrate", "Rollback", "LoadModel", "ReloadModel", "UnloadModel"};
+// Promoting or discarding a candidate changes what is served or staged, so
+// they are mutating too (docs/drift.md).
+const std::set<std::string> kMutating = {"Recalibrate", "Rollback",         "LoadModel",       "ReloadModel",
+                                         "UnloadModel", "PromoteCandidate", "DiscardCandidate"};
 
 // Every method of both services bnserve serves: bnserve.v1.BnServe and
 // the Open Inference Protocol's inference.GRPCInferenceService.

@@ -256,6 +256,20 @@ TEST_F(DriftLoopTest, AutomaticPolicyPromotesWithoutLabelsAsWellAsRecalibratingO
   EXPECT_EQ(CurrentVersion(), promoted);
 }
 
+TEST_F(DriftLoopTest, ThePriorModeMixesTheServedStatisticsIntoTheCandidate) {
+  StartServer(R"({"sample_rate": 1.0, "window_samples": 64, "auto_adapt": true, "adapt_mode": "prior",
+                  "prior_strength": 16})");
+  Traffic(clean_, 1000, RandomRows(clean_));
+  Traffic(shifted_, 3000, RandomRows(shifted_),
+          [](const v1::GetDriftResponse& d) { return HasEvent(d, "promote") || HasEvent(d, "refuse"); });
+  const v1::GetDriftResponse drift = Drift();
+  ASSERT_TRUE(HasEvent(drift, "promote")) << Events(drift);
+  const v1::ListVersionsResponse history = ListVersions(server_->stub(), "digits");
+  EXPECT_EQ(history.versions().rbegin()->mode(), "prior");
+  // 256 target images against a prior of 16: nearly the target statistics.
+  EXPECT_GT(Accuracy(shifted_, CurrentVersion()), 0.9);
+}
+
 TEST_F(DriftLoopTest, LabelShiftInsideTheWindowIsRefusedAndAccuracyDoesNotDrop) {
   StartServer(R"({"sample_rate": 1.0, "window_samples": 64, "auto_adapt": true})");
   Traffic(clean_, 1000, RandomRows(clean_));
