@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <random>
 
 #include "absl/strings/cord.h"
@@ -190,8 +191,9 @@ absl::StatusOr<v1::RecalibrateResponse> Client::Recalibrate(const v1::Recalibrat
                                                             const BatchSplitter& batches,
                                                             const ProgressCallback& progress, int max_attempts) const {
   v1::RecalibrationConfig keyed = config;
-  if (!keyed.dry_run() && keyed.request_id().empty()) keyed.set_request_id(NewRequestId());
-  const int attempts = std::max(1, max_attempts > 0 ? max_attempts : options_.recalibrate_attempts);
+  if (!keyed.dry_run() && !keyed.stage() && keyed.request_id().empty()) keyed.set_request_id(NewRequestId());
+  const int attempts =
+      keyed.stage() ? 1 : std::max(1, max_attempts > 0 ? max_attempts : options_.recalibrate_attempts);
   std::mt19937_64 jitter(std::random_device{}());
   absl::Duration backoff = options_.retry_initial_backoff;
   for (int attempt = 1;; ++attempt) {
@@ -242,6 +244,64 @@ absl::StatusOr<v1::RecalibrateResponse> Client::RecalibrateOnce(const v1::Recali
   grpc::Status status = writer->Finish();
   if (!status.ok()) return FromGrpc(status);
   return response;
+}
+
+void CallCanceller::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  if (context_ != nullptr) context_->TryCancel();
+}
+
+bool CallCanceller::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+void CallCanceller::Attach(grpc::ClientContext* context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  context_ = context;
+  if (cancelled_ && context_ != nullptr) context_->TryCancel();
+}
+
+absl::StatusOr<v1::GetDriftResponse> Client::GetDrift(const v1::GetDriftRequest& request) const {
+  return CallUnary(&v1::BnServe::Stub::GetDrift, request);
+}
+
+absl::Status Client::WatchDrift(const v1::GetDriftRequest& request,
+                                const std::function<bool(const v1::GetDriftResponse&)>& on_update,
+                                CallCanceller* canceller) const {
+  auto context = NewContext();
+  // A watch lasts as long as its client wants it; the timeout bounds calls
+  // that have an end.
+  context->set_deadline(std::chrono::system_clock::time_point::max());
+  CallCanceller own;
+  CallCanceller* stop = canceller != nullptr ? canceller : &own;
+  stop->Attach(context.get());
+  auto reader = stub_->WatchDrift(context.get(), request);
+  v1::GetDriftResponse update;
+  while (reader->Read(&update)) {
+    if (!on_update(update)) {
+      stop->Cancel();
+      break;
+    }
+  }
+  while (reader->Read(&update)) {
+  }
+  grpc::Status status = reader->Finish();
+  const bool stopped_here = stop->cancelled();
+  stop->Attach(nullptr);
+  if (stopped_here && status.error_code() == grpc::StatusCode::CANCELLED) return absl::OkStatus();
+  return FromGrpc(status);
+}
+
+absl::StatusOr<v1::PromoteCandidateResponse> Client::PromoteCandidate(
+    const v1::PromoteCandidateRequest& request) const {
+  return CallUnary(&v1::BnServe::Stub::PromoteCandidate, request);
+}
+
+absl::StatusOr<v1::DiscardCandidateResponse> Client::DiscardCandidate(
+    const v1::DiscardCandidateRequest& request) const {
+  return CallUnary(&v1::BnServe::Stub::DiscardCandidate, request);
 }
 
 absl::StatusOr<ExportedModel> Client::Export(const std::string& model, int64_t statistics_version) const {

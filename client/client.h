@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -74,6 +75,24 @@ struct ExportedModel {
   std::string onnx_bytes;  // the serialized ONNX ModelProto
 };
 
+// Ends a call that runs until its client stops it (Client::WatchDrift) from
+// another thread, e.g. the one that caught Ctrl-C. A cancellation before the
+// call starts ends it as soon as it starts. Thread-safe.
+class CallCanceller {
+ public:
+  void Cancel();
+  bool cancelled() const;
+
+ private:
+  friend class Client;
+  // The call in progress (nullptr = none); cancelled at once if Cancel came first.
+  void Attach(grpc::ClientContext* context);
+
+  mutable std::mutex mu_;
+  grpc::ClientContext* context_ = nullptr;  // guarded by mu_
+  bool cancelled_ = false;                  // guarded by mu_
+};
+
 class Client {
  public:
   explicit Client(ClientOptions options);
@@ -106,11 +125,13 @@ class Client {
   // (may be empty) after each one, and returns the server's summary. If the
   // server refuses the stream early (e.g. ABORTED on expected_version) the
   // remaining batches are not sent and its error is returned. Unless
-  // config.dry_run, a config without request_id gets a random one
-  // (NewRequestId), and the whole stream is retried with it as
+  // config.dry_run or config.stage, a config without request_id gets a
+  // random one (NewRequestId), and the whole stream is retried with it as
   // ClientOptions::recalibrate_attempts says; a retry of an attempt that did
   // commit is answered with deduplicated = true and the version it made.
-  // `attempts` > 0 overrides ClientOptions::recalibrate_attempts.
+  // `attempts` > 0 overrides ClientOptions::recalibrate_attempts. A staged
+  // stream (config.stage: the reply's candidate_id) is sent once: the server
+  // takes no request_id with it, so a retry could stage the statistics twice.
   absl::StatusOr<v1::RecalibrateResponse> Recalibrate(const v1::RecalibrationConfig& config,
                                                       const BatchSplitter& batches, const ProgressCallback& progress,
                                                       int attempts = 0) const;
@@ -118,6 +139,19 @@ class Client {
   absl::StatusOr<v1::RollbackResponse> Rollback(const v1::RollbackRequest& request) const;
   // The whole file; DATA_LOSS when the chunks do not add up to total_bytes.
   absl::StatusOr<ExportedModel> Export(const std::string& model, int64_t statistics_version) const;
+
+  // --- Drift monitoring and candidates (docs/drift.md) ---
+  absl::StatusOr<v1::GetDriftResponse> GetDrift(const v1::GetDriftRequest& request) const;
+  // WatchDrift: calls `on_update` with the model's drift report at once and
+  // then after each change, until the server ends the stream, `on_update`
+  // returns false, or `canceller` (may be null) is cancelled; the last two
+  // end it with OK. The call has no deadline (it runs until stopped); a
+  // server that cannot be reached fails it at once.
+  absl::Status WatchDrift(const v1::GetDriftRequest& request,
+                          const std::function<bool(const v1::GetDriftResponse&)>& on_update,
+                          CallCanceller* canceller) const;
+  absl::StatusOr<v1::PromoteCandidateResponse> PromoteCandidate(const v1::PromoteCandidateRequest& request) const;
+  absl::StatusOr<v1::DiscardCandidateResponse> DiscardCandidate(const v1::DiscardCandidateRequest& request) const;
 
  private:
   std::unique_ptr<grpc::ClientContext> NewContext() const;

@@ -31,14 +31,21 @@ absl::Status Append(const v1::PredictResponse& response, int64_t rows, Predictio
 
 }  // namespace
 
-absl::StatusOr<Predictions> PredictBatches(const Client& client, const std::string& model, int64_t statistics_version,
+absl::StatusOr<Predictions> PredictBatches(const Client& client, const std::string& model, StatisticsChoice statistics,
                                            const BatchSplitter& batches) {
   Predictions predictions;
-  predictions.statistics_version = statistics_version;
+  predictions.statistics_version = statistics.version;
+  predictions.candidate_id = statistics.candidate_id;
   for (int64_t i = 0; i < batches.num_batches(); ++i) {
     v1::PredictRequest request;
     request.set_model(model);
-    request.set_statistics_version(predictions.statistics_version);
+    // A candidate is fixed by its id; its replies name the version it was
+    // built from, which the request must not repeat.
+    if (statistics.candidate_id != 0) {
+      request.set_candidate_id(statistics.candidate_id);
+    } else {
+      request.set_statistics_version(predictions.statistics_version);
+    }
     request.set_output_encoding(v1::TENSOR_ENCODING_RAW_FLOAT32_LE);
     *request.add_inputs() = batches.Batch(i);
     BN_ASSIGN_OR_RETURN(v1::PredictResponse response, client.Predict(request));

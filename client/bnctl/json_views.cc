@@ -50,6 +50,8 @@ json VersionJson(const v1::VersionInfo& version) {
           {"samples", version.samples()}, {"note", version.note()},     {"request_id", version.request_id()}};
 }
 
+json CandidateIdJson(int64_t candidate_id) { return candidate_id > 0 ? json(candidate_id) : json(nullptr); }
+
 json ModelStatusJson(const v1::ModelStatus& status) {
   return {{"name", status.name()},
           {"state", ModelStateName(status.state())},
@@ -141,7 +143,8 @@ json RecalibrateJson(const v1::RecalibrateResponse& response) {
           {"batches", response.batches()},
           {"samples", response.samples()},
           {"layers", layers},
-          {"new_version", response.has_new_version() ? VersionJson(response.new_version()) : json(nullptr)}};
+          {"new_version", response.has_new_version() ? VersionJson(response.new_version()) : json(nullptr)},
+          {"candidate_id", CandidateIdJson(response.candidate_id())}};
 }
 
 json VersionsJson(const v1::ListVersionsResponse& response) {
@@ -152,6 +155,79 @@ json VersionsJson(const v1::ListVersionsResponse& response) {
 
 json RollbackJson(const v1::RollbackResponse& response) {
   return {{"model", response.model()}, {"new_version", VersionJson(response.new_version())}};
+}
+
+json DriftJson(const v1::GetDriftResponse& response) {
+  const v1::DriftConfig& config = response.config();
+  const v1::DriftCalibration& calibration = response.calibration();
+  json windows = json::array();
+  for (const v1::DriftWindow& window : response.windows()) {
+    json layers = json::array();
+    for (const v1::LayerDriftScore& layer : window.layers()) {
+      layers.push_back({{"name", layer.name()},
+                        {"score", Number(layer.score())},
+                        {"mean_abs_shift", Number(layer.mean_abs_shift())},
+                        {"mean_kl", Number(layer.mean_kl())}});
+    }
+    windows.push_back({{"index", window.index()},
+                       {"samples", window.samples()},
+                       {"closed_unix_ms", window.closed_unix_ms()},
+                       {"statistics_version", window.statistics_version()},
+                       {"score", Number(window.score())},
+                       {"above_threshold", window.above_threshold()},
+                       {"reference", window.reference()},
+                       {"layers", layers}});
+  }
+  json candidates = json::array();
+  for (const v1::Candidate& candidate : response.candidates()) {
+    const v1::ShadowEvaluation& shadow = candidate.shadow();
+    candidates.push_back({{"candidate_id", candidate.candidate_id()},
+                          {"base_version", candidate.base_version()},
+                          {"source", candidate.source()},
+                          {"mode", candidate.mode()},
+                          {"samples", candidate.samples()},
+                          {"created_unix_ms", candidate.created_unix_ms()},
+                          {"shadow",
+                           {{"samples", shadow.samples()},
+                            {"top1_agreement", Number(shadow.top1_agreement())},
+                            {"served_entropy", Number(shadow.served_entropy())},
+                            {"candidate_entropy", Number(shadow.candidate_entropy())},
+                            {"served_top1_probability", Number(shadow.served_top1_probability())},
+                            {"candidate_top1_probability", Number(shadow.candidate_top1_probability())},
+                            {"candidate_max_class_share", Number(shadow.candidate_max_class_share())}}}});
+  }
+  json events = json::array();
+  for (const v1::DriftEvent& event : response.events()) {
+    events.push_back({{"unix_ms", event.unix_ms()},
+                      {"kind", event.kind()},
+                      {"statistics_version", event.statistics_version()},
+                      {"candidate_id", event.candidate_id()},
+                      {"reason", event.reason()}});
+  }
+  return {{"model", response.model()},
+          {"statistics_version", response.statistics_version()},
+          {"config",
+           {{"enabled", config.enabled()},
+            {"sample_rate", config.sample_rate()},
+            {"window_samples", config.window_samples()},
+            {"window_seconds", config.window_seconds()},
+            {"auto_adapt", config.auto_adapt()}}},
+          {"calibration",
+           {{"reference_windows", calibration.reference_windows()},
+            {"reference_windows_needed", calibration.reference_windows_needed()},
+            {"threshold", Number(calibration.threshold())},
+            {"false_alarm_rate", calibration.false_alarm_rate()},
+            {"alarm_windows", calibration.alarm_windows()}}},
+          {"alarm", response.alarm()},
+          {"alarm_reason", response.alarm_reason()},
+          {"policy_state", response.policy_state()},
+          {"samples_offered", response.samples_offered()},
+          {"samples_sampled", response.samples_sampled()},
+          {"samples_dropped", response.samples_dropped()},
+          {"samples_processed", response.samples_processed()},
+          {"windows", windows},
+          {"candidates", candidates},
+          {"events", events}};
 }
 
 }  // namespace bnserve::client

@@ -10,6 +10,8 @@
 namespace bnserve::client {
 
 nlohmann::ordered_json VersionJson(const v1::VersionInfo& version);
+// A staged candidate's id; null for 0 (none).
+nlohmann::ordered_json CandidateIdJson(int64_t candidate_id);
 nlohmann::ordered_json ModelStatusJson(const v1::ModelStatus& status);
 nlohmann::ordered_json ListModelsJson(const v1::ListModelsResponse& response);
 nlohmann::ordered_json DescribeModelJson(const v1::DescribeModelResponse& response);
@@ -21,5 +23,6 @@ nlohmann::ordered_json MomentsJson(const v1::MomentsResponse& response);
 nlohmann::ordered_json RecalibrateJson(const v1::RecalibrateResponse& response);
 nlohmann::ordered_json VersionsJson(const v1::ListVersionsResponse& response);
 nlohmann::ordered_json RollbackJson(const v1::RollbackResponse& response);
+nlohmann::ordered_json DriftJson(const v1::GetDriftResponse& response);
 
 }  // namespace bnserve::client

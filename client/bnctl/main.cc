@@ -2,6 +2,8 @@
 // and batch statistics, predictions, evaluation, recalibration, versions).
 // Parses the command line, connects, runs the one chosen command and prints
 // its table or, with --json, its JSON view. See client/README.md.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -9,7 +11,11 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/bnctl/commands/command.h"
+#include "client/bnctl/format.h"
+#include "client/bnctl/interrupt.h"
 #include "client/client.h"
 #include "client/file_bytes.h"
 #include "client/openssl_lifetime.h"
@@ -26,7 +32,8 @@ constexpr int kExitUnavailable = 3;  // server unreachable, unavailable or too s
 constexpr char kFooter[] = R"(Exit codes: 0 success; 1 the request failed (or health: not SERVING);
 2 bad command line or input data (INVALID_ARGUMENT); 3 server unreachable or UNAVAILABLE.
 Errors are one line on stderr: "error: <GRPC_CODE>: <message>".
---json prints one JSON object with stable snake_case fields (client/README.md).
+--json prints one JSON object with stable snake_case fields (client/README.md); a --watch prints
+one per line, per update. A --watch runs until Ctrl-C, which ends it with exit code 0.
 Security: --tls (system roots) or --tls-ca FILE for TLS, plus --tls-cert/--tls-key for mutual TLS;
 the bearer token comes from --token, --token-file or $BNSERVE_TOKEN (docs/security.md).)";
 
@@ -129,6 +136,32 @@ int ReportError(const absl::Status& status, const std::string& address) {
   }
 }
 
+// A watch: each update redrawn in place on a terminal (ANSI clear screen),
+// or printed one after the other, each under a "--- update N" line, when
+// stdout is a file or a pipe; with --json one compact JSON object per line.
+// Ctrl-C ends the call; that is a success.
+int RunWatch(const Command& command, const Client& client, const GlobalOptions& global) {
+  CallCanceller stop;
+  InterruptWatcher interrupt([&stop] { stop.Cancel(); });
+  const bool terminal = isatty(STDOUT_FILENO) == 1;
+  int64_t updates = 0;
+  const absl::Status status = command.watch(client, &stop, [&](const CommandResult& update) {
+    ++updates;
+    if (global.json) {
+      std::cout << update.json.dump() << "\n";
+    } else if (terminal) {
+      std::cout << "\x1b[H\x1b[2J" << update.text;
+    } else {
+      std::cout << (updates > 1 ? "\n" : "") << "--- update " << updates << " at "
+                << FormatUnixMs(absl::ToUnixMillis(absl::Now())) << "\n"
+                << update.text;
+    }
+    std::cout << std::flush;
+  });
+  if (!status.ok()) return ReportError(status, global.server);
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   CLI::App app("bnctl: look inside a running bnserve (BatchNorm statistics, predictions, recalibration)", "bnctl");
   app.require_subcommand(1);
@@ -145,6 +178,7 @@ int Run(int argc, char** argv) {
   AddEvaluateCommand(&app, &commands);
   AddRecalibrateCommand(&app, &commands);
   AddVersionCommands(&app, &commands);
+  AddDriftCommands(&app, &commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -157,6 +191,7 @@ int Run(int argc, char** argv) {
   const Client client(*std::move(options));
   for (const Command& command : commands) {
     if (!command.app->parsed()) continue;
+    if (command.watch && command.watching && command.watching()) return RunWatch(command, client, global);
     absl::StatusOr<CommandResult> result = command.action(client);
     if (!result.ok()) return ReportError(result.status(), global.server);
     if (global.json) {

@@ -52,6 +52,25 @@ std::string Sparkline(absl::Span<const double> values) {
   return line;
 }
 
+std::string ThresholdSparkline(absl::Span<const double> values, double threshold, double top) {
+  std::string line;
+  for (double v : values) {
+    if (!std::isfinite(v) || !(threshold > 0)) {
+      line += "·";
+      continue;
+    }
+    int level = 0;
+    if (v <= threshold) {
+      level = std::clamp(static_cast<int>(std::ceil(v / threshold * 4)) - 1, 0, 3);
+    } else {
+      const double fraction = top > v ? std::log(v / threshold) / std::log(top / threshold) : 1.0;
+      level = 4 + std::clamp(static_cast<int>(std::ceil(fraction * 4)) - 1, 0, 3);
+    }
+    line += kLevels[level];
+  }
+  return line;
+}
+
 std::string BarChart(const std::vector<std::string>& labels, absl::Span<const double> values,
                      const BarChartOptions& options) {
   double max_pos = 0.0, max_neg = 0.0;

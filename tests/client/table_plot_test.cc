@@ -75,6 +75,20 @@ TEST(PlotTest, SignedBarsGrowFromAZeroAxis) {
   EXPECT_EQ(lines[2], "c2      │      nan");
 }
 
+TEST(PlotTest, ThresholdSparklineKeepsTheLowHalfAtOrBelowTheThreshold) {
+  // Quarters of the threshold 4: ▁ up to 1, ▂ up to 2, ▃ up to 3, ▄ up to 4.
+  EXPECT_EQ(ThresholdSparkline(std::vector<double>{0, 1, 1.5, 2.5, 4}, 4, 4), "▁▁▂▃▄");
+  // Above it, logarithmic up to top = 4 * 2^4: each doubling one level.
+  // (Values away from the level boundaries 8, 16, 32, where rounding of the
+  // logarithms decides.)
+  EXPECT_EQ(ThresholdSparkline(std::vector<double>{4.01, 7, 9, 17, 33, 64}, 4, 64), "▅▅▆▇██");
+  // Just above the threshold is never drawn as below it, whatever the top.
+  EXPECT_EQ(ThresholdSparkline(std::vector<double>{4.0001}, 4, 1e9), "▅");
+  // No score, or no threshold yet.
+  EXPECT_EQ(ThresholdSparkline(std::vector<double>{NAN, 1}, 4, 4), "·▁");
+  EXPECT_EQ(ThresholdSparkline(std::vector<double>{0, 3}, 0, 3), "··");
+}
+
 TEST(FormatTest, NumbersRangesAndTimes) {
   EXPECT_EQ(FormatNumber(0.123456), "0.1235");
   EXPECT_EQ(FormatNumber(1e-5), "1e-05");

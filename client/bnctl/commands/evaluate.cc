@@ -1,4 +1,4 @@
-// bnctl evaluate MODEL --input X.npy --labels Y.npy [--version V] [--batch-size N]
+// bnctl evaluate MODEL --input X.npy --labels Y.npy [--version V | --candidate ID] [--batch-size N]
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -6,6 +6,7 @@
 #include "client/batches.h"
 #include "client/bnctl/commands/command.h"
 #include "client/bnctl/commands/model_input.h"
+#include "client/bnctl/json_views.h"
 #include "client/classification.h"
 #include "client/input_file.h"
 #include "client/predict_batches.h"
@@ -21,6 +22,7 @@ struct EvaluateOptions {
   std::string labels;
   int64_t batch_size = 64;
   int64_t version = 0;
+  int64_t candidate = 0;
 };
 
 // Top-1 accuracy and mean cross-entropy of logits [N, K] against N labels.
@@ -52,7 +54,7 @@ void AddEvaluateCommand(CLI::App* app, std::vector<Command>* commands) {
   sub->add_option("--batch-size", opts->batch_size, "Instances per request")
       ->check(PositiveInteger())
       ->capture_default_str();
-  sub->add_option("--version", opts->version, "Statistics version (default: the served one)");
+  AddStatisticsChoice(sub, &opts->version, &opts->candidate);
   commands->push_back(
       {sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
          BN_ASSIGN_OR_RETURN(LabelArray labels, ReadLabelFile(opts->labels));
@@ -61,16 +63,20 @@ void AddEvaluateCommand(CLI::App* app, std::vector<Command>* commands) {
            return absl::InvalidArgumentError(absl::StrCat(opts->labels, ": ", labels.values.size(), " labels for ",
                                                           input.data.rows(), " instances in ", opts->input));
          }
-         BN_ASSIGN_OR_RETURN(Predictions predictions, PredictBatches(client, opts->model, opts->version,
+         BN_ASSIGN_OR_RETURN(Predictions predictions, PredictBatches(client, opts->model, {opts->version, opts->candidate},
                                                                      BatchSplitter(input.data, opts->batch_size)));
          BN_ASSIGN_OR_RETURN(ClassificationMetrics metrics, Score(predictions.output, labels, opts->labels));
          CommandResult result;
-         result.json = {{"model", opts->model},           {"statistics_version", predictions.statistics_version},
-                        {"samples", metrics.count()},     {"correct", metrics.correct()},
-                        {"accuracy", metrics.accuracy()}, {"mean_cross_entropy", metrics.mean_cross_entropy()}};
-         result.text = absl::StrFormat("%s statistics version %d: accuracy %.4f (%d/%d), mean cross-entropy %.4f\n",
-                                       opts->model, predictions.statistics_version, metrics.accuracy(),
-                                       metrics.correct(), metrics.count(), metrics.mean_cross_entropy());
+         result.json = {{"model", opts->model},
+                        {"statistics_version", predictions.statistics_version},
+                        {"candidate_id", CandidateIdJson(predictions.candidate_id)},
+                        {"samples", metrics.count()},
+                        {"correct", metrics.correct()},
+                        {"accuracy", metrics.accuracy()},
+                        {"mean_cross_entropy", metrics.mean_cross_entropy()}};
+         result.text = absl::StrFormat("%s %s: accuracy %.4f (%d/%d), mean cross-entropy %.4f\n", opts->model,
+                                       StatisticsName(predictions), metrics.accuracy(), metrics.correct(),
+                                       metrics.count(), metrics.mean_cross_entropy());
          return result;
        }});
 }

@@ -1,6 +1,7 @@
 #include "client/bnctl/commands/model_input.h"
 
 #include "absl/strings/str_cat.h"
+#include "client/bnctl/commands/command.h"
 #include "client/input_file.h"
 #include "client/tensor_convert.h"
 #include "core/util/status.h"
@@ -23,6 +24,20 @@ absl::StatusOr<ModelInput> FitModelInput(const Client& client, const std::string
 absl::StatusOr<ModelInput> LoadModelInput(const Client& client, const std::string& model, const std::string& path) {
   BN_ASSIGN_OR_RETURN(FloatArray data, ReadFloatFile(path));
   return FitModelInput(client, model, std::move(data), path);
+}
+
+void AddStatisticsChoice(CLI::App* sub, int64_t* version, int64_t* candidate) {
+  CLI::Option* pinned = sub->add_option("--version", *version, "Statistics version (default: the served one)");
+  sub->add_option("--candidate", *candidate,
+                  "A staged candidate's statistics instead (bnctl drift lists them; not monitored traffic)")
+      ->check(PositiveInteger())
+      ->excludes(pinned);
+}
+
+std::string StatisticsName(const Predictions& predictions) {
+  if (predictions.candidate_id == 0) return absl::StrCat("statistics version ", predictions.statistics_version);
+  return absl::StrCat("candidate ", predictions.candidate_id, " (from statistics version ",
+                      predictions.statistics_version, ")");
 }
 
 }  // namespace bnserve::client

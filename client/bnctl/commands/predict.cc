@@ -1,10 +1,11 @@
-// bnctl predict MODEL (--input FILE | --values 0.1,0.2,...) [--batch-size N] [--version V] [--raw]
+// bnctl predict MODEL (--input FILE | --values 0.1,0.2,...) [--batch-size N] [--version V | --candidate ID] [--raw]
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "client/batches.h"
 #include "client/bnctl/commands/command.h"
 #include "client/bnctl/commands/model_input.h"
+#include "client/bnctl/json_views.h"
 #include "client/bnctl/format.h"
 #include "client/bnctl/table.h"
 #include "client/classification.h"
@@ -20,6 +21,7 @@ struct PredictOptions {
   std::vector<float> values;
   int64_t batch_size = 64;
   int64_t version = 0;
+  int64_t candidate = 0;
   bool raw = false;
 };
 
@@ -53,11 +55,11 @@ CommandResult Render(const PredictOptions& opts, const Predictions& predictions)
   CommandResult result;
   result.json = {{"model", opts.model},
                  {"statistics_version", predictions.statistics_version},
+                 {"candidate_id", CandidateIdJson(predictions.candidate_id)},
                  {"output_name", predictions.output_name},
                  {"classifier", classifier},
                  {"instances", instances}};
-  result.text =
-      absl::StrCat(opts.model, " statistics version ", predictions.statistics_version, "\n\n", table.Render());
+  result.text = absl::StrCat(opts.model, " ", StatisticsName(predictions), "\n\n", table.Render());
   return result;
 }
 
@@ -76,7 +78,7 @@ void AddPredictCommand(CLI::App* app, std::vector<Command>* commands) {
   sub->add_option("--batch-size", opts->batch_size, "Instances per request")
       ->check(PositiveInteger())
       ->capture_default_str();
-  sub->add_option("--version", opts->version, "Statistics version (default: the served one)");
+  AddStatisticsChoice(sub, &opts->version, &opts->candidate);
   sub->add_flag("--raw", opts->raw, "Also print the output vector of classifiers");
   commands->push_back(
       {sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
@@ -89,7 +91,7 @@ void AddPredictCommand(CLI::App* app, std::vector<Command>* commands) {
                                  FloatArray{{1, static_cast<int64_t>(opts->values.size())}, opts->values}, "--values")
                  : LoadModelInput(client, opts->model, opts->input);
          if (!input.ok()) return input.status();
-         BN_ASSIGN_OR_RETURN(Predictions predictions, PredictBatches(client, opts->model, opts->version,
+         BN_ASSIGN_OR_RETURN(Predictions predictions, PredictBatches(client, opts->model, {opts->version, opts->candidate},
                                                                      BatchSplitter(input->data, opts->batch_size)));
          return Render(*opts, predictions);
        }});

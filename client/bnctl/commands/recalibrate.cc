@@ -1,6 +1,6 @@
 // bnctl recalibrate MODEL --input FILE --batch-size N [--mode ema|cumulative|population|exact|prior|alpha]
 //   [--momentum M] [--prior-strength N] [--alpha A] [--reset] [--layers a,b] [--forward train|eval] [--dry-run]
-//   [--expect-version V] [--note T] [--request-id ID] [--attempts N]
+//   [--expect-version V] [--note T] [--request-id ID] [--attempts N] [--stage]
 #include <cstdio>
 #include <memory>
 
@@ -32,6 +32,7 @@ struct RecalibrateOptions {
   std::vector<std::string> layers;
   std::string forward = "train";
   bool dry_run = false;
+  bool stage = false;
   int64_t expect_version = 0;
   std::string note;
   std::string request_id;  // empty: the client library draws a random one
@@ -70,6 +71,7 @@ v1::RecalibrationConfig MakeConfig(const RecalibrateOptions& opts) {
   for (const auto& layer : opts.layers) config.add_layers(layer);
   config.set_forward_mode(opts.forward == "eval" ? v1::FORWARD_MODE_EVAL : v1::FORWARD_MODE_TRAIN);
   config.set_dry_run(opts.dry_run);
+  config.set_stage(opts.stage);
   config.set_expected_version(opts.expect_version);
   const std::string parameter = ModeParameterText(opts);
   config.set_note(!opts.note.empty() ? opts.note
@@ -94,6 +96,10 @@ std::string ResultText(const RecalibrateOptions& opts, const v1::RecalibrateResp
   if (response.deduplicated()) {
     absl::StrAppend(&out, "\nrequest ", response.new_version().request_id(), " was already committed as version ",
                     response.new_version().version(), " (by an earlier attempt); nothing new committed\n");
+  } else if (response.candidate_id() > 0) {
+    absl::StrAppend(&out, "\nstaged candidate ", response.candidate_id(), " (not served): bnctl drift ",
+                    response.model(), " shows its shadow evaluation, bnctl promote ", response.model(),
+                    " --candidate ", response.candidate_id(), " serves it\n");
   } else if (response.has_new_version()) {
     absl::StrAppend(&out, "\ncommitted version ", response.new_version().version(), " (now served, request ",
                     response.new_version().request_id(), ")\n");
@@ -138,11 +144,11 @@ void AddRecalibrateCommand(CLI::App* app, std::vector<Command>* commands) {
   sub->add_option("--forward", opts->forward, "BN behaviour during the passes")
       ->check(CLI::IsMember({"train", "eval"}))
       ->capture_default_str();
-  sub->add_flag("--dry-run", opts->dry_run, "Compute and report the changes, commit nothing");
+  CLI::Option* dry_run = sub->add_flag("--dry-run", opts->dry_run, "Compute and report the changes, commit nothing");
   sub->add_option("--expect-version", opts->expect_version,
                   "Refuse (ABORTED) unless this is the served version when the stream starts and ends");
   sub->add_option("--note", opts->note, "Text recorded in the version history");
-  sub->add_option("--request-id", opts->request_id,
+  CLI::Option* request_id = sub->add_option("--request-id", opts->request_id,
                   "Idempotency key (up to 128 of A-Z a-z 0-9 . _ : -); default: a random UUID. Re-running with "
                   "the id of a recalibration that was committed commits nothing and reports that version");
   sub->add_option("--attempts", opts->attempts,
@@ -150,6 +156,11 @@ void AddRecalibrateCommand(CLI::App* app, std::vector<Command>* commands) {
                   "resends the same request id and batches")
       ->check(PositiveInteger())
       ->capture_default_str();
+  sub->add_flag("--stage", opts->stage,
+                "Stage the statistics as a candidate instead of committing them: not served, shadowed on live "
+                "traffic, promoted or discarded later (docs/drift.md); sent once, without a request id")
+      ->excludes(dry_run)
+      ->excludes(request_id);
   commands->push_back({sub, [opts](const Client& client) -> absl::StatusOr<CommandResult> {
                          BN_ASSIGN_OR_RETURN(ModelInput input, LoadModelInput(client, opts->model, opts->input));
                          BatchSplitter batches(input.data, opts->batch_size);
