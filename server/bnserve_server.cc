@@ -93,6 +93,7 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
   }
   server->adapt_ = std::make_unique<AdaptationManager>();
   server->adapt_->Attach(manager);
+  if (!options.http_listen.empty()) server->drift_collector_ = std::make_unique<DriftCollector>(server->adapt_.get());
   CallEnv env{manager,        server->pool_.get(), recalibration_pool,
               options.limits, &server->auth_,      server->metrics_.get()};
   env.adapt = server->adapt_.get();
@@ -129,7 +130,8 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
         HttpEnv{manager,
                 &server->auth_,
                 server->metrics_.get(),
-                {server->metrics_->registry().get(), server->model_collector_.get(), &server->process_collector_}};
+                {server->metrics_->registry().get(), server->model_collector_.get(), server->drift_collector_.get(),
+                 &server->process_collector_}};
     BN_ASSIGN_OR_RETURN(
         server->http_server_,
         HttpServer::Start(options.http_listen, kHttpThreads, options.limits.max_message_bytes,

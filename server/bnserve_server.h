@@ -24,6 +24,7 @@
 #include "server/grpc_args.h"
 #include "server/http/http_routes.h"
 #include "server/http/http_server.h"
+#include "server/metrics/drift_collector.h"
 #include "server/metrics/model_collector.h"
 #include "server/metrics/process_collector.h"
 #include "server/metrics/server_metrics.h"
@@ -104,6 +105,7 @@ class BnServer {
   // use the rest.
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<ModelCollector> model_collector_;
+  std::unique_ptr<DriftCollector> drift_collector_;
   ProcessCollector process_collector_;
   HttpEnv http_env_;
   std::unique_ptr<HttpServer> http_server_;

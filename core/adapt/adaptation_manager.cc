@@ -79,6 +79,15 @@ absl::StatusOr<DriftReport> AdaptationManager::Drift(const std::string& model, i
   return monitor->Report(windows);
 }
 
+std::vector<DriftReport> AdaptationManager::MonitoredReports(int windows) const {
+  const std::shared_ptr<const MonitorMap> monitors = std::atomic_load(&monitors_);
+  std::vector<DriftReport> reports;
+  for (const auto& [name, monitor] : *monitors) {
+    if (monitor->config().enabled()) reports.push_back(monitor->Report(windows));
+  }
+  return reports;
+}
+
 absl::StatusOr<int64_t> AdaptationManager::Subscribe(const std::string& model, std::function<void()> callback) {
   BN_ASSIGN_OR_RETURN(std::shared_ptr<DriftMonitor> monitor, MonitorFor(model));
   return monitor->Subscribe(std::move(callback));

@@ -38,6 +38,11 @@ class AdaptationManager : public PredictionTap {
   // message says how to switch it on); NOT_FOUND / UNAVAILABLE as for any
   // request naming the model.
   absl::StatusOr<DriftReport> Drift(const std::string& model, int windows);
+  // The reports of the monitors made so far that have monitoring on (models
+  // that served a prediction since they were loaded), with up to `windows`
+  // recent windows each, by model name. Creates no monitor and asks the
+  // ModelManager nothing: the metrics read it at scrape time.
+  std::vector<DriftReport> MonitoredReports(int windows) const;
   // `callback` after each window and decision of the model's monitor.
   absl::StatusOr<int64_t> Subscribe(const std::string& model, std::function<void()> callback);
   void Unsubscribe(const std::string& model, int64_t id);
