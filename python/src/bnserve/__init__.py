@@ -11,14 +11,17 @@ from bnserve.client import Client
 from bnserve.errors import (Aborted, AlreadyExists, BnServeError, Cancelled, DataLoss, DeadlineExceeded,
                             FailedPrecondition, Internal, InvalidArgument, NotFound, OutOfRange, PermissionDenied,
                             ResourceExhausted, Unauthenticated, Unavailable, Unimplemented, Unknown)
-from bnserve.results import (BatchStats, BnLayer, Exported, History, LayerBatchStats, LayerChange,
+from bnserve.results import (BatchStats, BnLayer, Candidate, Drift, DriftCalibration, DriftConfig, DriftEvent,
+                             DriftWindow, Exported, History, LayerBatchStats, LayerChange, LayerDriftScore,
                              LayerRunningStats, ModelInfo, Models, ModelStatus, Moments, Prediction, Recalibration,
-                             RunningStats, TensorSpec, Version)
+                             RunningStats, ShadowEvaluation, TensorSpec, Version)
 
 __version__ = "0.1.0"
 
 __all__ = ["Client", "BnServeError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss", "DeadlineExceeded",
            "FailedPrecondition", "Internal", "InvalidArgument", "NotFound", "OutOfRange", "PermissionDenied",
            "ResourceExhausted", "Unauthenticated", "Unavailable", "Unimplemented", "Unknown", "BatchStats", "BnLayer",
-           "Exported", "History", "LayerBatchStats", "LayerChange", "LayerRunningStats", "ModelInfo", "Models",
-           "ModelStatus", "Moments", "Prediction", "Recalibration", "RunningStats", "TensorSpec", "Version"]
+           "Candidate", "Drift", "DriftCalibration", "DriftConfig", "DriftEvent", "DriftWindow", "Exported", "History",
+           "LayerBatchStats", "LayerChange", "LayerDriftScore", "LayerRunningStats", "ModelInfo", "Models",
+           "ModelStatus", "Moments", "Prediction", "Recalibration", "RunningStats", "ShadowEvaluation", "TensorSpec",
+           "Version"]

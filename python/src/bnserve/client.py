@@ -14,8 +14,8 @@ import numpy as np
 from bnserve import _tensors, errors, results
 from bnserve._batches import ReplayableBatches
 from bnserve._progress import progress_bar
-from bnserve.v1 import (bnserve_service_pb2_grpc, inference_pb2, model_pb2, recalibration_pb2, statistics_pb2,
-                        versions_pb2)
+from bnserve.v1 import (bnserve_service_pb2_grpc, drift_pb2, inference_pb2, model_pb2, recalibration_pb2,
+                        statistics_pb2, versions_pb2)
 
 _MODES = {"ema": recalibration_pb2.RECALIBRATION_MODE_EMA,
           "cumulative": recalibration_pb2.RECALIBRATION_MODE_CUMULATIVE,
@@ -155,34 +155,36 @@ class Client:
             return [_tensors.to_tensor(v, "%s[%d]" % (what, i), self.encoding) for i, v in enumerate(x)], None
         return [_tensors.to_tensor(x, what, self.encoding)], None
 
-    def _predict_request(self, name, x, version):
+    def _predict_request(self, name, x, version, candidate):
         tensors, names = self._inputs(x, "x")
         if names:
             for tensor, input_name in zip(tensors, names):
                 tensor.name = input_name
         return inference_pb2.PredictRequest(model=name, statistics_version=_version_number(version),
-                                            inputs=tensors, output_encoding=_tensors.wire_encoding(self.encoding))
+                                            candidate_id=_candidate_id(candidate, required=False), inputs=tensors,
+                                            output_encoding=_tensors.wire_encoding(self.encoding))
 
-    def predict(self, name, x, *, version=None):
+    def predict(self, name, x, *, version=None, candidate=None):
         """Runs model `name` in inference mode (Predict).
 
         x: an array [N, ...] (a batch) or [...] (one instance, without the batch dim); a tuple of arrays or a
           dict {input name: array} for a model with several inputs. Lists and torch tensors work too.
         version: statistics version to pin; None = the served one.
-        Returns results.Prediction (outputs as float32 arrays, and the version that computed them).
+        candidate: a staged candidate's id (or results.Candidate) to predict with instead, for an A/B
+          (docs/drift.md); not with `version`. Such calls are not monitored traffic.
+        Returns results.Prediction (outputs as float32 arrays, the version that computed them - for a
+        candidate, the version it was built from - and candidate_id).
         """
-        response = self._call(self._stub.Predict, self._predict_request(name, x, version))
-        return results.Prediction(response.model, response.statistics_version,
-                                  {t.name: _tensors.from_tensor(t) for t in response.outputs})
+        response = self._call(self._stub.Predict, self._predict_request(name, x, version, candidate))
+        return results.Prediction.from_proto(response)
 
-    def predict_stream(self, name, batches, *, version=None):
+    def predict_stream(self, name, batches, *, version=None, candidate=None):
         """Many predictions over one PredictStream call: yields a results.Prediction per item of `batches`,
         in order. The first failing request ends the stream with its error."""
-        requests = (self._predict_request(name, x, version) for x in batches)
+        requests = (self._predict_request(name, x, version, candidate) for x in batches)
         try:
             for response in self._stub.PredictStream(requests, timeout=self.timeout, metadata=self._metadata):
-                yield results.Prediction(response.model, response.statistics_version,
-                                         {t.name: _tensors.from_tensor(t) for t in response.outputs})
+                yield results.Prediction.from_proto(response)
         except grpc.RpcError as e:
             raise errors.from_rpc_error(e) from None
 
@@ -250,8 +252,8 @@ class Client:
     # --- recalibration and versions ---
 
     def recalibrate(self, name, batches, *, mode="ema", momentum=None, prior_strength=None, alpha=None, reset=False,
-                    layers=None, forward="train", dry_run=False, expected_version=None, note="", request_id=None,
-                    attempts=None, progress=None):
+                    layers=None, forward="train", dry_run=False, stage=False, expected_version=None, note="",
+                    request_id=None, attempts=None, progress=None):
         """Recomputes the BN running statistics of model `name` from unlabeled batches and commits them as a
         new version (Recalibrate); the statistics depend on how the data is split into batches.
 
@@ -267,6 +269,9 @@ class Client:
           two (bnserve.InvalidArgument naming the field).
         reset: start from PyTorch's reset statistics. layers: BN layer names to update (None = all).
         forward: "train" or "eval". dry_run: compute and report, commit nothing.
+        stage: stage the statistics as a candidate instead of committing them (result.candidate_id): not
+          served, shadowed on live traffic, then promote() or discard() (docs/drift.md). Not with dry_run or
+          request_id; sent once (without a request_id, a retry could stage twice).
         expected_version: refuse (bnserve.Aborted) unless this version is served at the start and the end.
         note: text recorded in the version history.
         request_id: idempotency key; default a random UUID. A stream whose outcome is unknown (UNAVAILABLE,
@@ -275,10 +280,13 @@ class Client:
         progress: a tqdm bar (None = when tqdm is installed and stderr is a terminal or in a notebook).
         Returns results.Recalibration.
         """
+        if stage and (dry_run or request_id):
+            raise ValueError("stage: a staged candidate commits nothing, so it takes neither dry_run nor "
+                             "request_id; got dry_run=%r, request_id=%r" % (dry_run, request_id))
         num_inputs = len(self.describe(name).inputs) or 1
         config = recalibration_pb2.RecalibrationConfig(
             model=name, mode=_choice(mode, _MODES, "mode"), reset=reset, layers=list(layers or ()),
-            forward_mode=_choice(forward, _FORWARD, "forward"), dry_run=dry_run,
+            forward_mode=_choice(forward, _FORWARD, "forward"), dry_run=dry_run, stage=stage,
             expected_version=_version_number(expected_version, "expected_version"), note=note or "")
         if momentum is not None:
             config.momentum = momentum
@@ -286,13 +294,13 @@ class Client:
             config.prior_strength = prior_strength
         if alpha is not None:
             config.alpha = alpha
-        if not dry_run:
+        if not dry_run and not stage:
             config.request_id = request_id or str(uuid.uuid4())
         elif request_id:
             config.request_id = request_id
         replay = ReplayableBatches(batches, num_inputs, self.encoding)
         total = len(batches) if hasattr(batches, "__len__") else None
-        attempts = max(1, attempts or self.attempts)
+        attempts = 1 if stage else max(1, attempts or self.attempts)
         backoff = 0.1
         for attempt in range(1, attempts + 1):
             bar = progress_bar(progress, total, "recalibrate %s" % name)
@@ -364,6 +372,57 @@ class Client:
                 f.write(blob)
             path = os.fspath(path)
         return results.Exported(model, exported_version, blob, path)
+
+    # --- drift monitoring and candidates (docs/drift.md) ---
+
+    def drift(self, name, *, windows=None):
+        """What the drift monitor sees in model `name`'s live traffic (GetDrift): alarm and why, the calibrated
+        threshold, the `windows` most recent windows (None = the server's default, 32) with per-layer scores,
+        staged candidates with their shadow evaluation, recent events. Returns results.Drift.
+        bnserve.FailedPrecondition when monitoring is off for the model."""
+        return results.Drift.from_proto(self._call(self._stub.GetDrift, self._drift_request(name, windows)))
+
+    def watch_drift(self, name, *, windows=None):
+        """A generator of results.Drift (WatchDrift): the state at once, then after every window and decision
+        of the monitor, for as long as it is iterated. Closing it (or leaving a `for` loop, or garbage
+        collection) ends the call. No deadline: it runs until stopped."""
+        call = self._stub.WatchDrift(self._drift_request(name, windows), metadata=self._metadata)
+        try:
+            for response in call:
+                yield results.Drift.from_proto(response)
+        except grpc.RpcError as e:
+            raise errors.from_rpc_error(e) from None
+        finally:
+            call.cancel()
+
+    def promote(self, name, candidate, *, note=""):
+        """Commits staged candidate `candidate` (an id or a results.Candidate) of model `name` as a new version
+        with origin "adapt" and serves it (PromoteCandidate); returns the new version number. bnserve.Aborted
+        when the served version is no longer the one the candidate was built from."""
+        request = drift_pb2.PromoteCandidateRequest(model=name, candidate_id=_candidate_id(candidate), note=note)
+        return self._call(self._stub.PromoteCandidate, request).statistics_version
+
+    def discard(self, name, candidate):
+        """Drops staged candidate `candidate` (an id or a results.Candidate) of model `name` (DiscardCandidate)."""
+        request = drift_pb2.DiscardCandidateRequest(model=name, candidate_id=_candidate_id(candidate))
+        self._call(self._stub.DiscardCandidate, request)
+
+    @staticmethod
+    def _drift_request(name, windows):
+        if windows is not None and (int(windows) != windows or windows < 1):
+            raise ValueError("windows: expected None or a number of windows >= 1, got %r" % (windows,))
+        return drift_pb2.GetDriftRequest(model=name, windows=int(windows or 0))
+
+
+def _candidate_id(candidate, required=True):
+    """A candidate id >= 1 from an int or a results.Candidate; None = 0 (none) unless required."""
+    if candidate is None and not required:
+        return 0
+    if isinstance(candidate, results.Candidate):
+        return candidate.candidate_id
+    if isinstance(candidate, bool) or not isinstance(candidate, (int, np.integer)) or candidate < 1:
+        raise ValueError("candidate: expected a staged candidate's id (>= 1), got %r" % (candidate,))
+    return int(candidate)
 
 
 def _health_request(service):

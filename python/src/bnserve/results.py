@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from bnserve import _tensors
 from bnserve.v1 import model_pb2, statistics_pb2
 
 
@@ -27,6 +28,11 @@ def _f64(values):
 
 def _optional_version(number):
     return number if number else None
+
+
+def _utc(unix_ms):
+    """Unix-epoch milliseconds of the wire as a UTC datetime; None for 0 (no time)."""
+    return datetime.datetime.fromtimestamp(unix_ms / 1000.0, tz=datetime.timezone.utc) if unix_ms else None
 
 
 class _NamedLayers:
@@ -53,7 +59,7 @@ class Version:
     version: int
     parent: int
     created: Optional[datetime.datetime]  # UTC; None for version 1
-    origin: str  # "onnx", "recalibrate" or "rollback"
+    origin: str  # "onnx", "recalibrate", "rollback" or "adapt" (a promoted candidate)
     mode: str
     batches: int
     samples: int
@@ -62,9 +68,8 @@ class Version:
 
     @classmethod
     def from_proto(cls, p):
-        created = (datetime.datetime.fromtimestamp(p.created_unix_ms / 1000.0, tz=datetime.timezone.utc)
-                   if p.created_unix_ms else None)
-        return cls(p.version, p.parent, created, p.origin, p.mode, p.batches, p.samples, p.note, p.request_id)
+        return cls(p.version, p.parent, _utc(p.created_unix_ms), p.origin, p.mode, p.batches, p.samples, p.note,
+                   p.request_id)
 
 
 _STATES = {v: k[len("MODEL_STATE_"):].lower() for k, v in model_pb2.ModelState.items()}
@@ -156,10 +161,17 @@ class ModelInfo(_NamedLayers):
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
-    """Predict: one array per model output (in DescribeModel's order) and the version that computed them."""
+    """Predict: one array per model output (in DescribeModel's order) and the version that computed them (with
+    a staged candidate: the version it was built from, and candidate_id)."""
     model: str
     statistics_version: int
     outputs: dict  # output name -> np.ndarray (float32)
+    candidate_id: Optional[int] = None
+
+    @classmethod
+    def from_proto(cls, p):
+        return cls(p.model, p.statistics_version, {t.name: _tensors.from_tensor(t) for t in p.outputs},
+                   p.candidate_id or None)
 
     @property
     def output(self):
@@ -268,8 +280,8 @@ class LayerChange:
 
 @dataclasses.dataclass(frozen=True)
 class Recalibration(_NamedLayers):
-    """Recalibrate's reply. new_version is None for a dry run; deduplicated means an earlier attempt with the
-    same request_id had committed it (layers is then empty)."""
+    """Recalibrate's reply. new_version is None for a dry run and a staged one (whose candidate_id is set);
+    deduplicated means an earlier attempt with the same request_id had committed it (layers is then empty)."""
     model: str
     base_version: int
     dry_run: bool
@@ -279,13 +291,14 @@ class Recalibration(_NamedLayers):
     new_version: Optional[Version]
     deduplicated: bool
     attempts: int
+    candidate_id: Optional[int] = None
 
     @classmethod
     def from_proto(cls, p, attempts):
         return cls(p.model, p.base_version, p.dry_run, p.batches, p.samples,
                    [LayerChange(l.name, l.updated, l.mean_shift_rms, l.log_var_ratio_rms) for l in p.layers],
                    Version.from_proto(p.new_version) if p.HasField("new_version") else None, p.deduplicated,
-                   attempts)
+                   attempts, p.candidate_id or None)
 
     def to_pandas(self):
         return _table(self.layers)
@@ -315,3 +328,162 @@ class Exported:
     statistics_version: int
     data: bytes
     path: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerDriftScore:
+    """One BN layer in one drift window: the calibrated score (about 1 for traffic like the reference), and
+    against the served running statistics the mean |standardized mean shift| and the mean Gaussian KL."""
+    name: str
+    score: float
+    mean_abs_shift: float
+    mean_kl: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftWindow(_NamedLayers):
+    """One closed window of monitored samples; score = max of the layers' (0 for a reference window)."""
+    index: int
+    samples: int
+    closed: Optional[datetime.datetime]  # UTC
+    statistics_version: int
+    score: float
+    above_threshold: bool
+    reference: bool
+    layers: List[LayerDriftScore]
+
+    @classmethod
+    def from_proto(cls, p):
+        return cls(p.index, p.samples, _utc(p.closed_unix_ms), p.statistics_version, p.score, p.above_threshold,
+                   p.reference, [LayerDriftScore(l.name, l.score, l.mean_abs_shift, l.mean_kl) for l in p.layers])
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftCalibration:
+    """The alarm rule: the threshold on the window score for `false_alarm_rate` false alarms per window (0 until
+    the reference windows are in), and the consecutive windows that raise or clear the alarm."""
+    threshold: float
+    false_alarm_rate: float
+    alarm_windows: int
+    reference_windows: int
+    reference_windows_needed: int
+
+    @property
+    def calibrated(self):
+        return self.threshold > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftConfig:
+    """The monitor's configuration in force (config.json "drift", else the server's flags)."""
+    enabled: bool
+    sample_rate: float
+    window_samples: int
+    window_seconds: float
+    auto_adapt: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ShadowEvaluation:
+    """A candidate next to the served statistics on the same sampled traffic: top-1 agreement, mean entropy
+    (nats) and mean top-1 probability of each, the largest share of one predicted class (candidate's)."""
+    samples: int
+    top1_agreement: float
+    served_entropy: float
+    candidate_entropy: float
+    served_top1_probability: float
+    candidate_top1_probability: float
+    candidate_max_class_share: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """Statistics staged, not served: source "monitor" (the adaptation policy) or "client" (recalibrate(...,
+    stage=True)). Pass it (or its id) to predict(candidate=...), promote() or discard()."""
+    candidate_id: int
+    base_version: int
+    source: str
+    mode: str
+    samples: int
+    created: Optional[datetime.datetime]  # UTC
+    shadow: ShadowEvaluation
+
+    @classmethod
+    def from_proto(cls, p):
+        s = p.shadow
+        return cls(p.candidate_id, p.base_version, p.source, p.mode, p.samples, _utc(p.created_unix_ms),
+                   ShadowEvaluation(s.samples, s.top1_agreement, s.served_entropy, s.candidate_entropy,
+                                    s.served_top1_probability, s.candidate_top1_probability,
+                                    s.candidate_max_class_share))
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftEvent:
+    """A decision or event of the monitor and the adaptation policy ("reference", "alarm", "clear",
+    "candidate", "promote", "refuse", "discard", "rollback", "confirm", ...), with the numbers behind it."""
+    time: Optional[datetime.datetime]  # UTC
+    kind: str
+    statistics_version: int
+    candidate_id: int
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift:
+    """GetDrift / WatchDrift: one model's drift monitor. windows, most recent last; drift.latest is the last
+    closed window, drift.scores() each layer's score over the windows; to_pandas() one row per (window,
+    layer)."""
+    model: str
+    statistics_version: int  # the served version being monitored
+    config: DriftConfig
+    calibration: DriftCalibration
+    alarm: bool
+    alarm_reason: str
+    policy_state: str  # "monitoring", "calibrating", "collecting", "shadowing", "watching", "off"
+    samples_offered: int
+    samples_sampled: int
+    samples_dropped: int
+    samples_processed: int
+    windows: List[DriftWindow]
+    candidates: List[Candidate]
+    events: List[DriftEvent]
+
+    @classmethod
+    def from_proto(cls, p):
+        c, k = p.config, p.calibration
+        return cls(p.model, p.statistics_version,
+                   DriftConfig(c.enabled, c.sample_rate, c.window_samples, c.window_seconds, c.auto_adapt),
+                   DriftCalibration(k.threshold, k.false_alarm_rate, k.alarm_windows, k.reference_windows,
+                                    k.reference_windows_needed),
+                   p.alarm, p.alarm_reason, p.policy_state, p.samples_offered, p.samples_sampled,
+                   p.samples_dropped, p.samples_processed, [DriftWindow.from_proto(w) for w in p.windows],
+                   [Candidate.from_proto(x) for x in p.candidates],
+                   [DriftEvent(_utc(e.unix_ms), e.kind, e.statistics_version, e.candidate_id, e.reason)
+                    for e in p.events])
+
+    @property
+    def latest(self):
+        """The most recent closed window (None before the first)."""
+        return self.windows[-1] if self.windows else None
+
+    @property
+    def threshold(self):
+        return self.calibration.threshold
+
+    def scores(self):
+        """{layer name: float64 array of its score per window, oldest first}, NaN for reference windows (they
+        calibrate the threshold and are not scored); the key None holds the windows' own scores."""
+        names = [layer.name for layer in self.windows[-1]] if self.windows else []
+        out = {None: _f64([np.nan if w.reference else w.score for w in self.windows])}
+        for name in names:
+            out[name] = _f64([np.nan if w.reference else next((l.score for l in w if l.name == name), np.nan)
+                              for w in self.windows])
+        return out
+
+    def to_pandas(self):
+        """One row per (window, layer): window index, close time, version, reference, above threshold, the
+        window's score, the layer, its score, mean |shift| and mean KL."""
+        return _table([{"window": w.index, "closed": w.closed, "statistics_version": w.statistics_version,
+                        "reference": w.reference, "above_threshold": w.above_threshold, "window_score": w.score,
+                        "layer": l.name, "score": l.score, "mean_abs_shift": l.mean_abs_shift, "mean_kl": l.mean_kl}
+                       for w in self.windows for l in w.layers])
