@@ -11,7 +11,9 @@ Starts the bnserve binary with --metrics-listen 127.0.0.1:0 on a temporary copy 
 from proto/ at test time), and checks the /metrics exposition with an independent parser
 (python3-prometheus-client): exact request counts by method, model and code, latency histogram counts,
 samples, served version and commit time, commits, process metrics, and that names which are not models
-share the model="" series.
+share the model="" series. The drift series: the bundled digits model monitored (config.json), its clean
+and then shifted test images (deploy/examples/data) as Predict traffic, and the scores, threshold, alarm,
+sample and window counts and decisions checked against GetDrift.
 
 With --prometheus BIN (the ctest `heavy` variant) it runs only PrometheusServerTest: a real Prometheus server on loopback that
 scrapes bnserve every second, and it checks through Prometheus's HTTP API that the scraped counts are exact.
@@ -101,7 +103,8 @@ class Fixture:
     """Stubs, a repository with the torch MLP, and a running bnserve, shared by the tests of one class."""
 
     @staticmethod
-    def start(test_class, extra_args=()):
+    def start(test_class, extra_args=(), add_models=None):
+        """add_models(repository): puts more models into the repository before the server starts."""
         test_class.tmp = tempfile.mkdtemp(prefix="bnserve_obs_")
         stubs = os.path.join(test_class.tmp, "stubs")
         generate_stubs(ARGS.proto_dir, stubs)
@@ -120,6 +123,8 @@ class Fixture:
         with open(os.path.join(ARGS.fixtures, "mlp_bn1d.json")) as f:
             test_class.fixture = json.load(f)
         test_class.repository = repository
+        if add_models:
+            add_models(repository)
         test_class.server = BnServe(ARGS.bnserve, repository, extra_args)
         test_class.channel = grpc.insecure_channel("127.0.0.1:%d" % test_class.server.port)
         test_class.stub = bnserve_service_pb2_grpc.BnServeStub(test_class.channel)
@@ -250,6 +255,98 @@ class MetricsExpositionTest(unittest.TestCase):
         self.assertIn("/nope", json.loads(body)["error"])
         status, body = http("POST", "http://127.0.0.1:%d/metrics" % self.server.http_port, body=b"x")
         self.assertEqual(status, 405)
+
+
+EXAMPLES = None  # deploy/examples of the checkout, next to --proto-dir
+DRIFT_WINDOW = 16
+
+
+def add_monitored_digits(repository):
+    """The bundled digits model, every served sample monitored, windows of DRIFT_WINDOW images."""
+    shutil.copytree(os.path.join(EXAMPLES, "repository", "digits"), os.path.join(repository, "digits"))
+    with open(os.path.join(repository, "digits", "config.json"), "w") as f:
+        json.dump({"drift": {"sample_rate": 1.0, "window_samples": DRIFT_WINDOW}}, f)
+
+
+class DriftMetricsTest(unittest.TestCase):
+    """bnserve_drift_*, bnserve_adapt_decisions_total and bnserve_candidates_staged after monitored traffic."""
+
+    @classmethod
+    def setUpClass(cls):
+        import numpy as np
+        Fixture.start(cls, add_models=add_monitored_digits)
+        from bnserve.v1 import drift_pb2
+        cls.drift_pb = drift_pb2
+        data = os.path.join(EXAMPLES, "data")
+        cls.clean = np.load(os.path.join(data, "digits_test.npy"))
+        cls.shifted = np.load(os.path.join(data, "digits_shifted_test.npy"))
+
+    @classmethod
+    def tearDownClass(cls):
+        Fixture.stop(cls)
+
+    def send(self, images, count):
+        """`count` images as Predicts of 8 on the served version, then waits until the monitor has processed
+        every sample it took; returns GetDrift's answer."""
+        for begin in range(0, count, 8):
+            rows = images[begin % (len(images) - 8):][:min(8, count - begin)]
+            predict(self, "digits", list(rows.shape), rows.ravel().tolist(), raw=True)
+        deadline = time.time() + 60
+        while True:
+            drift = self.stub.GetDrift(self.drift_pb.GetDriftRequest(model="digits", windows=256), timeout=60)
+            if drift.samples_processed + drift.samples_dropped >= drift.samples_sampled or time.time() > deadline:
+                return drift
+
+    def assertClose(self, scraped, value):
+        """The exposition's text form of a double, to 12 significant digits."""
+        self.assertIsNotNone(scraped)
+        self.assertAlmostEqual(scraped, value, delta=abs(value) * 1e-12)
+
+    def test_drift_series_follow_the_monitor(self):
+        layers = ["/bn%d/BatchNormalization" % i for i in (1, 2, 3)]
+        empty = scrape(self.server.http_port)
+        # No monitor yet (no prediction served), and the unmonitored mlp never has one.
+        self.assertFalse([key for key in empty if key[0].startswith("bnserve_drift")])
+
+        drift = self.send(self.clean, 20 * DRIFT_WINDOW)
+        got = scrape(self.server.http_port)
+        self.assertEqual(drift.samples_processed, 20 * DRIFT_WINDOW)
+        self.assertEqual(series(got, "bnserve_drift_samples_total", model="digits", outcome="sampled"),
+                         20 * DRIFT_WINDOW)
+        self.assertEqual(series(got, "bnserve_drift_samples_total", model="digits", outcome="processed"),
+                         20 * DRIFT_WINDOW)
+        self.assertEqual(series(got, "bnserve_drift_samples_total", model="digits", outcome="dropped"), 0)
+        self.assertEqual(series(got, "bnserve_drift_windows_total", model="digits"), 20)
+        self.assertClose(series(got, "bnserve_drift_threshold", model="digits"), drift.calibration.threshold)
+        self.assertGreater(drift.calibration.threshold, 0)
+        self.assertEqual(series(got, "bnserve_drift_alarm", model="digits"), 0)
+        last = drift.windows[-1]
+        self.assertFalse(last.reference)
+        self.assertGreater(series(got, "bnserve_drift_score", model="digits"), 0)
+        self.assertClose(series(got, "bnserve_drift_score", model="digits"), last.score)
+        for layer in last.layers:
+            self.assertClose(series(got, "bnserve_drift_layer_score", model="digits", layer=layer.name), layer.score)
+        self.assertEqual(sorted(l.name for l in last.layers), layers)
+        self.assertEqual(series(got, "bnserve_adapt_decisions_total", model="digits", kind="reference"), 1)
+        self.assertIsNone(series(got, "bnserve_adapt_decisions_total", model="digits", kind="alarm"))
+        self.assertEqual(series(got, "bnserve_candidates_staged", model="digits"), 0)
+        self.assertFalse([key for key in got if key[0].startswith("bnserve_drift") and ("model", "mlp") in key[1]])
+        # A scrape counts nothing twice.
+        again = scrape(self.server.http_port)
+        self.assertEqual(series(again, "bnserve_drift_windows_total", model="digits"), 20)
+        self.assertEqual(series(again, "bnserve_adapt_decisions_total", model="digits", kind="reference"), 1)
+
+        # The new sensor: the alarm, and the counters go on.
+        drift = self.send(self.shifted, 10 * DRIFT_WINDOW)
+        got = scrape(self.server.http_port)
+        self.assertTrue(drift.alarm, drift.alarm_reason)
+        self.assertEqual(series(got, "bnserve_drift_alarm", model="digits"), 1)
+        self.assertGreater(series(got, "bnserve_drift_score", model="digits"), drift.calibration.threshold)
+        self.assertEqual(series(got, "bnserve_drift_windows_total", model="digits"), 30)
+        self.assertEqual(series(got, "bnserve_drift_samples_total", model="digits", outcome="processed"),
+                         30 * DRIFT_WINDOW)
+        self.assertEqual(series(got, "bnserve_adapt_decisions_total", model="digits", kind="alarm"), 1)
+        self.assertEqual(series(got, "bnserve_adapt_decisions_total", model="digits", kind="reference"), 1)
 
 
 def commit_version_2(test):
@@ -568,6 +665,8 @@ def main():
     parser.add_argument("--fixtures", required=True, help="tests/fixtures/torch")
     parser.add_argument("--prometheus", default="", help="the prometheus binary: run PrometheusServerTest only")
     ARGS, rest = parser.parse_known_args()
+    global EXAMPLES
+    EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(ARGS.proto_dir)), "deploy", "examples")
     if ARGS.prometheus:
         rest = ["PrometheusServerTest"] + rest
     else:
