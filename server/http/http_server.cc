@@ -19,8 +19,8 @@ namespace {
 //   handshake has the same bound;
 constexpr time_t kReadWriteTimeoutSeconds = 30;
 // - keep-alive: a connection stays open for up to 1000 requests and 2 s
-//   idle, so that HTTPS clients do not pay a handshake (about 1 ms, four
-//   times a small infer) per request, nor often; the idle bound limits how
+//   idle, so that HTTPS clients do not pay a handshake (several times the
+//   cost of a small infer) per request, nor often; the idle bound limits how
 //   long a quiet client holds a connection thread and how long shutdown
 //   waits for one, the count how long a busy one does;
 constexpr size_t kKeepAliveMaxRequests = 1000;
@@ -35,8 +35,8 @@ constexpr char kEveryPath[] = ".*";
 
 // The connection threads: at most `threads` connections served at once,
 // and at most HttpServer::kQueuedConnections accepted ones waiting (the
-// listening thread blocks when that many wait), so that
-// a flood of connections cannot take every file descriptor of the process.
+// listening thread blocks when that many wait), so that a flood of
+// connections cannot take every file descriptor of the process.
 // The threads are std::threads of this binary (default stack size).
 class ConnectionThreads final : public httplib::TaskQueue {
  public:
