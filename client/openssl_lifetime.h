@@ -6,9 +6,11 @@ namespace bnserve::client {
 // Keeps OpenSSL's global state alive until the process is gone, instead of
 // letting OpenSSL free it from an atexit handler. Call it first in main() of
 // every program that makes or takes TLS connections through gRPC (bnctl,
-// bnserve, the test binaries), before gRPC or anything else touches OpenSSL.
-// Returns false when OpenSSL failed to initialize; its first use will then
-// report its own error.
+// bnserve, the test binaries): the call also links in an entry of the
+// executable's .preinit_array that makes the same call before any shared
+// library's initializer runs (libcpp-httplib's initializes OpenSSL; see the
+// .cc). Returns false when OpenSSL failed to initialize; its first use will
+// then report its own error.
 //
 // Why: gRPC finishes tearing a channel down, and shuts itself down, on its
 // own threads, and those can outlive main(): a subchannel waiting out its

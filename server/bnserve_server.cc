@@ -15,12 +15,14 @@
 namespace bnserve {
 namespace {
 
-// Runs `route` on the worker pool and waits for its answer. civetweb's own
-// threads have the small fixed stack its build chose (100 KB in Debian's
-// package), too small for JSON decoding, inference and encoding (stack
-// overflows seen under AddressSanitizer): HTTP requests compute on the
-// workers, like every gRPC call. An exception is rethrown on the caller's
-// thread, where the HTTP adapter turns it into a 500.
+// Runs `route` on the worker pool and waits for its answer. The HTTP
+// connection threads only read and write: requests compute on the workers,
+// like every gRPC call, so that --worker-threads keeps bounding how many
+// requests compute at once (the HTTP threads would otherwise add up to
+// HttpServerOptions::threads more on the same cores) and HTTP requests
+// queue with gRPC's in one order. (Stack depth is no reason any more: the
+// connection threads have the default stack size.) An exception is rethrown
+// on the caller's thread, where the HTTP adapter turns it into a 500.
 HttpResponse RunOnPool(WorkerPool* pool, const std::function<HttpResponse()>& route) {
   std::promise<HttpResponse> done;
   std::future<HttpResponse> response = done.get_future();
@@ -34,10 +36,6 @@ HttpResponse RunOnPool(WorkerPool* pool, const std::function<HttpResponse()>& ro
   return response.get();
 }
 
-// Threads answering the HTTP port: scrapes are rare, HTTP inference is a
-// side door next to gRPC; each thread holds one connection at a time.
-constexpr int kHttpThreads = 4;
-
 // Start-up warnings for set-ups that leave the service exposed.
 void LogSecurity(const ServerOptions& options) {
   if (!options.tls.enabled() && !IsLoopbackListenAddress(options.listen)) {
@@ -46,11 +44,12 @@ void LogSecurity(const ServerOptions& options) {
         "statistics and bearer tokens cross the network unencrypted; use --tls-cert/--tls-key\"",
         options.listen);
   }
-  if (!options.http_listen.empty() && !IsLoopbackListenAddress(options.http_listen)) {
+  if (!options.tls.enabled() && !options.http_listen.empty() && !IsLoopbackListenAddress(options.http_listen)) {
     spdlog::warn(
-        "event=insecure_http_listen listen={} detail=\"the HTTP port (/metrics, /v2 inference) is plaintext{}: "
-        "requests, answers and bearer tokens cross the network unencrypted; put a TLS proxy in front of it\"",
-        options.http_listen, options.tls.enabled() ? " even with --tls-cert (TLS covers the gRPC port only)" : "");
+        "event=insecure_http_listen listen={} detail=\"plaintext HTTP (/metrics, /v2 inference) on a non-loopback "
+        "address: requests, answers and bearer tokens cross the network unencrypted; use --tls-cert/--tls-key "
+        "(they cover both ports)\"",
+        options.http_listen);
   }
   if (!options.auth.enabled()) {
     spdlog::warn(
@@ -132,13 +131,17 @@ absl::StatusOr<std::unique_ptr<BnServer>> BnServer::Start(ModelManager* manager,
                 server->metrics_.get(),
                 {server->metrics_->registry().get(), server->model_collector_.get(), server->drift_collector_.get(),
                  &server->process_collector_}};
-    BN_ASSIGN_OR_RETURN(
-        server->http_server_,
-        HttpServer::Start(options.http_listen, kHttpThreads, options.limits.max_message_bytes,
-                          [env = &server->http_env_, pool = server->pool_.get()](const HttpRequest& request) {
-                            return RunOnPool(pool, [&] { return RouteHttp(*env, request); });
-                          }));
-    spdlog::info("event=http_started listen={} port={}", options.http_listen, server->http_port());
+    HttpServerOptions http_options;
+    http_options.listen = options.http_listen;
+    http_options.max_body_bytes = options.limits.max_message_bytes;
+    http_options.tls = options.tls;
+    BN_ASSIGN_OR_RETURN(server->http_server_,
+                        HttpServer::Start(http_options, [env = &server->http_env_, pool = server->pool_.get()](
+                                                            const HttpRequest& request) {
+                          return RunOnPool(pool, [&] { return RouteHttp(*env, request); });
+                        }));
+    spdlog::info("event=http_started listen={} port={} tls={}", options.http_listen, server->http_port(),
+                 server->http_server_->tls());
   }
   LogSecurity(options);
   spdlog::info(

@@ -46,12 +46,14 @@ struct ServerOptions {
   // gRPC channel arguments over bnserve's defaults (server/grpc_args.h).
   GrpcArgs grpc_args;
   ServiceLimits limits;
-  // No files = plaintext.
+  // No files = plaintext; otherwise the gRPC port and the HTTP port serve
+  // TLS only.
   TlsFiles tls;
   // Default = every RPC open.
   AuthPolicy auth;
   // host:port of the HTTP port (/metrics, the Open Inference Protocol's
-  // /v2 routes); port 0 picks a free port (see BnServer::http_port()).
+  // /v2 routes), HTTPS with `tls` (the same files as the gRPC port); port 0
+  // picks a free port (see BnServer::http_port()).
   // Empty = no HTTP port and no metrics recorded.
   std::string http_listen;
 };

@@ -53,9 +53,10 @@ struct Flags {
 };
 
 constexpr char kSecurityFooter[] = R"(Security (docs/security.md):
-  TLS: --tls-cert and --tls-key serve TLS; adding --tls-client-ca requires
-  client certificates signed by that CA (mutual TLS). Without them the
-  server speaks plaintext (a warning is logged on non-loopback addresses).
+  TLS: --tls-cert and --tls-key serve TLS on the gRPC port and on the HTTP
+  port (--metrics-listen, then HTTPS); adding --tls-client-ca requires
+  client certificates signed by that CA on both (mutual TLS). Without them
+  the server speaks plaintext (a warning is logged on non-loopback addresses).
   Tokens: --token-file holds one '<role> <token>' per line, role 'admin'
   (every RPC) or 'read' (read-only RPCs); '#' comments and blank lines are
   allowed; keep it chmod 600. Clients send 'authorization: Bearer <token>'.
@@ -160,7 +161,7 @@ void DefineFlags(CLI::App& app, Flags& flags) {
                  "URI; it must hold no versions yet), print what was copied and exit instead of serving");
   app.add_option("--metrics-listen", flags.metrics_listen,
                  "host:port of the HTTP port serving Prometheus /metrics and the Open Inference Protocol's /v2 "
-                 "routes (port 0 = any free port; none = off, docs/metrics.md)")
+                 "routes, HTTPS with --tls-cert (port 0 = any free port; none = off, docs/metrics.md)")
       ->envname("BNSERVE_METRICS_LISTEN");
   app.footer(kSecurityFooter);
 }

@@ -7,7 +7,10 @@
 # - core/ includes neither gRPC nor the generated service code, nor server/
 #   or client/;
 # - client/ includes no core/ (a client needs only the wire contract), but for
-#   the header-only error macros of core/util/status.h.
+#   the header-only error macros of core/util/status.h;
+# - the HTTP library (cpp-httplib's httplib.h) is included by
+#   server/http/http_server.cc only: the routes, the messages and the tests'
+#   HTTP client stay independent of it.
 # Prints every violation as FILE:LINE: reason, and exits 1 if there is any.
 #   tests/include_rule_test.sh [SOURCE_ROOT]
 set -euo pipefail
@@ -57,6 +60,11 @@ while IFS=: read -r file line text; do
   report "$file:$line" "client/ must not include core/ ($text)"
 done < <(grep -rn --include='*.h' --include='*.cc' '^[[:space:]]*#[[:space:]]*include[[:space:]]*"core/' client || true)
 
+while IFS=: read -r file line text; do
+  [ "$file" = server/http/http_server.cc ] && continue
+  report "$file:$line" "only server/http/http_server.cc includes the HTTP library ($text)"
+done < <(grep -rn --include='*.h' --include='*.cc' '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]httplib\.h[>"]' \
+           core server client tests || true)
 if [ "$checked" -eq 0 ]; then
   echo "include_rule_test: no core/ source found under $root" >&2
   exit 1

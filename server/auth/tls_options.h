@@ -1,6 +1,8 @@
 // The server's transport security: TLS files from --tls-cert, --tls-key and
-// --tls-client-ca turned into gRPC server credentials, checked up front so
-// that a wrong file is reported by name instead of as a failed bind.
+// --tls-client-ca turned into gRPC server credentials (the gRPC port) and
+// into an OpenSSL context (the HTTP port), checked up front so that a wrong
+// file is reported by name instead of as a failed bind or handshake. Both
+// ports get the same certificate, key and client CA.
 // Stateless functions; thread-safe.
 #pragma once
 
@@ -10,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "core/util/status.h"
 #include "grpcpp/security/server_credentials.h"
+#include "openssl/types.h"
 
 namespace bnserve {
 
@@ -29,6 +32,12 @@ struct TlsFiles {
 // certificate. INVALID_ARGUMENT naming the flag and file, NOT_FOUND for a
 // missing file.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const TlsFiles& files);
+
+// Sets up `context` (a fresh SSL_CTX) to serve TLS as the gRPC port does:
+// the certificate chain and key of `files` (same checks and errors as
+// MakeServerCredentials), TLS 1.2 or later, and with a client CA a client
+// certificate signed by it is required. REQUIRES: files.enabled().
+absl::Status ConfigureServerTlsContext(const TlsFiles& files, SSL_CTX* context);
 
 // Whether `listen` (host:port) only accepts connections from this machine:
 // localhost, 127.0.0.0/8 or [::1]. 0.0.0.0, [::] and other hosts are not.

@@ -73,6 +73,7 @@ TestServer::TestServer(const std::string& repository, TestServerOptions options)
   server_options.limits.max_message_bytes = options.max_message_bytes;
   server_options.tls = options.tls;
   server_options.auth = options.auth;
+  server_options.http_listen = options.http_listen;
   absl::StatusOr<std::unique_ptr<BnServer>> server = BnServer::Start(manager_.get(), server_options);
   if (!server.ok()) {
     ADD_FAILURE() << server.status();

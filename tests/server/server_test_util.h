@@ -66,6 +66,9 @@ struct TestServerOptions {
   // their own TLS channels to port()) and the authorisation policy.
   TlsFiles tls;
   AuthPolicy auth;
+  // The HTTP port (ServerOptions::http_listen), e.g. "127.0.0.1:0"; empty =
+  // none.
+  std::string http_listen;
 };
 
 // A ModelManager over `repository` (every model loaded) served by a BnServer
@@ -78,6 +81,7 @@ class TestServer {
   ModelManager& manager() { return *manager_; }
   BnServer& server() { return *server_; }
   int port() const { return server_ == nullptr ? 0 : server_->port(); }
+  int http_port() const { return server_ == nullptr ? 0 : server_->http_port(); }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
   v1::BnServe::Stub& stub() { return *stub_; }
   // Shuts the server down (the destructor does it otherwise).
