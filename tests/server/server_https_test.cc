@@ -49,15 +49,10 @@ std::string InferBody(const nlohmann::json& fixture) {
       .dump();
 }
 
-class ServerHttpsTest : public ::testing::Test {
+class ServerHttpsTest : public TestCertsSuite {
  protected:
-  static void SetUpTestSuite() { certs_ = new TestCerts(MakeTestCerts(certs_dir_.path())); }
-  static void TearDownTestSuite() {
-    delete certs_;
-    certs_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_TRUE(certs_->error.empty()) << certs_->error;
+    TestCertsSuite::SetUp();
     repo_.AddModel("mlp", "torch/mlp_bn1d.onnx");
     fixture_ = LoadJsonFixture("torch/mlp_bn1d.json");
   }
@@ -81,15 +76,11 @@ class ServerHttpsTest : public ::testing::Test {
   }
 
 
-  static TempRepository certs_dir_;
-  static TestCerts* certs_;
   TempRepository repo_;
   nlohmann::json fixture_;
   std::unique_ptr<TestServer> server_;
 };
 
-TempRepository ServerHttpsTest::certs_dir_;
-TestCerts* ServerHttpsTest::certs_ = nullptr;
 
 TEST_F(ServerHttpsTest, MetricsAndHealthAnswerOverVerifiedTlsAndPlaintextGetsNoAnswer) {
   Start(/*mutual=*/false, /*tokens=*/false);

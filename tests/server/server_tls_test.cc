@@ -18,15 +18,10 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class ServerTlsTest : public ::testing::Test {
+class ServerTlsTest : public TestCertsSuite {
  protected:
-  static void SetUpTestSuite() { certs_ = new TestCerts(MakeTestCerts(certs_dir_.path())); }
-  static void TearDownTestSuite() {
-    delete certs_;
-    certs_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_TRUE(certs_->error.empty()) << certs_->error;
+    TestCertsSuite::SetUp();
     repo_.AddModel("mlp", "torch/mlp_bn1d.onnx");
   }
 
@@ -61,14 +56,10 @@ class ServerTlsTest : public ::testing::Test {
     return grpc::SslCredentials(options);
   }
 
-  static TempRepository certs_dir_;
-  static TestCerts* certs_;
   TempRepository repo_;
   std::unique_ptr<TestServer> server_;
 };
 
-TempRepository ServerTlsTest::certs_dir_;
-TestCerts* ServerTlsTest::certs_ = nullptr;
 
 TEST_F(ServerTlsTest, VerifiedTlsCallSucceedsAndPlaintextOrUntrustedClientsFail) {
   Start(/*mutual=*/false);

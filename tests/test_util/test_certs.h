@@ -6,10 +6,13 @@
 // the server tests and the bnctl end-to-end test share it.
 #pragma once
 
+
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
+#include "tests/test_util/scoped_temp_dir.h"
 #include "tests/test_util/subprocess_util.h"
 
 namespace bnserve::testing {
@@ -79,5 +82,21 @@ inline TestCerts MakeTestCerts(const std::string& dir) {
   certs.other_client_key = path("other_client.key");
   return certs;
 }
+
+
+// A test suite whose tests share one set of certificates, made once per
+// suite in a temporary folder (the TLS tests of the gRPC and HTTP ports).
+class TestCertsSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { certs_ = new TestCerts(MakeTestCerts(certs_dir_.path())); }
+  static void TearDownTestSuite() {
+    delete certs_;
+    certs_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(certs_->error.empty()) << certs_->error; }
+
+  inline static ScopedTempDir certs_dir_;
+  inline static TestCerts* certs_ = nullptr;
+};
 
 }  // namespace bnserve::testing
